@@ -1,0 +1,53 @@
+"""Canonical hashes of an election definition.
+
+* ``definition_hash``: SHA-256 over the canonical JSON of the whole definition
+  (keys sorted, no whitespace, UTF-8). It changes with any amendment.
+* ``election_hash``: the same, but with every withdrawal removed. Withdrawals are
+  amendments made after the ballots are printed; they must not change the
+  identity printed in every ballot code, or the scanner would refuse the paper
+  already at the stations. This is the hash that "identifies the election
+  everywhere": ballot codes, layouts, results.
+
+Both are computed from the parsed definition, so key order and whitespace in
+the file never matter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from election.model import Election
+from election.serialize import election_to_json
+
+
+def canonical_bytes(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def _strip_withdrawals(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = json.loads(json.dumps(doc))  # deep copy of plain JSON values
+    for party in doc["party_list"]["parties"]:
+        party.pop("withdrawn_positions", None)
+    for contest in (*doc["districts"], *doc["local_councils"]):
+        for cand in contest["candidates"]:
+            cand.pop("withdrawn", None)
+    return doc
+
+
+def definition_hash(election: Election) -> str:
+    def compute() -> str:
+        return hashlib.sha256(canonical_bytes(election_to_json(election))).hexdigest()
+
+    return election.cached("definition_hash", compute)
+
+
+def election_hash(election: Election) -> str:
+    def compute() -> str:
+        doc = _strip_withdrawals(election_to_json(election))
+        return hashlib.sha256(canonical_bytes(doc)).hexdigest()
+
+    return election.cached("election_hash", compute)

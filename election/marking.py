@@ -1,0 +1,155 @@
+"""What counts as a mark: the measuring zones around a voting square and the ink levels.
+
+Both the simulator's ground truth and the scanner's reader measure marks in
+the same zones, so the rule that makes a mark *definite* is stated once, here.
+
+Zones, relative to the outer edge of the printed box (the layout's ``box``):
+
+* **interior**: the box inset by ``INTERIOR_INSET_MM`` (border 0.3 mm plus
+  0.35 mm clearance), about 3.7 mm square;
+* **ring**: the band from ``RING_INNER_MM`` to ``RING_OUTER_MM`` outside the box
+  edge. It catches a circle drawn *around* the box and marks that lie mostly
+  outside it;
+* between them, a dead band over the printed border: ink there (a pen resting on
+  the border) is neither inside nor around.
+
+Ink levels are *darkness* = 1 - reflectance in the green channel, relative to
+the paper around the box (blue and black inks are both dark in green):
+
+* ``INK_LEVEL`` (0.30): a pixel at least this dark is ink;
+* ``FAINT_LEVEL`` (0.12): at least this dark is a faint trace (light pencil,
+  very light pressure). Erased pencil and smudges stay below it.
+
+Coverage = share of a zone's pixels at or above a level. The ground-truth
+classes, applied by the simulator to the ideal ink layer before any scanner
+effect, are:
+
+* ``definite``: the voter meant the mark and interior ink coverage ≥ 0.14;
+* ``marginal``: the voter meant it but it is deliberately tiny (interior ink
+  coverage 0.025–0.05), faint (ink coverage < 0.005 with faint coverage ≥ 0.12)
+  or mostly outside (interior ink < 0.05 with ring ink ≥ 0.05);
+* ``none``: no intent; any non-vote trace keeps interior ink ≤ 0.003, faint
+  ≤ 0.02 and ring ink ≤ 0.005.
+
+A simulated mark that would fall between these bands is drawn again, so every
+target's truth is unambiguous; real marks in those gaps exist, and the reader
+reports them as marginal or marked, which ground truth could not arbitrate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from election.geometry import Rect
+
+INTERIOR_INSET_MM = 0.65
+RING_INNER_MM = 0.35
+RING_OUTER_MM = 1.35
+
+INK_LEVEL = 0.30
+FAINT_LEVEL = 0.12
+
+# Ground-truth bands (simulator).
+DEFINITE_MIN_INK = 0.14
+TINY_INK = (0.025, 0.05)
+FAINT_MAX_INK = 0.005
+FAINT_MIN_FAINT = 0.12
+OUTSIDE_MAX_INK = 0.05
+OUTSIDE_MIN_RING = 0.05
+NONE_MAX_INK = 0.003
+NONE_MAX_FAINT = 0.02
+NONE_MAX_RING = 0.005
+
+
+class TruthClass(StrEnum):
+    DEFINITE = "definite"
+    MARGINAL = "marginal"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ZoneCoverage:
+    """Coverage of the measuring zones of one target (each a share in [0, 1])."""
+
+    ink: float  # interior pixels >= INK_LEVEL
+    faint: float  # interior pixels >= FAINT_LEVEL
+    ring: float  # ring pixels >= INK_LEVEL
+
+
+def interior_rect(box: Rect) -> Rect:
+    return box.inset(INTERIOR_INSET_MM)
+
+
+def ring_outer_rect(box: Rect) -> Rect:
+    return box.inset(-RING_OUTER_MM)
+
+
+def ring_inner_rect(box: Rect) -> Rect:
+    return box.inset(-RING_INNER_MM)
+
+
+def truth_class(intent: bool, cov: ZoneCoverage) -> TruthClass | None:
+    """The ground-truth class, or None when the coverage falls in a gap between bands."""
+    if not intent:
+        ok = cov.ink <= NONE_MAX_INK and cov.faint <= NONE_MAX_FAINT and cov.ring <= NONE_MAX_RING
+        return TruthClass.NONE if ok else None
+    if cov.ink >= DEFINITE_MIN_INK:
+        return TruthClass.DEFINITE
+    tiny = TINY_INK[0] <= cov.ink <= TINY_INK[1]
+    faint = cov.ink < FAINT_MAX_INK and cov.faint >= FAINT_MIN_FAINT
+    outside = cov.ink < OUTSIDE_MAX_INK and cov.ring >= OUTSIDE_MIN_RING
+    if tiny or faint or outside:
+        return TruthClass.MARGINAL
+    return None
+
+
+@dataclass(frozen=True)
+class ZoneWindow:
+    """Pixel window around one target (the ring's outer rectangle) and its zone masks.
+
+    Pixel (i, j) of a page belongs to a zone when its centre lies inside the zone.
+    """
+
+    y0: int
+    x0: int
+    interior: np.ndarray  # bool, window-sized
+    ring: np.ndarray  # bool, window-sized
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.interior.shape  # type: ignore[return-value]
+
+
+def _centres_in(lo_mm: float, hi_mm: float, start_px: int, n: int, ppm: float) -> np.ndarray:
+    centres = (np.arange(start_px, start_px + n) + 0.5) / ppm
+    return (centres >= lo_mm) & (centres < hi_mm)
+
+
+def zone_window(box: Rect, ppm: float) -> ZoneWindow:
+    outer = ring_outer_rect(box)
+    y0, x0 = int(np.floor(outer.y_mm * ppm)), int(np.floor(outer.x_mm * ppm))
+    y1, x1 = int(np.ceil(outer.bottom_mm * ppm)), int(np.ceil(outer.right_mm * ppm))
+    h, w = y1 - y0, x1 - x0
+
+    def mask(r: Rect) -> np.ndarray:
+        ys = _centres_in(r.y_mm, r.bottom_mm, y0, h, ppm)
+        xs = _centres_in(r.x_mm, r.right_mm, x0, w, ppm)
+        return ys[:, None] & xs[None, :]
+
+    interior = mask(interior_rect(box))
+    ring = mask(outer) & ~mask(ring_inner_rect(box))
+    return ZoneWindow(y0, x0, interior, ring)
+
+
+def coverage(darkness: np.ndarray, window: ZoneWindow) -> ZoneCoverage:
+    """Zone coverage from a window-sized darkness array (0 = paper, 1 = black)."""
+    inside = darkness[window.interior]
+    around = darkness[window.ring]
+    return ZoneCoverage(
+        ink=float(np.count_nonzero(inside >= INK_LEVEL)) / max(1, inside.size),
+        faint=float(np.count_nonzero(inside >= FAINT_LEVEL)) / max(1, inside.size),
+        ring=float(np.count_nonzero(around >= INK_LEVEL)) / max(1, around.size),
+    )

@@ -1,0 +1,375 @@
+"""Synthetic scanned sheets with ground truth: the simulator's main product.
+
+``SheetFactory(...).sheet(i)`` is a pure function of (factory settings, i):
+sheet i is drawn from ``np.random.default_rng([seed, i])``, so the same seed
+gives identical images in any order, on any machine with the same libraries.
+``iter_sheets`` yields them in memory; ``simulator.writer`` puts them on disk.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from calibration.render_raster import render_layout
+from election.errors import PcosError
+from election.geometry import px_per_mm
+from election.layout import BallotLayout, ballot_layout
+from election.model import (
+    PARTY_LIST_CONTEST,
+    BallotKind,
+    Election,
+    Language,
+    Station,
+)
+from election.rules import judge_ballot
+from simulator import scanner as sc
+from simulator.compose import TRACE_WEIGHTS, compose
+from simulator.fakes import (
+    EXPECTED_REASON,
+    Fake,
+    fit_to_page,
+    other_election,
+    photocopy,
+    random_document,
+    wrong_stripe_layout,
+)
+from simulator.ink import composite
+from simulator.marks import Trace, VoterStyle
+from simulator.voters import VoterModel
+
+KINDS = ("party-list", "district", "local", "mixed")
+TRACES_PER_BALLOT = 0.35
+BLANK_CACHE_SIZE = 16
+
+
+@dataclass
+class SimSheet:
+    front: np.ndarray
+    back: np.ndarray
+    truth: dict[str, Any]
+
+
+@dataclass
+class _Ballot:
+    """A printed, marked ballot on the sheet, before the scanner."""
+
+    layout: BallotLayout
+    src: np.ndarray  # RGBA uint8, sheet pixels, optics blur and photometry applied
+    dark_small: np.ndarray  # quarter-size print darkness (RGBA), for bleed-through
+    truth: dict[str, Any]
+
+
+GHOST_SCALE = 4
+
+
+def _small_darkness(rgba: np.ndarray) -> np.ndarray:
+    h, w = rgba.shape[:2]
+    small = cv2.resize(rgba, (w // GHOST_SCALE, h // GHOST_SCALE), interpolation=cv2.INTER_AREA)
+    return cv2.subtract(np.full_like(small, 255), small)
+
+
+def default_station(election: Election) -> Station:
+    """The first station voting on all three kinds (else the first in the country)."""
+    for s in election.stations:
+        if s.council is not None and s.district is not None:
+            return s
+    for s in election.stations:
+        if not s.abroad:
+            return s
+    return election.stations[0]
+
+
+@dataclass
+class SheetFactory:
+    election: Election
+    station: Station
+    params: sc.ScannerParams
+    seed: int = 0
+    kind: str = "mixed"
+    fake_rate: float = 0.0
+    voters: VoterModel = field(default_factory=VoterModel)
+    _blanks: OrderedDict[tuple[str, float, float], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=OrderedDict, repr=False)
+    _layouts: dict[tuple[Any, ...], BallotLayout] = field(default_factory=dict, repr=False)
+    _noise: sc.NoiseBank | None = field(default=None, repr=False)
+    _other: Election | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise PcosError(f"unknown kind {self.kind!r}; use one of {', '.join(KINDS)}")
+        if self.kind == "district" and self.station.district is None:
+            raise PcosError(f"station {self.station.number} has no district ballot")
+        if self.kind == "local" and self.station.council is None:
+            raise PcosError(f"station {self.station.number} has no local council ballot")
+        if not 0.0 <= self.fake_rate <= 1.0:
+            raise PcosError("--fakes must be a rate between 0 and 1")
+        self._noise = sc.NoiseBank(self.params.noise_sigma, seed=self.seed)
+        self.ppm = px_per_mm(self.params.dpi)
+
+    # ------------------------------------------------------------------ caches
+    def layout(self, kind: BallotKind, contest: int | str | None, lang: Language,
+               election: Election | None = None) -> BallotLayout:
+        e = election or self.election
+        key = (e.election_id, kind, contest, lang)
+        if key not in self._layouts:
+            self._layouts[key] = ballot_layout(e, kind, contest, lang)
+        return self._layouts[key]
+
+    def blank(self, layout: BallotLayout, blur: float, fade: float) -> tuple[np.ndarray,
+                                                                            np.ndarray]:
+        """The printed blank ballot (RGBA, optics-blurred) and its quarter-size print darkness.
+
+        Cached per layout and effect level: rendering costs more than scanning.
+        """
+        key = (layout.layout_hash, blur, fade)
+        if key in self._blanks:
+            self._blanks.move_to_end(key)
+            return self._blanks[key]
+        rgb = render_layout(layout, self.params.dpi)
+        if fade < 1.0:
+            rgb = cv2.addWeighted(rgb, fade, np.full_like(rgb, 255), 1.0 - fade, 0.0)
+        if blur > 0:
+            rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
+        rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
+        entry = (rgba, _small_darkness(rgba))
+        self._blanks[key] = entry
+        if len(self._blanks) > BLANK_CACHE_SIZE:
+            self._blanks.popitem(last=False)
+        return entry
+
+    # ------------------------------------------------------------------ choices
+    def _kinds(self) -> list[tuple[BallotKind, int | str | None]]:
+        s = self.station
+        pool: list[tuple[BallotKind, int | str | None]] = [(BallotKind.PARTY_LIST, None)]
+        if s.district is not None:
+            pool.append((BallotKind.DISTRICT, s.district))
+        if s.council is not None:
+            pool.append((BallotKind.LOCAL, s.council))
+        if self.kind == "mixed":
+            return pool
+        want = BallotKind(self.kind)
+        return [k for k in pool if k[0] is want]
+
+    def _language(self, rng: np.random.Generator, kind: BallotKind) -> Language:
+        counts = {b.language: b.count for b in self.station.ballots if b.kind is kind}
+        total = sum(counts.values())
+        if total == 0:
+            return Language.KY if rng.random() < 0.5 else Language.RU
+        return Language.KY if rng.random() < counts.get(Language.KY, 0) / total else Language.RU
+
+    # ------------------------------------------------------------------ ballots
+    def _marked_ballot(self, rng: np.random.Generator, layout: BallotLayout,
+                       election: Election, p: sc.ScannerParams) -> _Ballot:
+        style = VoterStyle.random(rng)
+        if layout.kind is BallotKind.PARTY_LIST:
+            intent = self.voters.party_list_intent(rng, election.party_list)
+        else:
+            intent = self.voters.candidate_intent(rng, election.contest(layout.contest))
+        traces = [Trace.WRITING] if intent.behaviour == "writing-instead" else []
+        names = list(TRACE_WEIGHTS)
+        w = np.array([TRACE_WEIGHTS[t] for t in names])
+        for _ in range(int(rng.poisson(TRACES_PER_BALLOT))):
+            traces.append(names[int(rng.choice(len(names), p=w / w.sum()))])
+        marked = compose(rng, layout, intent.marks, style, tuple(traces), self.ppm)
+        selections: dict[str, set[str]] = {}
+        for contest, option, _variant in intent.marks:
+            selections.setdefault(contest, set()).add(option)
+        contest_id = None if layout.kind is BallotKind.PARTY_LIST else layout.contest
+        expected = judge_ballot(election, layout.kind, contest_id or PARTY_LIST_CONTEST,
+                                {k: frozenset(v) for k, v in selections.items()})
+        blur = float(p.blur_px[int(rng.integers(len(p.blur_px)))])
+        fade = 1.0
+        if rng.random() < p.faded_probability:
+            fade = round(float(rng.uniform(*p.faded)), 2)
+        blank, dark_small = self.blank(layout, blur, fade)
+        src = cv2.multiply(blank,
+                           sc.gain_field(rng, p, (round(layout.paper_h_mm * self.ppm),
+                                                  round(layout.paper_w_mm * self.ppm))),
+                           scale=1 / 255)
+        for patch in marked.ink.patches:
+            composite(src, patch, blur)
+        if rng.random() < p.fold_probability:
+            sc.add_fold(src, rng, float(rng.uniform(*p.fold_strength)))
+        truth = {
+            "kind": layout.kind.value,
+            "district": layout.contest_number if layout.kind is BallotKind.DISTRICT else None,
+            "contest": layout.contest,
+            "language": layout.language.value,
+            "behaviour": intent.behaviour,
+            "style": {"instrument": style.instrument.name, "shape": style.shape.value},
+            "traces": [t.value for t in marked.traces],
+            "targets": [t.to_json() for t in marked.truth],
+            "expected": expected.to_json(),
+            "effects": {"blur_px": blur, "fade": fade},
+        }
+        return _Ballot(layout, src, dark_small, truth)
+
+    # ------------------------------------------------------------------ scanning
+    def _finish(self, rng: np.random.Generator, img: np.ndarray, p: sc.ScannerParams,
+                effects: dict[str, Any], side: str, jpeg_q: int | None) -> np.ndarray:
+        """Camera-side effects on an RGB image: streaks, cropping, noise, JPEG."""
+        if rng.random() < p.streak_probability:
+            effects.setdefault("streaks", {})[side] = sc.add_streaks(
+                img, rng, p.streak_strength, int(rng.integers(1, 3)))
+        if rng.random() < p.crop_probability:
+            sc.crop_edge(img, rng, float(rng.uniform(*p.crop_mm)), self.ppm, p.backing_rgb)
+            effects.setdefault("cropped", []).append(side)
+        assert self._noise is not None
+        self._noise.apply(img, rng)
+        if jpeg_q is None:
+            return img
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+        return cv2.cvtColor(sc.jpeg_roundtrip(bgr, jpeg_q), cv2.COLOR_BGR2RGB)
+
+    def _jpeg(self, rng: np.random.Generator, p: sc.ScannerParams,
+              effects: dict[str, Any]) -> int | None:
+        """Whether this scanner compresses this sheet's images, and at what quality."""
+        if rng.random() >= p.jpeg_probability:
+            return None
+        q = int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1))
+        effects["jpeg_quality"] = q
+        return q
+
+    def _other_side(self, rng: np.random.Generator, dark_small: np.ndarray,
+                    geo: sc.FeedGeometry, p: sc.ScannerParams) -> np.ndarray:
+        """The unprinted side: paper under the other camera's lamp, with the print showing
+        through faintly and mirrored (the other camera looks at the sheet from below).
+
+        Built at quarter resolution (bleed-through has no fine detail) and scaled up.
+        """
+        h, w = dark_small.shape[:2]
+        k = float(rng.uniform(*p.bleed_through))
+        ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        paper = sc.gain_field(rng, p, (h, w))
+        sheet = cv2.subtract(paper, cv2.multiply(ghost, np.full_like(ghost, 255), scale=k))
+        hs, ws = geo.image_h // GHOST_SCALE, geo.image_w // GHOST_SCALE
+        small_geo = geo.scaled(1.0 / GHOST_SCALE, (hs, ws))
+        img = cv2.cvtColor(sc.warp_sheet(sheet, small_geo, (*p.backing_rgb, 0)),
+                           cv2.COLOR_RGBA2RGB)
+        return cv2.resize(cv2.flip(img, 1), (geo.image_w, geo.image_h),
+                          interpolation=cv2.INTER_LINEAR)
+
+    def _scan(self, rng: np.random.Generator, src: np.ndarray, dark_small: np.ndarray,
+              p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
+                                                                      sc.Orientation]:
+        orient = sc.ORIENTATIONS[int(rng.integers(len(sc.ORIENTATIONS)))]
+        geo = sc.draw_geometry(rng, p, src.shape[:2], orient.rotated)
+        printed = cv2.cvtColor(sc.warp_sheet(src, geo, (*p.backing_rgb, 0)),
+                               cv2.COLOR_RGBA2RGB)
+        other = self._other_side(rng, dark_small, geo, p)
+        q = self._jpeg(rng, p, effects)
+        a = self._finish(rng, printed, p, effects, orient.side.value, q)
+        b_side = "back" if orient.side is sc.Side.FRONT else "front"
+        b = self._finish(rng, other, p, effects, b_side, q)
+        return (a, b, orient) if orient.side is sc.Side.FRONT else (b, a, orient)
+
+    def _scan_double(self, rng: np.random.Generator, top: np.ndarray, bottom: np.ndarray,
+                     p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+        """Two sheets fed together, the lower one offset along the feed."""
+        offset = int(rng.uniform(12, 70) * self.ppm)
+        effects["double_feed_offset_mm"] = round(offset / self.ppm, 1)
+        rotated = bool(rng.random() < 0.5)
+        geo_a = sc.draw_geometry(rng, p, top.shape[:2], rotated, extra_len_px=offset)
+        m_b = geo_a.matrix.copy()
+        m_b[1, 2] += offset  # the second sheet trails the first
+        geo_b = sc.FeedGeometry(m_b, geo_a.knots, geo_a.offsets, geo_a.image_h, geo_a.image_w)
+        border = (*p.backing_rgb, 0)
+        a = sc.warp_sheet(top, geo_a, border)
+        b = sc.warp_sheet(bottom, geo_b, border)
+        mask = a[..., 3:4] > 127
+        front = np.ascontiguousarray(np.where(mask, a, b)[..., :3])
+        back_top = self._other_side(rng, _small_darkness(top), geo_a, p)
+        q = self._jpeg(rng, p, effects)
+        return (self._finish(rng, front, p, effects, "front", q),
+                self._finish(rng, back_top, p, effects, "back", q))
+
+    # ------------------------------------------------------------------ sheets
+    def sheet(self, index: int) -> SimSheet:
+        rng = np.random.default_rng([self.seed, index])
+        p = self.params
+        fake: Fake | None = None
+        if rng.random() < self.fake_rate:
+            fake = list(Fake)[int(rng.integers(len(Fake)))]
+        kind, contest = self._kinds()[int(rng.integers(len(self._kinds())))]
+        lang = self._language(rng, kind)
+        effects: dict[str, Any] = {}
+        truth: dict[str, Any] = {"sheet": index, "genuine": fake is None,
+                                 "fake": fake.value if fake else None,
+                                 "expected_reason": EXPECTED_REASON[fake].value if fake else None}
+        if fake in (None, Fake.PHOTOCOPY, Fake.FIT_TO_PAGE, Fake.WRONG_STRIPE,
+                    Fake.FOREIGN_CONTEST, Fake.OTHER_ELECTION):
+            election = self.election
+            if fake is Fake.OTHER_ELECTION:
+                if self._other is None:
+                    self._other = other_election(self.election)
+                election = self._other
+            if fake is Fake.FOREIGN_CONTEST:
+                kind, contest = self._foreign(rng)
+            layout = self.layout(kind, contest, lang, election)
+            if fake is Fake.WRONG_STRIPE:
+                layout = wrong_stripe_layout(layout)
+            ballot = self._marked_ballot(rng, layout, election, p)
+            src = ballot.src
+            if fake is Fake.PHOTOCOPY:
+                src = self._reprint(rng, photocopy(cv2.cvtColor(src, cv2.COLOR_RGBA2RGB), rng), p)
+            elif fake is Fake.FIT_TO_PAGE:
+                src = cv2.cvtColor(fit_to_page(cv2.cvtColor(src, cv2.COLOR_RGBA2RGB), rng),
+                                   cv2.COLOR_RGB2RGBA)
+            dark_small = ballot.dark_small if src is ballot.src else _small_darkness(src)
+            truth.update(ballot.truth)
+            front, back, orient = self._scan(rng, src, dark_small, p, effects)
+            truth["orientation"] = orient.label
+        elif fake is Fake.DOUBLE_FEED:
+            lang_b = self._language(rng, kind)
+            a = self._marked_ballot(rng, self.layout(kind, contest, lang), self.election, p)
+            kb, cb = self._kinds()[int(rng.integers(len(self._kinds())))]
+            b = self._marked_ballot(rng, self.layout(kb, cb, lang_b), self.election, p)
+            front, back = self._scan_double(rng, a.src, b.src, p, effects)
+            truth.update({"kind": None, "district": None, "contest": None, "targets": [],
+                          "expected": None, "orientation": None})
+        else:
+            hw = (round(297.0 * self.ppm), round(210.0 * self.ppm))
+            page = (np.full((*hw, 3), 255, np.uint8) if fake is Fake.BLANK_SHEET
+                    else random_document(rng, hw, self.ppm))
+            src = self._reprint(rng, page, p)
+            front, back, orient = self._scan(rng, src, _small_darkness(src), p, effects)
+            truth.update({"kind": None, "district": None, "contest": None, "targets": [],
+                          "expected": None, "orientation": orient.label})
+        truth.setdefault("effects", {}).update(effects)
+        return SimSheet(front, back, truth)
+
+    def _reprint(self, rng: np.random.Generator, rgb: np.ndarray,
+                 p: sc.ScannerParams) -> np.ndarray:
+        """Put non-ballot content on paper: optics blur and photometry, as for a ballot."""
+        blur = float(p.blur_px[int(rng.integers(len(p.blur_px)))])
+        rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
+        rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
+        return cv2.multiply(rgba, sc.gain_field(rng, p, rgba.shape[:2]), scale=1 / 255)
+
+    def _foreign(self, rng: np.random.Generator) -> tuple[BallotKind, int | str | None]:
+        """A genuine ballot of another district (or council) than this station's."""
+        e, s = self.election, self.station
+        if s.council is not None and rng.random() < 0.3 and len(e.councils) > 1:
+            others = [c for c in e.councils if c.id != f"council-{s.council}"
+                      and c.id != s.council]
+            return BallotKind.LOCAL, others[int(rng.integers(len(others)))].number
+        others_d = [d.number for d in e.districts if d.number != s.district]
+        return BallotKind.DISTRICT, others_d[int(rng.integers(len(others_d)))]
+
+    def __iter__(self) -> Iterator[SimSheet]:
+        i = 0
+        while True:
+            yield self.sheet(i)
+            i += 1
+
+
+def iter_sheets(factory: SheetFactory, count: int, start: int = 0) -> Iterator[SimSheet]:
+    for i in range(start, start + count):
+        yield factory.sheet(i)

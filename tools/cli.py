@@ -1,0 +1,70 @@
+"""The ``pcos`` command line.
+
+Thin by design: each ``tools/cmd_*.py`` module registers its sub-commands and
+calls into the packages. Any error a user can cause prints one line on stderr
+and exits with code 2; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from election.errors import PcosError
+
+# Sub-command modules, in the order they appear in ``pcos --help``.
+COMMAND_MODULES = (
+    "tools.cmd_election",
+    "tools.cmd_ballots",
+    "tools.cmd_sim",
+    "tools.cmd_scan",
+    "tools.cmd_bench",
+    "tools.cmd_demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise PcosError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pcos", description="PCOS-KG: precinct-count optical scanner tools")
+    subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subs.required = True
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # command not built yet
+                continue
+            raise
+        module.register(subs)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        result = args.func(args)
+        return int(result or 0)
+    except PcosError as exc:
+        print(f"pcos: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"pcos: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pcos: interrupted", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"pcos: internal error ({type(exc).__name__}): {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
