@@ -63,7 +63,7 @@ class ScannerParams:
 
     dpi: float = 200.0
     window_w_mm: float = 220.0
-    overscan_mm: float = 4.0
+    overscan_mm: float = 5.0
     backing_rgb: tuple[int, int, int] = (52, 54, 58)
     # geometry
     rotation_deg: float = 3.0
@@ -167,8 +167,10 @@ def draw_geometry(rng: np.random.Generator, p: ScannerParams, sheet_hw: tuple[in
     rot = float(rng.uniform(-p.rotation_deg, p.rotation_deg))
     trap = (float(rng.uniform(-p.trapezoid, p.trapezoid)),
             float(rng.uniform(-p.trapezoid, p.trapezoid)))
+    # Across the feed the sheet lands anywhere within the shift; along it, the image
+    # starts a fixed over-scan before the leading edge, plus a little trigger jitter.
     shift = (float(rng.uniform(-p.shift_mm, p.shift_mm)) * ppm,
-             float(rng.uniform(-p.shift_mm, p.shift_mm)) * ppm * 0.5)
+             float(rng.uniform(0.0, p.shift_mm)) * ppm * 0.4)
     window_w = round(p.window_w_mm * ppm)
     # Extent of the placed sheet along the feed, to size the image.
     c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))

@@ -247,7 +247,8 @@ class SheetFactory:
         k = float(rng.uniform(*p.bleed_through))
         ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
         paper = sc.gain_field(rng, p, (h, w))
-        sheet = cv2.subtract(paper, cv2.multiply(ghost, np.full_like(ghost, 255), scale=k))
+        sheet = cv2.addWeighted(paper, 1.0, ghost, -k, 0.0)
+        sheet[..., 3] = 255
         hs, ws = geo.image_h // GHOST_SCALE, geo.image_w // GHOST_SCALE
         small_geo = geo.scaled(1.0 / GHOST_SCALE, (hs, ws))
         img = cv2.cvtColor(sc.warp_sheet(sheet, small_geo, (*p.backing_rgb, 0)),
@@ -272,8 +273,15 @@ class SheetFactory:
     def _scan_double(self, rng: np.random.Generator, top: np.ndarray, bottom: np.ndarray,
                      p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray,
                                                                              np.ndarray]:
-        """Two sheets fed together, the lower one offset along the feed."""
-        offset = int(rng.uniform(12, 70) * self.ppm)
+        """Two sheets fed together, the lower one trailing the upper along the feed.
+
+        The lower sheet's tail always shows past the upper one's (a sheet wholly
+        hidden under a longer one cannot be seen in the images; the device's
+        ultrasonic double-feed sensor catches those).
+        """
+        overhang = top.shape[0] - bottom.shape[0]
+        offset = int(max(12 * self.ppm, overhang + 12 * self.ppm)
+                     + rng.uniform(0, 50) * self.ppm)
         effects["double_feed_offset_mm"] = round(offset / self.ppm, 1)
         rotated = bool(rng.random() < 0.5)
         geo_a = sc.draw_geometry(rng, p, top.shape[:2], rotated, extra_len_px=offset)

@@ -1,0 +1,287 @@
+"""Interpret one fed sheet: two images in, one :class:`SheetInterpretation` out.
+
+Stages, in order (each may reject the sheet with a typed reason):
+
+1. image sanity (shape, dtype, size, not blank noise)        -> image-invalid
+2. timing-mark ladders on both images                      -> not-a-ballot, double-feed
+3. orientation (start marks) and the mesh                    -> registration-failed
+4. ballot code (top copy, then bottom)                       -> code-invalid
+5. election hash in the code                                 -> wrong-election
+6. layout from the code; exact timing-mark count            -> code-invalid, registration-failed
+7. security band                                              -> security-missing
+8. paper edges: extra sheet along the feed, print scale     -> double-feed, scale-out-of-range
+9. side-stripe colour against the code's kind               -> stripe-mismatch
+10. contest belongs to this station                          -> wrong-contest
+11. streaks across a target                                  -> streak
+12. mark scores, classes and contest results
+
+The order is chosen so that every kind of bad sheet gets the reason that
+explains it: a photocopy fails the security band before its grey stripe is
+looked at; a fit-to-page print passes security and fails the scale.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from election.ballot_code import BallotCode
+from election.errors import PcosError
+from election.geometry import px_per_mm
+from election.hashing import election_hash
+from election.layout import LAYOUT_VERSION, BallotLayout, LayoutError, ballot_layout
+from election.model import PARTY_LIST_CONTEST, BallotKind, council_contest_id
+from election.reject import RejectReason
+from election.rules import judge_ballot
+from vision import edges, ladder, stripe
+from vision.code_reader import read_code
+from vision.config import ReaderConfig
+from vision.errors import SheetRejected
+from vision.marks import TemplateCache, score_targets
+from vision.mesh import Mesh
+from vision.result import Mark, Outcome, SheetInterpretation, TargetReading
+from vision.sampling import sample_points
+from vision.security import check_security
+from vision.streaks import find_streaks
+
+MIN_SIDE_PX = 400
+MAX_SIDE_PX = 12000
+
+
+def check_image(img: Any, name: str) -> np.ndarray:
+    """A scanner image must be an (H, W, 3) uint8 array of plausible size."""
+    if not isinstance(img, np.ndarray):
+        raise SheetRejected(RejectReason.IMAGE_INVALID, f"{name}: not an image array")
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise SheetRejected(RejectReason.IMAGE_INVALID,
+                            f"{name}: expected (H, W, 3) uint8, got {img.shape} {img.dtype}")
+    h, w = img.shape[:2]
+    if not (MIN_SIDE_PX <= h <= MAX_SIDE_PX and MIN_SIDE_PX <= w <= MAX_SIDE_PX):
+        raise SheetRejected(RejectReason.IMAGE_INVALID, f"{name}: size {w}x{h} px out of range")
+    return img
+
+
+@dataclass
+class _Stages:
+    t0: float = field(default_factory=time.perf_counter)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = round((now - self.t0) * 1000.0, 3)
+        self.t0 = now
+
+
+def _orient(lad: ladder.SideLadders) -> tuple[bool, Mesh]:
+    """(rotated, mesh) from the two runs; the start marks say which end is the head."""
+    left, right = lad.left, lad.right
+    assert left is not None and right is not None
+    if left.n != right.n:
+        raise SheetRejected(RejectReason.REGISTRATION,
+                            f"ladders differ: {left.n} and {right.n} marks")
+    ends = []
+    for run in (left, right):
+        starts = np.flatnonzero(run.start)
+        if len(starts) != 1 or starts[0] not in (0, run.n - 1):
+            raise SheetRejected(RejectReason.REGISTRATION,
+                                f"start mark not found at a ladder end ({len(starts)} found)")
+        ends.append("top" if starts[0] == 0 else "bottom")
+    if ends[0] != ends[1]:
+        raise SheetRejected(RejectReason.REGISTRATION, "start marks at opposite ends")
+    rotated = ends[0] == "bottom"
+    if rotated:
+        mesh = Mesh(right.points[::-1].copy(), left.points[::-1].copy())
+    else:
+        mesh = Mesh(left.points.copy(), right.points.copy())
+    if np.abs(mesh.left[:, 1] - mesh.right[:, 1]).max() > 0.2 * abs(
+            mesh.right[0, 0] - mesh.left[0, 0]):
+        raise SheetRejected(RejectReason.REGISTRATION, "ladder rows do not line up")
+    return rotated, mesh
+
+
+class Reader:
+    """A scanner's reader for one configuration; keeps layouts and blank templates cached."""
+
+    def __init__(self, config: ReaderConfig) -> None:
+        self.config = config
+        self.ppm = px_per_mm(config.dpi)
+        self.election_hash = election_hash(config.election)
+        self.templates = TemplateCache(config.templates, config.dpi)
+        self._layouts: dict[tuple[BallotKind, int, str], BallotLayout] = {}
+        g = config.geometry
+        self.scale_range = (g.min_scale, g.max_scale)
+
+    # ------------------------------------------------------------------ helpers
+    def layout_for(self, code: BallotCode) -> BallotLayout:
+        key = (code.kind, code.contest_number, code.language.value)
+        if key not in self._layouts:
+            try:
+                contest = None if code.kind is BallotKind.PARTY_LIST else code.contest_number
+                self._layouts[key] = ballot_layout(self.config.election, code.kind, contest,
+                                                   code.language)
+            except (LayoutError, KeyError) as exc:
+                raise SheetRejected(RejectReason.CODE_INVALID,
+                                    f"code names no ballot of this election: {exc}") from exc
+        return self._layouts[key]
+
+    def _check_station(self, layout: BallotLayout) -> None:
+        st = self.config.station
+        if st is None or layout.kind is BallotKind.PARTY_LIST:
+            return
+        if layout.kind is BallotKind.DISTRICT and layout.contest_number == st.district:
+            return
+        if (layout.kind is BallotKind.LOCAL and st.council is not None
+                and layout.contest == council_contest_id(st.council)):
+            return
+        raise SheetRejected(RejectReason.WRONG_CONTEST,
+                            f"{layout.contest} is not voted on at station {st.number}")
+
+    def _find_ballot_side(self, front: np.ndarray, back: np.ndarray) -> tuple[str, np.ndarray,
+                                                                              ladder.SideLadders]:
+        sides = {"front": ladder.scan_side(front, self.ppm, self.scale_range),
+                 "back": ladder.scan_side(back, self.ppm, self.scale_range)}
+        found = [name for name, s in sides.items() if s.ballot_like]
+        if len(found) == 2:
+            raise SheetRejected(RejectReason.DOUBLE_FEED, "ballot marks on both sides")
+        if not found:
+            pieces = max((r.n for s in sides.values() for r in (s.left, s.right) if r), default=0)
+            if pieces >= ladder.MIN_RUN:
+                raise SheetRejected(RejectReason.REGISTRATION,
+                                    f"only one ladder found ({pieces} marks)")
+            raise SheetRejected(RejectReason.NOT_A_BALLOT, "no timing marks on either side")
+        name = found[0]
+        runs = (sides[name].left, sides[name].right)
+        if any(r is not None and r.second >= ladder.MIN_RUN for r in runs):
+            raise SheetRejected(RejectReason.DOUBLE_FEED, "two ballots one after the other")
+        return name, front if name == "front" else back, sides[name]
+
+    # ------------------------------------------------------------------ main
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        st = _Stages()
+        info: dict[str, Any] = {}
+        try:
+            return self._interpret(front, back, st, info)
+        except SheetRejected as rej:
+            return SheetInterpretation(Outcome.REJECTED, rej.reason, rej.detail,
+                                       timings_ms=st.marks, **info)
+        except (PcosError, ValueError, IndexError, TypeError, ArithmeticError,
+                MemoryError) as exc:
+            # Fail safe: a sheet the reader cannot handle is returned, never counted.
+            return SheetInterpretation(Outcome.REJECTED, RejectReason.REGISTRATION,
+                                       f"internal error: {type(exc).__name__}: {exc}",
+                                       timings_ms=st.marks, **info)
+
+    def _interpret(self, front: Any, back: Any, st: _Stages,
+                   info: dict[str, Any]) -> SheetInterpretation:
+        cfg, g = self.config, self.config.geometry
+        front = check_image(front, "front")
+        back = check_image(back, "back")
+        side, img, lad = self._find_ballot_side(front, back)
+        info["side"] = side
+        st.lap("ladders")
+        rotated, mesh = _orient(lad)
+        info["orientation"] = f"{side}/{180 if rotated else 0}"
+        scale = mesh.scale(self.ppm)
+        if not g.min_scale <= scale <= g.max_scale:
+            raise SheetRejected(RejectReason.SCALE, f"optical scale {scale:.3f}")
+        green = np.ascontiguousarray(img[:, :, 1])
+        black = float(np.nanmean(sample_points(green, np.concatenate([mesh.left, mesh.right]))))
+        code = read_code(green, mesh, black)
+        info["election_hash"] = code.hash_hex()
+        st.lap("code")
+        if code.hash_hex() != self.election_hash[:8]:
+            raise SheetRejected(RejectReason.WRONG_ELECTION,
+                                f"code names election {code.hash_hex()}, "
+                                f"this scanner has {self.election_hash[:8]}")
+        if code.layout_version != LAYOUT_VERSION:
+            raise SheetRejected(RejectReason.CODE_INVALID,
+                                f"layout version {code.layout_version} is not supported")
+        layout = self.layout_for(code)
+        info.update(kind=layout.kind.value, contest=layout.contest,
+                    language=layout.language.value,
+                    district=layout.contest_number if layout.kind is BallotKind.DISTRICT
+                    else None)
+        if mesh.rows != layout.timing.count:
+            raise SheetRejected(RejectReason.REGISTRATION,
+                                f"{mesh.rows} timing marks, layout has {layout.timing.count}")
+        sec = check_security(img, mesh)
+        st.lap("security")
+        if not sec.genuine:
+            raise SheetRejected(RejectReason.SECURITY_MISSING,
+                                f"chroma {sec.chroma:.3f}, pattern {sec.pattern:.3f}")
+        self._check_extent(green, mesh, lad.paper, layout)
+        st.lap("edges")
+        stripe_reading = stripe.read_stripe(img, mesh, layout.paper_h_mm, self.ppm)
+        info["stripe"] = stripe_reading.colour
+        expected = stripe.EXPECTED[layout.kind]
+        if stripe_reading.colour != expected:
+            raise SheetRejected(RejectReason.STRIPE_MISMATCH,
+                                f"stripe reads {stripe_reading.colour}, code says "
+                                f"{layout.kind.value} ({expected})")
+        st.lap("stripe")
+        self._check_station(layout)
+        self._check_streaks(green, mesh, layout)
+        st.lap("streaks")
+        template = self.templates.get(layout)
+        debug: dict[str, Any] | None = {} if cfg.debug_dir else None
+        readings = score_targets(green, mesh, template, lad.paper, cfg.thresholds, g.search_px,
+                                 cfg.dpi, debug)
+        st.lap("marks")
+        contests = self._judge(layout, readings)
+        marginal = tuple(f"{r.contest}/{r.option}" for r in readings if r.mark is Mark.MARGINAL)
+        outcome = Outcome.REVIEW if marginal else Outcome.ACCEPTED
+        st.lap("judge")
+        return SheetInterpretation(outcome, None, "", targets=readings, contests=contests,
+                                   marginal=marginal, timings_ms=st.marks, **info)
+
+    def _check_extent(self, green: np.ndarray, mesh: Mesh, paper: float,
+                      layout: BallotLayout) -> None:
+        g = self.config.geometry
+        ext = edges.measure(green, mesh, paper, layout.paper_w_mm, layout.paper_h_mm)
+        s = ext.print_scale
+        if s is None:
+            raise SheetRejected(RejectReason.REGISTRATION, "sheet edges not visible")
+        if not g.print_scale_min <= s <= g.print_scale_max:
+            raise SheetRejected(RejectReason.SCALE, f"printed at scale {s:.3f}")
+        for end, share in (("head", ext.head_backing), ("tail", ext.tail_backing)):
+            if share is None:
+                raise SheetRejected(RejectReason.REGISTRATION, f"sheet {end} not visible")
+            if share < g.backing_share:
+                raise SheetRejected(RejectReason.DOUBLE_FEED,
+                                    f"paper past the ballot's {end} ({1 - share:.0%} of points)")
+
+    def _check_streaks(self, green: np.ndarray, mesh: Mesh, layout: BallotLayout) -> None:
+        ys = np.concatenate([mesh.left[:, 1], mesh.right[:, 1]])
+        xs = np.concatenate([mesh.left[:, 0], mesh.right[:, 0]])
+        found = find_streaks(green, (int(ys.min()), int(ys.max())), (int(xs.min()), int(xs.max())),
+                             self.config.geometry.streak_levels)
+        if not found:
+            return
+        for t in layout.targets:
+            b = t.box
+            corners = mesh.to_image(np.array([b.x_mm, b.right_mm, b.x_mm, b.right_mm]),
+                                    np.array([b.y_mm, b.y_mm, b.bottom_mm, b.bottom_mm]))
+            x0, x1 = corners[:, 0].min() - 3, corners[:, 0].max() + 3
+            hit = [c for c in found if x0 <= c <= x1]
+            if hit:
+                raise SheetRejected(RejectReason.STREAK,
+                                    f"streak at image column {hit[0]} crosses {t.id}")
+
+    def _judge(self, layout: BallotLayout, readings: tuple[TargetReading, ...]) -> dict[str, Any]:
+        selections: dict[str, set[str]] = {}
+        for r in readings:
+            selections.setdefault(r.contest, set())
+            if r.mark is Mark.MARKED:
+                selections[r.contest].add(r.option)
+        contest_id = PARTY_LIST_CONTEST if layout.kind is BallotKind.PARTY_LIST else layout.contest
+        outcome = judge_ballot(self.config.election, layout.kind, contest_id,
+                               {k: frozenset(v) for k, v in selections.items()})
+        return outcome.to_json()
+
+
+def interpret(front: Any, back: Any, config: ReaderConfig) -> SheetInterpretation:
+    """Interpret one sheet. For many sheets keep a :class:`Reader`: it caches templates."""
+    return Reader(config).interpret(front, back)

@@ -1,0 +1,185 @@
+"""Find the two timing-mark ladders of a ballot in one scanned image.
+
+Only two strips of the image are examined, one along each long side: the
+ladders lie there in every feed orientation (a 180° turn swaps them). In each
+strip, dark blobs of a timing mark's size and shape are collected
+(``findContours`` on a threshold at half the paper white), the straightest
+line through most of them is found by a small Hough search over slopes up to
+±6°, and the longest run of marks along it with a regular pitch is kept. The
+reader never invents a mark: a missing mark breaks the run and the caller
+rejects the sheet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from election.layout import LADDER_PITCH_MM, MARK_H_MM, MARK_W_MM, START_MARK_H_MM
+
+STRIP_MM = 45.0
+MAX_SLOPE = 0.105
+MIN_RUN = 8  # fewer regular marks than this on a side: no ladder there
+
+
+@dataclass(frozen=True)
+class Blob:
+    x: float  # centre, image px
+    y: float
+    w: float  # bounding box, px
+    h: float
+    start: bool  # shaped like the (taller) start mark
+
+
+@dataclass(frozen=True)
+class Run:
+    """Marks of one ladder in image order (top to bottom), with the start mark flagged."""
+
+    points: np.ndarray  # (n, 2) float64 (x, y) centres
+    start: np.ndarray  # (n,) bool
+    slope: float  # dx/dy of the ladder line
+    extras: int  # blobs on the line that are not part of the run
+    second: int = 0  # marks in the longest regular run among the extras (another sheet?)
+
+    @property
+    def n(self) -> int:
+        return len(self.points)
+
+    def pitch_px(self) -> float:
+        return float(np.median(np.linalg.norm(np.diff(self.points, axis=0), axis=1)))
+
+
+@dataclass(frozen=True)
+class SideLadders:
+    """What one image shows of a ballot's ladders (image-left and image-right strips)."""
+
+    left: Run | None
+    right: Run | None
+    paper: float  # paper white (green channel) estimated in the strips
+
+    @property
+    def ballot_like(self) -> bool:
+        return (self.left is not None and self.right is not None
+                and min(self.left.n, self.right.n) >= MIN_RUN)
+
+
+def paper_level(strip: np.ndarray) -> float:
+    sample = strip[::4, ::4]
+    return float(np.percentile(sample, 92)) if sample.size else 0.0
+
+
+def find_blobs(strip: np.ndarray, x_offset: int, ppm: float, paper: float) -> list[Blob]:
+    """Mark-shaped dark blobs in one strip (green channel), in image coordinates."""
+    if paper < 40:
+        return []
+    _, binary = cv2.threshold(strip, 0.5 * paper, 255, cv2.THRESH_BINARY_INV)
+    # An opening removes pen strokes thinner than ~0.8 mm that touch or cross a mark
+    # (marks are 1.5 mm tall), so writing near the ladder does not hide a mark.
+    k = max(3, int(round(0.85 * ppm)) | 1)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    w_lo, w_hi = 0.70 * MARK_W_MM * ppm, 1.30 * MARK_W_MM * ppm
+    h_lo, h_hi = 0.55 * MARK_H_MM * ppm, 2.5 * ppm
+    s_lo, s_hi = 2.6 * ppm, 1.32 * START_MARK_H_MM * ppm
+    min_area = 0.45 * MARK_W_MM * MARK_H_MM * ppm * ppm
+    blobs: list[Blob] = []
+    for c in contours:
+        x, y, w, h = cv2.boundingRect(c)
+        if not (w_lo <= w <= w_hi) or h < h_lo or h > s_hi:
+            continue
+        area = cv2.contourArea(c)
+        if area < min_area or area < 0.55 * w * h:
+            continue
+        start = s_lo <= h <= s_hi
+        if not start and h > h_hi:
+            continue
+        # Centre in OpenCV pixel coordinates (pixel centres at integers).
+        blobs.append(Blob(x + (w - 1) / 2 + x_offset, y + (h - 1) / 2, float(w), float(h), start))
+    return blobs
+
+
+def _best_line(xs: np.ndarray, ys: np.ndarray, tol: float) -> tuple[float, float, np.ndarray]:
+    """Slope/intercept of x = a + b*y through the most blobs, and the inlier mask."""
+    slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 43)
+    u = xs[None, :] - slopes[:, None] * ys[None, :]  # (S, n)
+    close = np.abs(u[:, :, None] - u[:, None, :]) < tol  # (S, n, n)
+    counts = close.sum(axis=2)
+    s_i, b_i = np.unravel_index(int(np.argmax(counts)), counts.shape)
+    inl = close[s_i, b_i]
+    a_fit, b_fit = float(u[s_i, b_i]), float(slopes[s_i])
+    if inl.sum() >= 3:
+        b_fit, a_fit = np.polyfit(ys[inl], xs[inl], 1)
+        inl = np.abs(xs - (a_fit + b_fit * ys)) < tol
+    return float(a_fit), float(b_fit), inl
+
+
+def _longest_regular_run(ys: np.ndarray, pitch_lo: float, pitch_hi: float) -> list[int]:
+    """Indices (into the sorted ys) of the longest chain with every gap within the pitch range."""
+    n = len(ys)
+    best_len = np.ones(n, int)
+    prev = np.full(n, -1)
+    for j in range(n):
+        for i in range(j - 1, -1, -1):
+            gap = ys[j] - ys[i]
+            if gap > pitch_hi:
+                break
+            if gap >= pitch_lo and best_len[i] + 1 > best_len[j]:
+                best_len[j], prev[j] = best_len[i] + 1, i
+    end = int(np.argmax(best_len))
+    chain = []
+    while end >= 0:
+        chain.append(end)
+        end = int(prev[end])
+    return chain[::-1]
+
+
+MAX_BLOBS = 160  # a strip with more mark-like blobs is text or noise, not a ladder
+
+
+def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) -> Run | None:
+    if len(blobs) < 3 or len(blobs) > MAX_BLOBS:
+        return None
+    xs = np.array([b.x for b in blobs])
+    ys = np.array([b.y for b in blobs])
+    a, b, inl = _best_line(xs, ys, tol=1.2 * ppm)
+    idx = np.flatnonzero(inl)
+    idx = idx[np.argsort(ys[idx])]
+    if len(idx) < 3:
+        return None
+    # Gaps along the line; the pitch range covers optical scale and feed stretch.
+    along = ys[idx] * np.sqrt(1 + b * b)
+    nominal = LADDER_PITCH_MM * ppm
+    lo, hi = nominal * scale_range[0] * 0.96, nominal * scale_range[1] * 1.04
+    run = _longest_regular_run(along, lo, hi)
+    if len(run) < 2:
+        return None
+    chosen = idx[run]
+    # The run must also be self-consistent: every gap within 12 % of its median.
+    gaps = np.diff(along[run])
+    med = float(np.median(gaps))
+    if np.any(np.abs(gaps - med) > 0.12 * med):
+        return None
+    pts = np.stack([xs[chosen], ys[chosen]], axis=1)
+    start = np.array([blobs[i].start for i in chosen])
+    rest = np.setdiff1d(np.arange(len(idx)), run)
+    second = len(_longest_regular_run(along[rest], lo, hi)) if rest.size else 0
+    return Run(pts, start, b, int(len(idx) - len(run)), second)
+
+
+def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
+    """Green-channel strips along the image's left and right edges, with their x offsets."""
+    w = img.shape[1]
+    sw = min(w // 2, int(round(STRIP_MM * ppm)))
+    left = np.ascontiguousarray(img[:, :sw, 1])
+    right = np.ascontiguousarray(img[:, w - sw :, 1])
+    return (left, 0), (right, w - sw)
+
+
+def scan_side(img: np.ndarray, ppm: float, scale_range: tuple[float, float]) -> SideLadders:
+    (ls, lx), (rs, rx) = strips(img, ppm)
+    paper = max(paper_level(ls), paper_level(rs))
+    left = find_run(find_blobs(ls, lx, ppm, paper), ppm, scale_range)
+    right = find_run(find_blobs(rs, rx, ppm, paper), ppm, scale_range)
+    return SideLadders(left, right, paper)
