@@ -77,7 +77,7 @@ def find_blobs(strip: np.ndarray, x_offset: int, ppm: float, paper: float) -> li
     _, binary = cv2.threshold(strip, 0.5 * paper, 255, cv2.THRESH_BINARY_INV)
     # An opening removes pen strokes thinner than ~0.8 mm that touch or cross a mark
     # (marks are 1.5 mm tall), so writing near the ladder does not hide a mark.
-    k = max(3, int(round(0.85 * ppm)) | 1)
+    k = max(3, round(0.85 * ppm) | 1)
     binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     w_lo, w_hi = 0.70 * MARK_W_MM * ppm, 1.30 * MARK_W_MM * ppm
@@ -143,7 +143,7 @@ def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) ->
         return None
     xs = np.array([b.x for b in blobs])
     ys = np.array([b.y for b in blobs])
-    a, b, inl = _best_line(xs, ys, tol=1.2 * ppm)
+    _a, b, inl = _best_line(xs, ys, tol=1.2 * ppm)
     idx = np.flatnonzero(inl)
     idx = idx[np.argsort(ys[idx])]
     if len(idx) < 3:
@@ -171,7 +171,7 @@ def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) ->
 def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
     """Green-channel strips along the image's left and right edges, with their x offsets."""
     w = img.shape[1]
-    sw = min(w // 2, int(round(STRIP_MM * ppm)))
+    sw = min(w // 2, round(STRIP_MM * ppm))
     left = np.ascontiguousarray(img[:, :sw, 1])
     right = np.ascontiguousarray(img[:, w - sw :, 1])
     return (left, 0), (right, w - sw)

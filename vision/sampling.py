@@ -29,6 +29,6 @@ def warp_patch(img: np.ndarray, mesh: Mesh, x_mm: float, y_mm: float, w_mm: floa
                h_mm: float, px_per_mm: float) -> np.ndarray:
     """Resample a sheet rectangle (mm) of the image into an upright patch at ``px_per_mm``."""
     a = mesh.affine_at(x_mm, y_mm, px_per_mm)
-    size = (int(round(w_mm * px_per_mm)), int(round(h_mm * px_per_mm)))
+    size = (round(w_mm * px_per_mm), round(h_mm * px_per_mm))
     return cv2.warpAffine(img, a, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
