@@ -56,4 +56,3 @@ class ReaderConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     geometry: Geometry = field(default_factory=Geometry)
     dpi: float = 200.0
-    debug_dir: str | None = None

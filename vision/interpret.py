@@ -159,11 +159,14 @@ class Reader:
         return name, front if name == "front" else back, sides[name]
 
     # ------------------------------------------------------------------ main
-    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+    def interpret(self, front: Any, back: Any,
+                  debug: dict[str, Any] | None = None) -> SheetInterpretation:
+        """Read one sheet. ``debug``, if given, is filled with each stage's intermediate data
+        (image, ladders, mesh, layout, stripe, security, streaks, patches) for overlays."""
         st = _Stages()
         info: dict[str, Any] = {}
         try:
-            return self._interpret(front, back, st, info)
+            return self._interpret(front, back, st, info, debug)
         except SheetRejected as rej:
             return SheetInterpretation(Outcome.REJECTED, rej.reason, rej.detail,
                                        timings_ms=st.marks, **info)
@@ -174,15 +177,18 @@ class Reader:
                                        f"internal error: {type(exc).__name__}: {exc}",
                                        timings_ms=st.marks, **info)
 
-    def _interpret(self, front: Any, back: Any, st: _Stages,
-                   info: dict[str, Any]) -> SheetInterpretation:
+    def _interpret(self, front: Any, back: Any, st: _Stages, info: dict[str, Any],
+                   debug: dict[str, Any] | None) -> SheetInterpretation:
         cfg, g = self.config, self.config.geometry
+        dbg: dict[str, Any] = debug if debug is not None else {}
         front = check_image(front, "front")
         back = check_image(back, "back")
         side, img, lad = self._find_ballot_side(front, back)
         info["side"] = side
+        dbg.update(image=img, side=side, ladders=lad)
         st.lap("ladders")
         rotated, mesh = _orient(lad)
+        dbg["mesh"] = mesh
         info["orientation"] = f"{side}/{180 if rotated else 0}"
         scale = mesh.scale(self.ppm)
         if not g.min_scale <= scale <= g.max_scale:
@@ -200,6 +206,7 @@ class Reader:
             raise SheetRejected(RejectReason.CODE_INVALID,
                                 f"layout version {code.layout_version} is not supported")
         layout = self.layout_for(code)
+        dbg["layout"] = layout
         info.update(kind=layout.kind.value, contest=layout.contest,
                     language=layout.language.value,
                     district=layout.contest_number if layout.kind is BallotKind.DISTRICT
@@ -208,6 +215,7 @@ class Reader:
             raise SheetRejected(RejectReason.REGISTRATION,
                                 f"{mesh.rows} timing marks, layout has {layout.timing.count}")
         sec = check_security(img, mesh)
+        dbg["security"] = sec
         st.lap("security")
         if not sec.genuine:
             raise SheetRejected(RejectReason.SECURITY_MISSING,
@@ -216,6 +224,7 @@ class Reader:
         st.lap("edges")
         stripe_reading = stripe.read_stripe(img, mesh, layout.paper_h_mm, self.ppm)
         info["stripe"] = stripe_reading.colour
+        dbg["stripe"] = stripe_reading
         expected = stripe.EXPECTED[layout.kind]
         if stripe_reading.colour != expected:
             raise SheetRejected(RejectReason.STRIPE_MISMATCH,
@@ -223,12 +232,12 @@ class Reader:
                                 f"{layout.kind.value} ({expected})")
         st.lap("stripe")
         self._check_station(layout)
-        self._check_streaks(green, mesh, layout)
+        self._check_streaks(green, mesh, layout, dbg)
         st.lap("streaks")
         template = self.templates.get(layout)
-        debug: dict[str, Any] | None = {} if cfg.debug_dir else None
         readings = score_targets(green, mesh, template, lad.paper, cfg.thresholds, g.search_px,
-                                 cfg.dpi, debug)
+                                 cfg.dpi, dbg if debug is not None else None)
+        dbg["readings"] = readings
         st.lap("marks")
         contests = self._judge(layout, readings)
         marginal = tuple(f"{r.contest}/{r.option}" for r in readings if r.mark is Mark.MARGINAL)
@@ -253,11 +262,13 @@ class Reader:
                 raise SheetRejected(RejectReason.DOUBLE_FEED,
                                     f"paper past the ballot's {end} ({1 - share:.0%} of points)")
 
-    def _check_streaks(self, green: np.ndarray, mesh: Mesh, layout: BallotLayout) -> None:
+    def _check_streaks(self, green: np.ndarray, mesh: Mesh, layout: BallotLayout,
+                       dbg: dict[str, Any]) -> None:
         ys = np.concatenate([mesh.left[:, 1], mesh.right[:, 1]])
         xs = np.concatenate([mesh.left[:, 0], mesh.right[:, 0]])
         found = find_streaks(green, (int(ys.min()), int(ys.max())), (int(xs.min()), int(xs.max())),
                              self.config.geometry.streak_levels)
+        dbg["streaks"] = found
         if not found:
             return
         for t in layout.targets:
