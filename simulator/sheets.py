@@ -43,7 +43,7 @@ from simulator.ink import composite
 from simulator.marks import Trace, VoterStyle
 from simulator.voters import VoterModel
 
-KINDS = ("party-list", "district", "local", "mixed")
+KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "party-list,district"
 TRACES_PER_BALLOT = 0.35
 BLANK_CACHE_SIZE = 16
 
@@ -101,12 +101,11 @@ class SheetFactory:
     _other: Election | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise PcosError(f"unknown kind {self.kind!r}; use one of {', '.join(KINDS)}")
-        if self.kind == "district" and self.station.district is None:
-            raise PcosError(f"station {self.station.number} has no district ballot")
-        if self.kind == "local" and self.station.council is None:
-            raise PcosError(f"station {self.station.number} has no local council ballot")
+        wanted = self.kind.split(",")
+        if not all(k in KINDS[:3] for k in wanted) and self.kind != "mixed":
+            raise PcosError(f"unknown kind {self.kind!r}; use one of {', '.join(KINDS)} "
+                            "or a comma list of kinds")
+        self._kinds()  # raises when the station votes on none of the kinds asked for
         if not 0.0 <= self.fake_rate <= 1.0:
             raise PcosError("--fakes must be a rate between 0 and 1")
         self._noise = sc.NoiseBank(self.params.noise_sigma, seed=self.seed)
@@ -153,8 +152,11 @@ class SheetFactory:
             pool.append((BallotKind.LOCAL, s.council))
         if self.kind == "mixed":
             return pool
-        want = BallotKind(self.kind)
-        return [k for k in pool if k[0] is want]
+        wanted = {BallotKind(k) for k in self.kind.split(",")}
+        chosen = [k for k in pool if k[0] in wanted]
+        if not chosen:
+            raise PcosError(f"station {s.number} votes on none of: {self.kind}")
+        return chosen
 
     def _language(self, rng: np.random.Generator, kind: BallotKind) -> Language:
         counts = {b.language: b.count for b in self.station.ballots if b.kind is kind}

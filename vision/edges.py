@@ -38,55 +38,60 @@ class PaperExtent:
     tail_backing: float | None  # the same past the tail (None: not enough points visible)
 
 
-def _edge_along(green: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
-                backing: float) -> float | None:
-    """Distance (mm) along a ray to where the backing starts.
+def _edges_along(green: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
+                 backing: float) -> list[float | None]:
+    """For each ray (a row of ``xs``/``ys``, in mm, walking outwards): the distance in mm
+    to where the backing starts.
 
     ``None``: the ray left the image through its sides before finding the
     backing (the edge is simply not visible). ``inf``: the ray reached the
     image's head or tail still on paper, i.e. the paper runs on past the image.
     """
-    pts = mesh.to_image(xs, ys)
-    vals = sample_points(green, pts, radius=1)
+    pts = mesh.to_image(xs, ys)  # (R, S, 2)
+    vals = sample_points(green, pts, radius=0)  # (R, S)
     run = max(1, int(RUN_MM / STEP_MM))
-    dark = np.nan_to_num(vals, nan=255.0) < backing
     outside = np.isnan(vals)
-    # First index starting a run of `run` dark samples.
-    if len(dark) >= run:
-        window = np.convolve(dark.astype(int), np.ones(run, int), mode="valid") == run
-        starts = np.flatnonzero(window)
-    else:
-        starts = np.array([], int)
-    first_out = int(np.argmax(outside)) if outside.any() else len(vals)
-    if starts.size and starts[0] < first_out:
-        return float(starts[0]) * STEP_MM
-    if first_out < len(vals):
-        x, y = pts[first_out]
-        h, w = green.shape[:2]
-        return float("inf") if (y < 2 or y > h - 3) and 2 <= x <= w - 3 else None
-    return None
+    dark = (np.nan_to_num(vals, nan=255.0) < backing).astype(np.int32)
+    c = np.concatenate([np.zeros((dark.shape[0], 1), np.int32), np.cumsum(dark, axis=1)], axis=1)
+    window = (c[:, run:] - c[:, :-run]) == run  # (R, S - run + 1): a dark run starts here
+    h, w = green.shape[:2]
+    out: list[float | None] = []
+    for r in range(vals.shape[0]):
+        starts = np.flatnonzero(window[r])
+        first_out = int(np.argmax(outside[r])) if outside[r].any() else vals.shape[1]
+        if starts.size and starts[0] < first_out:
+            out.append(float(starts[0]) * STEP_MM)
+        elif first_out < vals.shape[1]:
+            x, y = pts[r, first_out]
+            out.append(float("inf") if (y < 2 or y > h - 3) and 2 <= x <= w - 3 else None)
+        else:
+            out.append(None)
+    return out
 
 
 def measure(green: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
             paper_h_mm: float) -> PaperExtent:
-    """Print scale from the side edges and paper length from the head and tail edges.
+    """Print scale from the side edges, and what lies past the head and the tail.
 
     Where both side edges are visible on a row, the width gives the scale
     (independent of where the print sits on the paper); otherwise each visible
     edge gives it from its distance to the ballot's centre line.
     """
     backing = 0.42 * paper
-    rows = mesh.rows
     half = paper_w_mm / 2
     inner = half - 12.5  # ladder centre to centre line, layout mm
+    ks = np.round(np.linspace(1, mesh.rows - 3, 7)) + 0.5  # between marks
+    ys = LADDER_Y0_MM + ks * LADDER_PITCH_MM
+    steps = np.arange(0.0, 37.5, STEP_MM)
+    left_x = np.broadcast_to(12.5 - steps, (len(ys), steps.size))
+    right_x = np.broadcast_to(paper_w_mm - 12.5 + steps, (len(ys), steps.size))
+    yy = np.broadcast_to(ys[:, None], left_x.shape)
+    found = _edges_along(green, mesh, np.concatenate([left_x, right_x]),
+                         np.concatenate([yy, yy]), backing)
+    dls, drs = found[: len(ys)], found[len(ys) :]
     widths: list[float] = []
     singles: list[float] = []
-    for k in np.round(np.linspace(1, rows - 3, 9)) + 0.5:  # between marks
-        y = LADDER_Y0_MM + k * LADDER_PITCH_MM
-        left_x = np.arange(12.5, -40.0, -STEP_MM)
-        right_x = np.arange(paper_w_mm - 12.5, paper_w_mm + 40.0, STEP_MM)
-        dl = _edge_along(green, mesh, left_x, np.full_like(left_x, y), backing)
-        dr = _edge_along(green, mesh, right_x, np.full_like(right_x, y), backing)
+    for dl, dr in zip(dls, drs, strict=True):
         ok_l = dl is not None and np.isfinite(dl)
         ok_r = dr is not None and np.isfinite(dr)
         if ok_l and ok_r:
@@ -100,23 +105,19 @@ def measure(green: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
         scale = float(np.median(singles))
     else:
         scale = None
-
-    head = _backing_share(green, mesh, -END_GAP_MM / scale if scale else -END_GAP_MM,
+    # Past each end: a print shrunk about the sheet centre leaves wider margins.
+    f = scale or 1.0
+    head = _backing_share(green, mesh, paper_h_mm / 2 - (paper_h_mm / 2 + END_GAP_MM) / f,
                           paper_w_mm, backing)
-    tail_y = paper_h_mm + (END_GAP_MM / scale if scale else END_GAP_MM)
-    if scale:
-        # A print shrunk about the sheet centre leaves wider margins: go past the paper.
-        tail_y = paper_h_mm / 2 + (paper_h_mm / 2 + END_GAP_MM) / scale
-        head_y = paper_h_mm / 2 - (paper_h_mm / 2 + END_GAP_MM) / scale
-        head = _backing_share(green, mesh, head_y, paper_w_mm, backing)
-    tail = _backing_share(green, mesh, tail_y, paper_w_mm, backing)
+    tail = _backing_share(green, mesh, paper_h_mm / 2 + (paper_h_mm / 2 + END_GAP_MM) / f,
+                          paper_w_mm, backing)
     return PaperExtent(scale, len(widths), head, tail)
 
 
 def _backing_share(green: np.ndarray, mesh: Mesh, y_mm: float, paper_w_mm: float,
                    backing: float) -> float | None:
     xs = np.linspace(20.0, paper_w_mm - 20.0, 35)
-    vals = sample_points(green, mesh.to_image(xs, np.full_like(xs, y_mm)), radius=1)
+    vals = sample_points(green, mesh.to_image(xs, np.full_like(xs, y_mm)), radius=0)
     seen = vals[~np.isnan(vals)]
     if seen.size < 10:
         return None

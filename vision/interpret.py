@@ -193,7 +193,7 @@ class Reader:
         scale = mesh.scale(self.ppm)
         if not g.min_scale <= scale <= g.max_scale:
             raise SheetRejected(RejectReason.SCALE, f"optical scale {scale:.3f}")
-        green = np.ascontiguousarray(img[:, :, 1])
+        green = img[:, :, 1]  # a view: stages sample it sparsely, never copy the plane
         black = float(np.nanmean(sample_points(green, np.concatenate([mesh.left, mesh.right]))))
         code = read_code(green, mesh, black)
         info["election_hash"] = code.hash_hex()
@@ -235,7 +235,7 @@ class Reader:
         self._check_streaks(green, mesh, layout, dbg)
         st.lap("streaks")
         template = self.templates.get(layout)
-        readings = score_targets(green, mesh, template, lad.paper, cfg.thresholds, g.search_px,
+        readings = score_targets(img, mesh, template, lad.paper, cfg.thresholds, g.search_px,
                                  cfg.dpi, dbg if debug is not None else None)
         dbg["readings"] = readings
         st.lap("marks")

@@ -24,44 +24,56 @@ import numpy as np
 
 from election.geometry import px_per_mm
 from election.layout import BallotLayout
-from election.marking import FAINT_LEVEL, INK_LEVEL, ZoneWindow, zone_window
+from election.marking import FAINT_LEVEL, INK_LEVEL, zone_window
 from vision.config import TemplateSource, Thresholds
 from vision.mesh import Mesh
 from vision.result import Mark, TargetReading, TargetScores
 
 
 @dataclass(frozen=True)
-class TargetTemplate:
-    contest: str
-    option: str
-    window: ZoneWindow
-    dark: np.ndarray  # template darkness over the window (float32)
-    col_edges: np.ndarray  # derivative of the template's column profile
-    row_edges: np.ndarray
-
-
-@dataclass(frozen=True)
 class LayoutTemplate:
+    """Every target of one layout in one common window frame, stacked for vector work.
+
+    Windows of different targets differ by a pixel at most (fractional box
+    positions); all are padded to the largest, with zone masks padded False.
+    """
+
     layout_hash: str
-    targets: tuple[TargetTemplate, ...]
+    ids: tuple[tuple[str, str], ...]  # (contest, option) per target
+    origin: np.ndarray  # (N, 2) template px (x0, y0) of each window
+    dark: np.ndarray  # (N, h, w) template darkness
+    interior: np.ndarray  # (N, h, w) bool
+    ring: np.ndarray  # (N, h, w) bool
+    col_edges: np.ndarray  # (N, w - 1) derivative of the template's column profile
+    row_edges: np.ndarray  # (N, h - 1)
 
-
-def _edges(profile: np.ndarray) -> np.ndarray:
-    return np.diff(profile, axis=-1)
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.dark.shape[1], self.dark.shape[2]
 
 
 def build_template(layout: BallotLayout, source: TemplateSource, dpi: float) -> LayoutTemplate:
     ppm = px_per_mm(dpi)
     rgb = source(layout, dpi)
-    dark = 1.0 - rgb[..., 1].astype(np.float32) / 255.0
-    out = []
-    for t in layout.targets:
-        win = zone_window(t.box, ppm)
-        h, w = win.shape
-        d = dark[win.y0 : win.y0 + h, win.x0 : win.x0 + w]
-        out.append(TargetTemplate(t.contest, t.option, win, d, _edges(d.sum(axis=0)),
-                                  _edges(d.sum(axis=1))))
-    return LayoutTemplate(layout.layout_hash, tuple(out))
+    page_dark = 1.0 - rgb[..., 1].astype(np.float32) / 255.0
+    windows = [zone_window(t.box, ppm) for t in layout.targets]
+    h = max(wi.shape[0] for wi in windows)
+    w = max(wi.shape[1] for wi in windows)
+    n = len(windows)
+    dark = np.zeros((n, h, w), np.float32)
+    interior = np.zeros((n, h, w), bool)
+    ring = np.zeros((n, h, w), bool)
+    for i, wi in enumerate(windows):
+        dark[i] = page_dark[wi.y0 : wi.y0 + h, wi.x0 : wi.x0 + w]
+        interior[i, : wi.shape[0], : wi.shape[1]] = wi.interior
+        ring[i, : wi.shape[0], : wi.shape[1]] = wi.ring
+    return LayoutTemplate(
+        layout.layout_hash,
+        tuple((t.contest, t.option) for t in layout.targets),
+        np.array([(wi.x0, wi.y0) for wi in windows], np.float64),
+        dark, interior, ring,
+        np.diff(dark.sum(axis=1), axis=1), np.diff(dark.sum(axis=2), axis=1),
+    )
 
 
 class TemplateCache:
@@ -80,11 +92,12 @@ class TemplateCache:
         return self._items[key]
 
 
-def _best_shift(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> int:
-    """Shift in [-m, m] that best lines up the template's border edges with the scan's."""
-    n = tmpl_edges.size
-    scores = [float(np.dot(tmpl_edges, scan_edges[m + s : m + s + n])) for s in range(-m, m + 1)]
-    return int(np.argmax(scores)) - m
+def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.ndarray:
+    """Per target, the shift in [-m, m] lining up the template's border edges with the scan's."""
+    n = tmpl_edges.shape[1]
+    windows = np.lib.stride_tricks.sliding_window_view(scan_edges, n, axis=1)  # (N, 2m+1, n)
+    scores = np.einsum("ksn,kn->ks", windows[:, : 2 * m + 1], tmpl_edges)
+    return np.argmax(scores, axis=1) - m
 
 
 def classify(s: TargetScores, th: Thresholds) -> Mark:
@@ -95,37 +108,65 @@ def classify(s: TargetScores, th: Thresholds) -> Mark:
     return Mark.UNMARKED
 
 
-def score_targets(green: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: float,
+def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: float,
                   th: Thresholds, search_px: int, dpi: float,
                   debug: dict[str, Any] | None = None) -> tuple[TargetReading, ...]:
     ppm = px_per_mm(dpi)
     m = search_px
-    lo, hi = 0.85 * paper, min(255.0, 1.15 * paper)
+    n = len(template.ids)
+    h, w = template.shape
+    hp, wp = h + 2 * m, w + 2 * m
+    # Patch pixel (i, j) <-> template pixel (y0 - m + i, x0 - m + j); pixel centres at +0.5.
+    ox = (template.origin[:, 0] - m + 0.5) / ppm
+    oy = (template.origin[:, 1] - m + 0.5) / ppm
+    d = 1.0
+    pts = mesh.to_image(np.stack([ox, ox + d, ox], 1), np.stack([oy, oy, oy + d], 1))  # (N,3,2)
+    ex = (pts[:, 1] - pts[:, 0]) / (d * ppm)
+    ey = (pts[:, 2] - pts[:, 0]) / (d * ppm)
+    # Warp each patch from a small contiguous green crop of the image around it (cheaper
+    # than a 3-channel warp, and a channel *view* would make OpenCV copy the whole plane).
+    stack = np.empty((n, hp, wp), np.uint8)
+    corners = pts[:, 0, None, :] + (np.array([0, wp, 0, wp])[None, :, None] * ex[:, None, :]
+                                      + np.array([0, 0, hp, hp])[None, :, None] * ey[:, None, :])
+    lo = np.floor(corners.min(axis=1)).astype(int) - 2
+    hi = np.ceil(corners.max(axis=1)).astype(int) + 3
+    H, W = rgb.shape[:2]
+    for k in range(n):
+        x0, y0 = max(0, lo[k, 0]), max(0, lo[k, 1])
+        x1, y1 = min(W, hi[k, 0]), min(H, hi[k, 1])
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            stack[k] = 0  # outside the image: reads as fully dark, never as "unmarked"
+            continue
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1, 1])
+        a = np.array([[ex[k, 0], ey[k, 0], pts[k, 0, 0] - x0],
+                      [ex[k, 1], ey[k, 1], pts[k, 0, 1] - y0]])
+        cv2.warpAffine(crop, a, (wp, hp), dst=stack[k],
+                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                       borderMode=cv2.BORDER_REPLICATE)
+    # Paper white around each box: a high percentile of a sparse sample, clamped.
+    sample = stack[:, ::3, ::3].reshape(n, -1)
+    q = int(0.9 * (sample.shape[1] - 1))
+    local = np.partition(sample, q, axis=1)[:, q].astype(np.float32)
+    local = np.clip(local, 0.85 * paper, min(255.0, 1.15 * paper))
+    dark = np.clip(1.0 - stack.astype(np.float32) / local[:, None, None], 0.0, 1.0)
+    dx = _best_shifts(np.diff(dark[:, m : m + h].sum(axis=1), axis=1), template.col_edges, m)
+    dy = _best_shifts(np.diff(dark[:, :, m : m + w].sum(axis=2), axis=1), template.row_edges, m)
+    windows = np.lib.stride_tricks.sliding_window_view(dark, (h, w), axis=(1, 2))
+    aligned = windows[np.arange(n), m + dy, m + dx]  # (N, h, w)
+    new = aligned - template.dark
+    ink, faint = new >= INK_LEVEL, new >= FAINT_LEVEL
+    n_in = template.interior.sum(axis=(1, 2))
+    n_ring = template.ring.sum(axis=(1, 2))
+    fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
+    faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
+    ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
+    centre = pts[:, 0] + ex * (w / 2 + m + dx)[:, None] + ey * (h / 2 + m + dy)[:, None]
     readings = []
-    for t in template.targets:
-        win = t.window
-        h, w = win.shape
-        # Patch pixel (i, j) <-> template pixel (y0 - m + i, x0 - m + j); centres at +0.5.
-        a = mesh.affine_at((win.x0 - m + 0.5) / ppm, (win.y0 - m + 0.5) / ppm, ppm)
-        patch = cv2.warpAffine(green, a, (w + 2 * m, h + 2 * m),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-        local = float(np.clip(np.percentile(patch, 90), lo, hi))
-        dark = np.clip(1.0 - patch.astype(np.float32) / local, 0.0, 1.0)
-        dx = _best_shift(_edges(dark[m : m + h].sum(axis=0)), t.col_edges, m)
-        dy = _best_shift(_edges(dark[:, m : m + w].sum(axis=1)), t.row_edges, m)
-        aligned = dark[m + dy : m + dy + h, m + dx : m + dx + w]
-        new = aligned - t.dark
-        inside = new[win.interior]
-        around = new[win.ring]
-        scores = TargetScores(
-            fill=float(np.count_nonzero(inside >= INK_LEVEL)) / inside.size,
-            faint=float(np.count_nonzero(inside >= FAINT_LEVEL)) / inside.size,
-            ring=float(np.count_nonzero(around >= INK_LEVEL)) / around.size,
-        )
-        centre = a @ np.array([w / 2 + m + dx, h / 2 + m + dy, 1.0])
-        readings.append(TargetReading(t.contest, t.option, scores, classify(scores, th),
-                                      (float(centre[0]), float(centre[1])), (dx, dy)))
-        if debug is not None:
-            debug.setdefault("patches", []).append((t.contest, t.option, aligned, new))
+    for k, (contest, option) in enumerate(template.ids):
+        scores = TargetScores(float(fill[k]), float(faint_share[k]), float(ring[k]))
+        readings.append(TargetReading(contest, option, scores, classify(scores, th),
+                                      (float(centre[k, 0]), float(centre[k, 1])),
+                                      (int(dx[k]), int(dy[k]))))
+    if debug is not None:
+        debug["patches"] = [(c, o, aligned[k], new[k]) for k, (c, o) in enumerate(template.ids)]
     return tuple(readings)

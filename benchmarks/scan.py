@@ -1,0 +1,49 @@
+"""Reader speed and memory on realistic duplex sheets already in memory, one core.
+
+Targets: median <= 15 ms, p99 <= 40 ms per sheet, bounded memory. Sheets are
+made one at a time and dropped after reading, so only the reader is timed.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+from benchmarks.common import Figure, current_rss_mb, ms_stats, one_core
+from election.default import default_election
+from simulator.scanner import preset
+from simulator.sheets import SheetFactory, default_station
+from tools.reader_setup import make_reader
+
+
+def run(count: int = 400, seed: int = 7, preset_name: str = "realistic", kind: str = "mixed",
+        **_: object) -> list[Figure]:
+    e = default_election()
+    station = default_station(e)
+    factory = SheetFactory(e, station, preset(preset_name), seed=seed, kind=kind)
+    reader = make_reader(e, station)
+    times: list[float] = []
+    peak_alloc = 0
+    with one_core():
+        for i in range(12):  # build the blank templates of each layout once
+            s = factory.sheet(20_000_000 + i)
+            reader.interpret(s.front, s.back)
+        rss_start = current_rss_mb()
+        for i in range(count):
+            s = factory.sheet(i)
+            traced = i % 20 == 0
+            if traced:
+                tracemalloc.start()
+            t = time.perf_counter()
+            reader.interpret(s.front, s.back)
+            dt = time.perf_counter() - t
+            if traced:
+                peak_alloc = max(peak_alloc, tracemalloc.get_traced_memory()[1])
+                tracemalloc.stop()
+            else:
+                times.append(dt)
+        rss_end = current_rss_mb()
+    return [Figure("preset", preset_name), Figure("sheets", len(times)),
+            *ms_stats("ms_per_sheet", times),
+            Figure("peak_alloc_per_sheet_mb", round(peak_alloc / 2**20, 2), "MB"),
+            Figure("rss_start_mb", rss_start, "MB"), Figure("rss_end_mb", rss_end, "MB")]

@@ -1,0 +1,303 @@
+"""Scanner image files in and out: PNG, TIFF and JPEG, as RGB ``uint8`` arrays.
+
+Scans arrive as files (a scanner's output folder, a test deck, a bug report),
+and a file can be anything: missing, empty, cut short by a full disk or an
+interrupted copy, another format under a ballot's name, or a crafted
+"decompression bomb". The reader must never count a half-decoded image, and
+the command line must never die on a traceback, so every problem becomes one
+typed error, :class:`ImageFileError`, whose message names the file and says
+what is wrong with it.
+
+Decoding is done by Pillow, restricted to the three formats: Pillow raises on
+truncated data (``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default,
+False, and checked before each load), where OpenCV's decoders may return a
+partly grey image or nothing without saying why. The pixel format is then
+normalised: grey to three channels, 16-bit samples to 8-bit (the high byte),
+alpha dropped, palette and CMYK converted to RGB.
+
+Writing goes through OpenCV's encoders (fast for large overlays) into a
+temporary file that is then renamed over the target, so a crash never leaves
+a truncated image under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile
+
+from election.errors import PcosError
+
+MAX_PIXELS = 80_000_000  # 600 DPI on A3 is ~70 Mpx; a 200 DPI ballot is ~4 Mpx
+MAX_SIDE_PX = 32_768
+MAX_FILE_BYTES = 512 * 1024 * 1024
+JPEG_QUALITY = 95
+PNG_COMPRESSION = 3  # zlib level: small files, still fast to write
+
+# Leading bytes of the formats a scanner may write, and of a few it should not.
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+_FOREIGN: tuple[tuple[bytes, str], ...] = (
+    (b"II+\x00", "BigTIFF"),
+    (b"MM\x00+", "BigTIFF"),
+    (b"%PDF", "PDF"),
+    (b"GIF8", "GIF"),
+    (b"BM", "BMP"),
+    (b"RIFF", "RIFF (WebP?)"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000 codestream"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"\x1f\x8b", "gzip"),
+)
+_PIL_FORMATS = ("PNG", "JPEG", "TIFF")  # no other Pillow parser ever sees the bytes
+
+_EXTENSIONS = {".png": ".png", ".tif": ".tiff", ".tiff": ".tiff", ".jpg": ".jpg",
+               ".jpeg": ".jpg"}
+
+
+class ImageFileError(PcosError):
+    """An image file cannot be read or written. The message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"{os.fspath(path)}: {problem}")
+        self.path = os.fspath(path)
+        self.problem = problem
+
+
+def sniff_format(data: bytes) -> str | None:
+    """``"PNG"``, ``"JPEG"`` or ``"TIFF"`` from the file's leading bytes; None otherwise."""
+    for magic, name in _SIGNATURES:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def _describe_foreign(data: bytes) -> str:
+    for magic, name in _FOREIGN:
+        if data.startswith(magic):
+            return f"unsupported format: a {name} file, not PNG, TIFF or JPEG"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:256]):
+        return "unsupported format: a text file, not PNG, TIFF or JPEG"
+    return f"unsupported format: not PNG, TIFF or JPEG (starts with {data[:8].hex(' ')})"
+
+
+def _read_bytes(p: Path) -> bytes:
+    try:
+        if not p.exists():
+            raise ImageFileError(p, "missing: no such file")
+        if p.is_dir():
+            raise ImageFileError(p, "is a directory, not an image file")
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageFileError(p, f"file too large ({size} bytes; at most {MAX_FILE_BYTES})")
+        with p.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImageFileError(p, f"unreadable: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageFileError(p, "empty file (0 bytes)")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageFileError(p, f"file too large (more than {MAX_FILE_BYTES} bytes)")
+    return data
+
+
+_PNG_IEND = b"IEND\xaeB`\x82"  # the end chunk's type and its constant CRC
+_JPEG_EOI = b"\xff\xd9"
+
+
+def _check_end(p: Path, fmt: str, data: bytes) -> None:
+    """Refuse a PNG or JPEG cut short, even where the decoder would not notice.
+
+    A PNG must hold its ``IEND`` chunk after the last image data chunk; a JPEG
+    must end with the end-of-image marker (trailing zero padding allowed).
+    TIFF has no end marker: the decoder's own checks catch missing strips.
+    """
+    if fmt == "PNG" and data.rfind(_PNG_IEND) < data.rfind(b"IDAT"):
+        raise ImageFileError(p, "truncated PNG file: no IEND chunk after the image data")
+    if fmt == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(_JPEG_EOI):
+        raise ImageFileError(p, "truncated JPEG file: no end-of-image marker")
+
+
+_TIFF_STRIPS = ((273, 279), (324, 325))  # (offsets, byte counts): strips, then tiles
+
+
+def _check_tiff_extent(p: Path, im: Image.Image, size: int) -> None:
+    """Refuse a TIFF whose strips or tiles reach past the end of the file.
+
+    The decoder notices most missing data, but not all (e.g. the padding of a
+    tiled image's last tiles), so the extent of every block is checked.
+    """
+    tags = getattr(im, "tag_v2", None)
+    if tags is None:
+        return
+    for off_tag, count_tag in _TIFF_STRIPS:
+        offsets, counts = tags.get(off_tag), tags.get(count_tag)
+        if offsets is None:
+            continue
+        offs = offsets if isinstance(offsets, tuple) else (offsets,)
+        cnts = counts if isinstance(counts, tuple) else (counts,)
+        if counts is None or len(offs) != len(cnts):
+            raise ImageFileError(p, "corrupt TIFF file: image data offsets without byte counts")
+        end = max(int(o) + int(c) for o, c in zip(offs, cnts, strict=True))
+        if end > size:
+            raise ImageFileError(p, f"truncated TIFF file: image data runs to byte {end}, "
+                                    f"the file has {size}")
+
+
+def _check_size(p: Path, fmt: str, w: int, h: int) -> None:
+    if w <= 0 or h <= 0:
+        raise ImageFileError(p, f"corrupt {fmt}: image size {w}x{h} px")
+    if w > MAX_SIDE_PX or h > MAX_SIDE_PX or w * h > MAX_PIXELS:
+        raise ImageFileError(p, f"absurd dimensions {w}x{h} px (at most {MAX_SIDE_PX} px a side "
+                                f"and {MAX_PIXELS // 1_000_000} Mpx): refusing to decode")
+
+
+def _to_rgb8(p: Path, im: Image.Image) -> np.ndarray:
+    """The decoded image as an (H, W, 3) uint8 array, whatever its pixel format."""
+    mode = im.mode
+    if mode == "RGB":
+        arr = np.asarray(im)
+    elif mode in ("L", "LA", "La"):
+        arr = np.asarray(im.getchannel(0))
+    elif mode.startswith("I;16") or mode == "I":
+        wide = np.asarray(im)
+        if wide.size and (int(wide.min()) < 0 or int(wide.max()) > 0xFFFF):
+            raise ImageFileError(p, f"unsupported pixel format {mode}: samples wider than 16 bits")
+        arr = (wide.astype(np.uint32) >> 8).astype(np.uint8)
+    elif mode in ("1", "P", "PA", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr"):
+        arr = np.asarray(im.convert("L" if mode == "1" else "RGB"))
+    else:
+        raise ImageFileError(p, f"unsupported pixel format {mode}")
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ImageFileError(p, f"wrong channel count: decoded to {arr.shape} {arr.dtype} "
+                                f"(mode {mode}), expected (H, W, 3) uint8")
+    return np.array(arr, dtype=np.uint8, order="C", copy=True)
+
+
+def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarray:
+    """Decode PNG, TIFF or JPEG bytes to an (H, W, 3) RGB uint8 array.
+
+    ``path`` only names the source in error messages. Raises :class:`ImageFileError`
+    and nothing else for any bytes.
+    """
+    p = Path(path)
+    if not data:
+        raise ImageFileError(p, "empty file (0 bytes)")
+    fmt = sniff_format(data)
+    if fmt is None and len(data) < 8:
+        raise ImageFileError(p, f"not an image: only {len(data)} bytes")
+    if fmt is None:
+        raise ImageFileError(p, _describe_foreign(data))
+    _check_end(p, fmt, data)
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # Someone switched Pillow to accept partial images: refuse rather than read half a scan.
+        raise ImageFileError(p, "cannot check for truncation: PIL.ImageFile."
+                                "LOAD_TRUNCATED_IMAGES is set in this process")
+    try:
+        with Image.open(io.BytesIO(data), formats=_PIL_FORMATS) as im:
+            w, h = im.size
+            _check_size(p, fmt, w, h)
+            if fmt == "TIFF":
+                _check_tiff_extent(p, im, len(data))
+            im.load()
+            return _to_rgb8(p, im)
+    except ImageFileError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageFileError(p, f"absurd dimensions: {exc}") from exc
+    except MemoryError as exc:
+        raise ImageFileError(p, f"{fmt} image too large to decode in memory") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageFileError(p, f"corrupt or truncated {fmt} file: its header cannot be "
+                                "parsed") from exc
+    except Exception as exc:  # decoders of untrusted bytes raise anything; none may escape
+        text = str(exc).strip() or type(exc).__name__
+        if "truncat" in text.lower() or isinstance(exc, EOFError):
+            problem = f"truncated {fmt} file ({text})"
+        else:
+            problem = f"corrupt or unsupported {fmt} file ({type(exc).__name__}: {text})"
+        raise ImageFileError(p, problem[:500]) from exc
+
+
+def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a PNG, TIFF or JPEG scan as an (H, W, 3) RGB uint8 array (first page of a TIFF).
+
+    The format is taken from the file's content, not its name. Any problem
+    (missing, unreadable, empty, truncated, corrupt, another format, absurd
+    size) raises :class:`ImageFileError` naming the file.
+    """
+    p = Path(path)
+    return decode_image(_read_bytes(p), p)
+
+
+def _check_array(p: Path, rgb: Any) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise ImageFileError(p, f"cannot write {type(rgb).__name__}: not an image array")
+    if rgb.dtype != np.uint8:
+        raise ImageFileError(p, f"cannot write dtype {rgb.dtype}: expected uint8")
+    if not (rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 3)):
+        raise ImageFileError(p, f"wrong channel count: cannot write shape {rgb.shape}, "
+                                "expected (H, W, 3) RGB or (H, W) grey")
+    h, w = rgb.shape[:2]
+    if h == 0 or w == 0:
+        raise ImageFileError(p, f"cannot write an empty image ({w}x{h} px)")
+    return rgb
+
+
+def encode_image(rgb: np.ndarray, ext: str, jpeg_quality: int = JPEG_QUALITY) -> bytes:
+    """Encode an (H, W, 3) RGB or (H, W) grey uint8 array; ``ext``: ``.png``, ``.tiff``, ``.jpg``."""
+    arr = _check_array(Path(f"<image{ext}>"), rgb)
+    bgr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
+    params: list[int] = []
+    if ext == ".jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    try:
+        ok, buf = cv2.imencode(ext, np.ascontiguousarray(bgr), params)
+    except cv2.error as exc:
+        raise ImageFileError(Path(f"<image{ext}>"), f"cannot encode: {exc}") from exc
+    if not ok:
+        raise ImageFileError(Path(f"<image{ext}>"), "cannot encode")
+    return bytes(buf.tobytes())
+
+
+def save_image(path: str | os.PathLike[str], rgb: np.ndarray,
+               jpeg_quality: int = JPEG_QUALITY) -> Path:
+    """Write an RGB (or grey) uint8 image; the format follows the extension.
+
+    ``.png``, ``.tif``/``.tiff`` (LZW) and ``.jpg``/``.jpeg``. The file is
+    written under a temporary name and renamed, so it is complete or absent.
+    Returns the path. Raises :class:`ImageFileError` naming the file.
+    """
+    p = Path(path)
+    ext = _EXTENSIONS.get(p.suffix.lower())
+    if ext is None:
+        raise ImageFileError(p, f"unsupported extension {p.suffix!r}: use .png, .tif, .tiff, "
+                                ".jpg or .jpeg")
+    _check_array(p, rgb)
+    try:
+        data = encode_image(rgb, ext, jpeg_quality)
+    except ImageFileError as exc:
+        raise ImageFileError(p, exc.problem) from exc
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, p)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise ImageFileError(p, f"cannot write: {exc.strerror or exc}") from exc
+    return p
