@@ -18,16 +18,20 @@ the paper around the box (blue and black inks are both dark in green):
 
 * ``INK_LEVEL`` (0.30): a pixel at least this dark is ink;
 * ``FAINT_LEVEL`` (0.12): at least this dark is a faint trace (light pencil,
-  very light pressure). Erased pencil and smudges stay below it.
+  very light pressure). Erased pencil and smudges stay below it;
+* ``STRONG_LEVEL`` (0.45), ground truth only: ink clearly darker than the
+  reader's ink level, so that blur and noise cannot pull it under.
 
 Coverage = share of a zone's pixels at or above a level. The ground-truth
 classes, applied by the simulator to the ideal ink layer before any scanner
 effect, are:
 
-* ``definite``: the voter meant the mark and interior ink coverage ≥ 0.14;
+* ``definite``: the voter meant the mark and at least 8 % of the interior is
+  covered by strong ink (darkness ≥ 0.45);
 * ``marginal``: the voter meant it but it is deliberately tiny (interior ink
-  coverage 0.025–0.05), faint (ink coverage < 0.005 with faint coverage ≥ 0.12)
-  or mostly outside (interior ink < 0.05 with ring ink ≥ 0.05);
+  coverage 1.5–3.5 %), faint (ink coverage < 0.5 % with faint coverage ≥ 12 %)
+  or mostly outside (interior ink < 2.5 % with ≥ 5 % of the ring covered by
+  strong ink);
 * ``none``: no intent; any non-vote trace keeps interior ink ≤ 0.003, faint
   ≤ 0.02 and ring ink ≤ 0.005.
 
@@ -51,14 +55,15 @@ RING_OUTER_MM = 1.35
 
 INK_LEVEL = 0.30
 FAINT_LEVEL = 0.12
+STRONG_LEVEL = 0.45
 
 # Ground-truth bands (simulator).
-DEFINITE_MIN_INK = 0.14
-TINY_INK = (0.025, 0.05)
+DEFINITE_MIN_STRONG = 0.08
+TINY_INK = (0.015, 0.035)
 FAINT_MAX_INK = 0.005
 FAINT_MIN_FAINT = 0.12
-OUTSIDE_MAX_INK = 0.05
-OUTSIDE_MIN_RING = 0.05
+OUTSIDE_MAX_INK = 0.025
+OUTSIDE_MIN_RING = 0.05  # at STRONG_LEVEL
 NONE_MAX_INK = 0.003
 NONE_MAX_FAINT = 0.02
 NONE_MAX_RING = 0.005
@@ -77,6 +82,8 @@ class ZoneCoverage:
     ink: float  # interior pixels >= INK_LEVEL
     faint: float  # interior pixels >= FAINT_LEVEL
     ring: float  # ring pixels >= INK_LEVEL
+    strong: float = 0.0  # interior pixels >= STRONG_LEVEL (ground truth only)
+    ring_strong: float = 0.0  # ring pixels >= STRONG_LEVEL (ground truth only)
 
 
 def interior_rect(box: Rect) -> Rect:
@@ -96,11 +103,11 @@ def truth_class(intent: bool, cov: ZoneCoverage) -> TruthClass | None:
     if not intent:
         ok = cov.ink <= NONE_MAX_INK and cov.faint <= NONE_MAX_FAINT and cov.ring <= NONE_MAX_RING
         return TruthClass.NONE if ok else None
-    if cov.ink >= DEFINITE_MIN_INK:
+    if cov.strong >= DEFINITE_MIN_STRONG:
         return TruthClass.DEFINITE
     tiny = TINY_INK[0] <= cov.ink <= TINY_INK[1]
     faint = cov.ink < FAINT_MAX_INK and cov.faint >= FAINT_MIN_FAINT
-    outside = cov.ink < OUTSIDE_MAX_INK and cov.ring >= OUTSIDE_MIN_RING
+    outside = cov.ink < OUTSIDE_MAX_INK and cov.ring_strong >= OUTSIDE_MIN_RING
     if tiny or faint or outside:
         return TruthClass.MARGINAL
     return None
@@ -120,7 +127,7 @@ class ZoneWindow:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.interior.shape  # type: ignore[return-value]
+        return self.interior.shape
 
 
 def _centres_in(lo_mm: float, hi_mm: float, start_px: int, n: int, ppm: float) -> np.ndarray:
@@ -152,4 +159,6 @@ def coverage(darkness: np.ndarray, window: ZoneWindow) -> ZoneCoverage:
         ink=float(np.count_nonzero(inside >= INK_LEVEL)) / max(1, inside.size),
         faint=float(np.count_nonzero(inside >= FAINT_LEVEL)) / max(1, inside.size),
         ring=float(np.count_nonzero(around >= INK_LEVEL)) / max(1, around.size),
+        strong=float(np.count_nonzero(inside >= STRONG_LEVEL)) / max(1, inside.size),
+        ring_strong=float(np.count_nonzero(around >= STRONG_LEVEL)) / max(1, around.size),
     )

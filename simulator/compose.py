@@ -24,7 +24,7 @@ from election.marking import (
     truth_class,
     zone_window,
 )
-from simulator.ink import InkLayer, InkPatch
+from simulator.ink import INSTRUMENTS, InkLayer, InkPatch
 from simulator.marks import Shape, Trace, Variant, VoterStyle, draw_trace, draw_vote_mark
 
 MAX_ATTEMPTS = 12
@@ -106,23 +106,27 @@ def _wanted(variant: Variant, style: VoterStyle) -> TruthClass:
     return TruthClass.MARGINAL
 
 
+FALLBACK = VoterStyle(INSTRUMENTS["ballpoint-blue"], 0.35, 0.85, Shape.CROSS, 1.0, 0.1, 0.0)
+
+
 def _place_mark(rng: np.random.Generator, style: VoterStyle, target: Target, variant: Variant,
                 windows: dict[str, ZoneWindow], ppm: float) -> tuple[InkPatch, TruthClass,
-                                                                     ZoneCoverage]:
+                                                                     ZoneCoverage, Variant]:
+    """Draw the voter's mark until it lands in its intended truth band and spills into no
+    other target's zones. If the voter's style cannot get there, the voter makes a plain,
+    well-placed cross (a real voter would, too: marks that no band describes are not made)."""
     want = _wanted(variant, style)
     own = windows[target.id]
-    for attempt in range(MAX_ATTEMPTS + 4):
-        s = style if attempt < MAX_ATTEMPTS else style.with_shape(Shape.CROSS)
-        v = variant if attempt < MAX_ATTEMPTS else Variant.NORMAL
+    for attempt in range(MAX_ATTEMPTS + 8):
+        s, v, goal = style, variant, want
+        if attempt >= MAX_ATTEMPTS:
+            s, v, goal = FALLBACK, Variant.NORMAL, TruthClass.DEFINITE
         patch = draw_vote_mark(rng, s, target.box, v, ppm)
         cov = _patch_cover(patch, own)
-        if cov is None:
-            continue
-        cls = truth_class(True, cov)
-        if cls is None or (attempt < MAX_ATTEMPTS and cls is not want):
+        if cov is None or truth_class(True, cov) is not goal:
             continue
         if all(_clean(_patch_cover(patch, w)) for tid, w in windows.items() if tid != target.id):
-            return patch, cls, cov
+            return patch, goal, cov, v
     raise RuntimeError(f"could not place a readable mark on {target.id}")
 
 
@@ -156,9 +160,9 @@ def compose(rng: np.random.Generator, layout: BallotLayout,
     placed: dict[str, tuple[TruthClass, Variant, ZoneCoverage]] = {}
     for contest, option, variant in marks:
         target = by_id[f"{contest}/{option}"]
-        patch, cls, cov = _place_mark(rng, style, target, variant, windows, ppm)
+        patch, cls, cov, drawn = _place_mark(rng, style, target, variant, windows, ppm)
         layer.add(patch)
-        placed[target.id] = (cls, variant, cov)
+        placed[target.id] = (cls, drawn, cov)
 
     unmarked = [t for t in layout.targets if t.id not in placed]
     kept: list[Trace] = []
@@ -171,6 +175,20 @@ def compose(rng: np.random.Generator, layout: BallotLayout,
                 kept.append(trace)
                 break
 
+    truth = _measure(layout, windows, layer, placed)
+    if truth is None and kept:  # a trace changed a class after all: leave the traces off
+        layer = InkLayer([p for p in layer.patches[: len(placed)]])
+        kept = []
+        truth = _measure(layout, windows, layer, placed)
+    if truth is None:
+        raise RuntimeError("marks interfere with each other")
+    return MarkedBallot(layer, truth, tuple(kept))
+
+
+def _measure(layout: BallotLayout, windows: dict[str, ZoneWindow], layer: InkLayer,
+             placed: dict[str, tuple[TruthClass, Variant, ZoneCoverage]]
+             ) -> tuple[TargetTruth, ...] | None:
+    """Truth of every target from the whole ink layer, or None if a class disagrees."""
     truth = []
     for t in layout.targets:
         win = windows[t.id]
@@ -180,7 +198,7 @@ def compose(rng: np.random.Generator, layout: BallotLayout,
         intent = t.id in placed
         cls = truth_class(intent, cov)
         if cls is None or (intent and cls is not placed[t.id][0]):
-            raise RuntimeError(f"marks interfere on {t.id}: {cov}")
+            return None
         truth.append(TargetTruth(t.contest, t.option, intent, cls,
                                  placed[t.id][1] if intent else None, cov))
-    return MarkedBallot(layer, tuple(truth), tuple(kept))
+    return tuple(truth)

@@ -151,8 +151,8 @@ def shape_strokes(shape: Shape, rng: np.random.Generator, stroke_box: float) -> 
         top = rng.uniform(-0.8, 0.8 - h)
         return [_zigzag(rng, -0.75, 0.75, top, top + h, max(stroke_box * 1.1, 0.1))]
     if shape is Shape.LINE:
-        y0, y1 = n(0, 0.25), n(0, 0.25)
-        return [_wobble([(-0.8, y0), (0.8, y1)], rng, 0.01)]
+        y0, y1 = n(0, 0.22), n(0, 0.22)
+        return [_wobble([(-0.95, y0), (0.95, y1)], rng, 0.01)]
     if shape is Shape.CIRCLE_IN:
         return [_ellipse(rng, 0.6 + n(0, 0.04), 0.6 + n(0, 0.04))]
     if shape is Shape.CIRCLE_AROUND:
@@ -211,8 +211,8 @@ def _texture(mask: np.ndarray, rng: np.random.Generator, inst: Instrument,
 
 def _tiny_strokes(rng: np.random.Generator, shape: Shape, width_mm: float,
                   half_mm: float) -> list[Stroke]:
-    """A deliberately small mark: ink area about 0.35-0.6 mm^2 (2.5-4.5 % of the interior)."""
-    area = float(rng.uniform(0.36, 0.58))
+    """A deliberately small mark: ink area about 0.25-0.42 mm^2 (1.8-3.1 % of the interior)."""
+    area = float(rng.uniform(0.25, 0.42))
     if shape is Shape.DOT or width_mm >= 0.7:
         r = max(0.05, math.sqrt(area / math.pi) - width_mm / 2)
         t = np.linspace(0, 4 * math.pi, 24)
@@ -232,8 +232,11 @@ def draw_vote_mark(rng: np.random.Generator, style: VoterStyle, box: Rect, varia
     shape, size, opacity = style.shape, style.size, style.opacity
     dx = float(np.clip(rng.normal(0, style.jitter_mm), -1.0, 1.0))
     dy = float(np.clip(rng.normal(0, style.jitter_mm), -0.8, 0.8))
+    width = style.width_mm
     if variant is Variant.FAINT:
-        opacity = float(rng.uniform(0.15, 0.24)) / (1.0 - inst.rgb[1] / 255.0)
+        # Barely pressed, so broad and pale: a light pencil or a drying pen.
+        opacity = float(rng.uniform(0.17, 0.25)) / (1.0 - inst.rgb[1] / 255.0)
+        width = max(width, float(rng.uniform(0.45, 0.7)))
         if shape is Shape.CIRCLE_AROUND:
             shape = Shape.CROSS
     if variant is Variant.TINY:
@@ -243,7 +246,10 @@ def draw_vote_mark(rng: np.random.Generator, style: VoterStyle, box: Rect, varia
     else:
         if shape is Shape.CIRCLE_AROUND:
             dx, dy = dx * 0.3, dy * 0.3  # a circle around a box is drawn around it
-        strokes = shape_strokes(shape, rng, style.width_mm / half)
+        strokes = shape_strokes(shape, rng, width / half)
+    if variant is Variant.OUTSIDE and shape in (Shape.LINE, Shape.DOT):
+        shape = Shape.TICK  # a line or dot beside a box is not a mark "around" it
+        strokes = shape_strokes(shape, rng, width / half)
     if variant is Variant.OUTSIDE and shape is not Shape.CIRCLE_AROUND:
         # Mostly outside: the near edge of the mark pokes just past the box edge.
         extent = max(float(np.abs(st[:, 0]).max()) for st in strokes) * size * half
@@ -294,18 +300,18 @@ def draw_trace(rng: np.random.Generator, trace: Trace, style: VoterStyle, at_mm:
         strokes = shape_strokes(Shape.CROSS if rng.random() < 0.5 else Shape.TICK, rng, 0.2)
         placed = _transform(strokes, rng.uniform(0.8, 1.2), rng.normal(0, 8), cx, cy, 2.5)
         y0, x0, mask = rasterise(placed, 0.5, ppm)
-        darkness = float(rng.uniform(0.03, 0.075))
+        darkness = float(rng.uniform(0.03, 0.06))
         opacity = darkness / pencil.darkness()
         alpha = _texture(mask, rng, pencil, opacity)
         alpha = cv2.GaussianBlur(alpha, (0, 0), 1.2)  # rubbed
         return InkPatch(y0, x0, alpha, pencil.rgb)
-    # SMUDGE: a soft greasy blob, grey-brown, never darker than 0.09.
+    # SMUDGE: a soft greasy blob, grey-brown, never darker than 0.07.
     rx, ry = rng.uniform(1.5, 6.0), rng.uniform(1.0, 4.0)
     h, w = int(ry * 2.6 * ppm), int(rx * 2.6 * ppm)
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
     blob = np.exp(-(((gx - w / 2) / (rx * ppm)) ** 2 + ((gy - h / 2) / (ry * ppm)) ** 2))
     blob *= 1.0 - 0.3 * rng.random((h, w), dtype=np.float32)
-    peak = float(rng.uniform(0.03, 0.085))
+    peak = float(rng.uniform(0.03, 0.07))
     rgb = (120, 110, 100)
     alpha = (blob * peak / (1.0 - rgb[1] / 255.0)).astype(np.float32)
     return InkPatch(int(cy * ppm - h / 2), int(cx * ppm - w / 2), alpha, rgb)

@@ -325,6 +325,7 @@ def crop_edge(img: np.ndarray, rng: np.random.Generator, mm: float, ppm: float,
 
 def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if ok else None
+    if out is None:
+        raise RuntimeError("JPEG round trip failed")
+    return out

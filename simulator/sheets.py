@@ -178,7 +178,14 @@ class SheetFactory:
         w = np.array([TRACE_WEIGHTS[t] for t in names])
         for _ in range(int(rng.poisson(TRACES_PER_BALLOT))):
             traces.append(names[int(rng.choice(len(names), p=w / w.sum()))])
-        marked = compose(rng, layout, intent.marks, style, tuple(traces), self.ppm)
+        for _attempt in range(4):
+            try:
+                marked = compose(rng, layout, intent.marks, style, tuple(traces), self.ppm)
+                break
+            except RuntimeError:  # this voter's marks collided: the voter tries again
+                style = VoterStyle.random(rng)
+        else:
+            raise RuntimeError(f"could not mark a {layout.kind.value} ballot")
         selections: dict[str, set[str]] = {}
         for contest, option, _variant in intent.marks:
             selections.setdefault(contest, set()).add(option)

@@ -25,9 +25,9 @@ TemplateSource = Callable[[BallotLayout, float], np.ndarray]
 class Thresholds:
     """Mark thresholds on the raw scores (see ``vision.result.TargetScores``)."""
 
-    definite: float = 0.07  # fill at or above: marked
-    marginal: float = 0.012  # fill at or above (and below definite): marginal
-    faint: float = 0.05  # faint coverage at or above, with fill below definite: marginal
+    definite: float = 0.055  # fill at or above: marked
+    marginal: float = 0.007  # fill at or above (and below definite): marginal
+    faint: float = 0.03  # faint coverage at or above, with fill below definite: marginal
     ring: float = 0.02  # ring coverage at or above, with fill below definite: marginal
 
     def __post_init__(self) -> None:

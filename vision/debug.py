@@ -15,16 +15,21 @@ returned without a debugger:
 ``{name}-3-targets.png``
     every target's box mapped through the mesh (and the local search shift),
     coloured by class (marked red, marginal orange, unmarked green, not scored
-    grey) with its fill score beside it; streak columns in red.
+    violet) with its fill score beside it; streak columns in red.
 ``{name}-4-patches.png``
     a mosaic of the aligned patch darkness and the new-ink map of every marked
     or marginal target (every target, when none is), zones outlined.
 ``{name}-reject.txt``
     for a rejected sheet: the reason, the detail and the messages shown.
 
-Stage *reached* means its data is in the dict: registration needs ``image``,
-the stripe stage ``stripe``, the target stage ``streaks`` or ``readings`` (the
-streak check is the first step of reading targets) and the mosaic ``patches``.
+A stage is *reached* when its data is in the dict (:func:`stages_reached`):
+registration needs ``image`` (the ballot side; the mesh and code are drawn
+when present), the stripe stage also ``mesh`` and ``stripe``, the target stage
+``mesh``, ``layout`` and ``streaks`` or ``readings`` (the streak check is the
+first step of reading targets; unscored boxes are drawn violet) and the
+mosaic ``patches``. A sheet returned before the reader found the ballot side
+(image invalid, not a ballot, ballot marks on both sides) has no image in the
+dict and gets only its reject text.
 Overlays are drawn on a downscaled copy (``scale``, 50 % by default) so that
 lines and labels stay crisp and files small. Labels are ASCII, drawn with
 OpenCV's Hershey font, so that ``vision`` depends on no font file.
@@ -83,7 +88,7 @@ MARK_COLOURS: dict[Mark | None, Colour] = {
     Mark.MARKED: (230, 0, 0),
     Mark.MARGINAL: (255, 140, 0),
     Mark.UNMARKED: (0, 170, 0),
-    None: (128, 128, 128),  # not scored (the sheet was rejected first)
+    None: (150, 0, 255),  # not scored (the sheet was rejected first)
 }
 STRIPE_COLOURS: dict[str, Colour] = {"none": (0, 170, 0), "blue": (0, 80, 255),
                                      "pink": (230, 0, 170)}
@@ -119,7 +124,7 @@ class Canvas:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             img = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         img = cv2.medianBlur(img, 3) if min(img.shape[:2]) >= 3 else img.copy()
-        img = (img & np.uint8(256 - QUANT)) | np.uint8(QUANT // 2)
+        img = np.asarray(img // QUANT * QUANT + QUANT // 2, np.uint8)
         return cls(np.ascontiguousarray(img), scale)
 
     def pt(self, xy: Sequence[float] | np.ndarray) -> tuple[int, int]:
@@ -319,8 +324,9 @@ def stripe_overlay(name: str, interp: SheetInterpretation, debug: dict[str, Any]
         cv.rect(p, 2, 2, GRID, 1)
         cv.poly(np.array([s, p]), GRID)
         text = f"{label} {ratio[0]:.2f}/{ratio[1]:.2f}/{ratio[2]:.2f}"
+        # Label inward, away from the stripe (the sheet may be turned 180 degrees).
         off = 4 * px_per_mm(dpi)
-        if side == 0:
+        if p[0] >= s[0]:
             cv.text((p[0] + off, p[1] + 4), text, colour)
         else:
             cv.text((p[0] - off, p[1] + 4), text, colour, align="right")
@@ -358,7 +364,7 @@ def targets_overlay(name: str, interp: SheetInterpretation, debug: dict[str, Any
         colour = MARK_COLOURS[mark]
         counts[mark.value if mark else "not scored"] = counts.get(
             mark.value if mark else "not scored", 0) + 1
-        cv.poly(corners, colour, closed=True, thickness=2 if mark is Mark.MARKED else 1)
+        cv.poly(corners, colour, closed=True, thickness=1 if mark is Mark.UNMARKED else 2)
         if r is not None:
             s = r.scores
             text = f"{s.fill:.3f}"
@@ -370,7 +376,7 @@ def targets_overlay(name: str, interp: SheetInterpretation, debug: dict[str, Any
         cv.vline(float(col), BAD)
     lines = _header(name, "targets", interp)
     lines.append("  ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-                 + "   (red marked, orange marginal, green unmarked, grey not scored)")
+                 + "   (red marked, orange marginal, green unmarked, violet not scored)")
     for contest, result in (interp.contests or {}).items():
         lines.append(f"{contest}: {result}")
     return cv.finish(lines)
@@ -497,18 +503,26 @@ def reject_text(name: str, interp: SheetInterpretation, debug: dict[str, Any]) -
     return "\n".join(lines) + "\n"
 
 
+STAGES = ("registration", "stripe", "targets", "patches")
+
+
+def stage_file(name: str, stage: str) -> str:
+    """File name of a stage's overlay, numbered in pipeline order: ``{name}-2-stripe.png``."""
+    return f"{name}-{STAGES.index(stage) + 1}-{stage}.png"
+
+
 def stages_reached(debug: dict[str, Any]) -> list[str]:
-    """Names of the overlay stages whose data the reader left in ``debug``."""
-    out = []
-    if isinstance(debug.get("image"), np.ndarray):
-        out.append("registration")
-    if "stripe" in debug and "mesh" in debug:
-        out.append("stripe")
-    if ("streaks" in debug or "readings" in debug) and "layout" in debug and "mesh" in debug:
-        out.append("targets")
-    if debug.get("patches"):
-        out.append("patches")
-    return out
+    """The overlay stages (of :data:`STAGES`) whose data the reader left in ``debug``."""
+    has_image = isinstance(debug.get("image"), np.ndarray)
+    located = has_image and debug.get("mesh") is not None
+    reached = {
+        "registration": has_image,
+        "stripe": located and debug.get("stripe") is not None,
+        "targets": located and debug.get("layout") is not None
+        and ("streaks" in debug or "readings" in debug),
+        "patches": bool(debug.get("patches")),
+    }
+    return [s for s in STAGES if reached[s]]
 
 
 def _check_name(name: str) -> None:
@@ -533,18 +547,17 @@ def write_debug(out_dir: str | os.PathLike[str], name: str, interpretation: Shee
         raise ImageFileError(out, f"cannot create the debug folder: {exc.strerror or exc}") \
             from exc
     interp = interpretation
-    stages = (
-        ("1-registration", lambda: registration_overlay(name, interp, debug, scale)),
-        ("2-stripe", lambda: stripe_overlay(name, interp, debug, scale, dpi)),
-        ("3-targets", lambda: targets_overlay(name, interp, debug, scale)
-         if "targets" in stages_reached(debug) else None),
-        ("4-patches", lambda: patches_mosaic(name, interp, debug, dpi)),
-    )
+    builders = {
+        "registration": lambda: registration_overlay(name, interp, debug, scale),
+        "stripe": lambda: stripe_overlay(name, interp, debug, scale, dpi),
+        "targets": lambda: targets_overlay(name, interp, debug, scale),
+        "patches": lambda: patches_mosaic(name, interp, debug, dpi),
+    }
     written: list[Path] = []
-    for suffix, build in stages:
-        img = build()
+    for stage in stages_reached(debug):
+        img = builders[stage]()
         if img is not None:
-            written.append(save_image(out / f"{name}-{suffix}.png", img))
+            written.append(save_image(out / stage_file(name, stage), img))
     if interp.reason is not None:
         path = out / f"{name}-reject.txt"
         try:

@@ -8,12 +8,18 @@ the command line must never die on a traceback, so every problem becomes one
 typed error, :class:`ImageFileError`, whose message names the file and says
 what is wrong with it.
 
-Decoding is done by Pillow, restricted to the three formats: Pillow raises on
-truncated data (``ImageFile.LOAD_TRUNCATED_IMAGES`` is left at its default,
-False, and checked before each load), where OpenCV's decoders may return a
-partly grey image or nothing without saying why. The pixel format is then
-normalised: grey to three channels, 16-bit samples to 8-bit (the high byte),
-alpha dropped, palette and CMYK converted to RGB.
+The format is taken from the leading bytes, not the name. Before any
+decoding, the file's structure is checked explicitly, because decoders do
+not always notice missing data: every PNG chunk must be complete and match
+its CRC up to ``IEND``; a JPEG must end with its end-of-image marker; every
+TIFF strip or tile must lie inside the file. The header's dimensions are
+checked before pixels are allocated. Decoding is done by Pillow, restricted
+to the three formats, which raises on truncated data as long as
+``ImageFile.LOAD_TRUNCATED_IMAGES`` is False (it is checked, never set);
+OpenCV's decoders, by contrast, return nothing or a partly grey image without
+saying why. The pixel format is then normalised: grey to three channels,
+16-bit samples to 8-bit (the high byte), alpha dropped, palette and CMYK
+converted to RGB.
 
 Writing goes through OpenCV's encoders (fast for large overlays) into a
 temporary file that is then renamed over the target, so a crash never leaves
@@ -25,6 +31,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +48,11 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 JPEG_QUALITY = 95
 PNG_COMPRESSION = 3  # zlib level: small files, still fast to write
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
 # Leading bytes of the formats a scanner may write, and of a few it should not.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (_PNG_SIGNATURE, "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
     (b"II*\x00", "TIFF"),
     (b"MM\x00*", "TIFF"),
@@ -111,19 +121,43 @@ def _read_bytes(p: Path) -> bytes:
     return data
 
 
-_PNG_IEND = b"IEND\xaeB`\x82"  # the end chunk's type and its constant CRC
 _JPEG_EOI = b"\xff\xd9"
 
 
-def _check_end(p: Path, fmt: str, data: bytes) -> None:
-    """Refuse a PNG or JPEG cut short, even where the decoder would not notice.
+def _check_png_chunks(p: Path, data: bytes) -> None:
+    """Walk a PNG's chunks: each must fit in the file and match its CRC, up to ``IEND``.
 
-    A PNG must hold its ``IEND`` chunk after the last image data chunk; a JPEG
-    must end with the end-of-image marker (trailing zero padding allowed).
-    TIFF has no end marker: the decoder's own checks catch missing strips.
+    This catches a file cut short even where the decoder would not notice
+    (only ``IEND`` missing), and a flipped bit anywhere, which the decoder
+    may not notice either.
     """
-    if fmt == "PNG" and data.rfind(_PNG_IEND) < data.rfind(b"IDAT"):
-        raise ImageFileError(p, "truncated PNG file: no IEND chunk after the image data")
+    pos = len(_PNG_SIGNATURE)
+    while True:
+        if pos + 8 > len(data):
+            raise ImageFileError(p, f"truncated PNG file: ends at byte {len(data)} "
+                                    "inside a chunk header, before IEND")
+        length, raw_kind = struct.unpack(">I4s", data[pos : pos + 8])
+        kind = "".join(chr(b) if 32 <= b < 127 else "?" for b in raw_kind)
+        end = pos + 12 + length
+        if end > len(data):
+            raise ImageFileError(p, f"truncated PNG file: the {kind} chunk at byte {pos} "
+                                    f"needs {end} bytes, the file has {len(data)}")
+        crc = struct.unpack(">I", data[end - 4 : end])[0]
+        if zlib.crc32(data[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            raise ImageFileError(p, f"corrupt PNG file: CRC mismatch in the {kind} chunk "
+                                    f"at byte {pos}")
+        if kind == "IEND":
+            return
+        pos = end
+
+
+def _check_end(p: Path, fmt: str, data: bytes) -> None:
+    """Refuse a PNG or JPEG cut short (or a PNG damaged), even where the decoder would not
+    notice. A JPEG must end with the end-of-image marker (trailing zero padding allowed).
+    TIFF has no end marker or checksum: see :func:`_check_tiff_extent`.
+    """
+    if fmt == "PNG":
+        _check_png_chunks(p, data)
     if fmt == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(_JPEG_EOI):
         raise ImageFileError(p, "truncated JPEG file: no end-of-image marker")
 
@@ -257,7 +291,7 @@ def _check_array(p: Path, rgb: Any) -> np.ndarray:
 
 
 def encode_image(rgb: np.ndarray, ext: str, jpeg_quality: int = JPEG_QUALITY) -> bytes:
-    """Encode an (H, W, 3) RGB or (H, W) grey uint8 array; ``ext``: ``.png``, ``.tiff``, ``.jpg``."""
+    """Encode an (H, W, 3) RGB or (H, W) grey uint8 array (``ext``: .png, .tiff or .jpg)."""
     arr = _check_array(Path(f"<image{ext}>"), rgb)
     bgr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
     params: list[int] = []

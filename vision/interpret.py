@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from election.ballot_code import BallotCode
-from election.errors import PcosError
 from election.geometry import px_per_mm
 from election.hashing import election_hash
 from election.layout import LAYOUT_VERSION, BallotLayout, LayoutError, ballot_layout
@@ -49,6 +48,9 @@ from vision.streaks import find_streaks
 
 MIN_SIDE_PX = 400
 MAX_SIDE_PX = 12000
+
+
+MIN_PRINTED = 0.35  # a box border this much lighter than the blank ballot's is not printed
 
 
 def check_image(img: Any, name: str) -> np.ndarray:
@@ -78,7 +80,8 @@ class _Stages:
 def _orient(lad: ladder.SideLadders) -> tuple[bool, Mesh]:
     """(rotated, mesh) from the two runs; the start marks say which end is the head."""
     left, right = lad.left, lad.right
-    assert left is not None and right is not None
+    if left is None or right is None:
+        raise SheetRejected(RejectReason.REGISTRATION, "a ladder is missing")
     if left.n != right.n:
         raise SheetRejected(RejectReason.REGISTRATION,
                             f"ladders differ: {left.n} and {right.n} marks")
@@ -139,10 +142,12 @@ class Reader:
         raise SheetRejected(RejectReason.WRONG_CONTEST,
                             f"{layout.contest} is not voted on at station {st.number}")
 
-    def _find_ballot_side(self, front: np.ndarray, back: np.ndarray) -> tuple[str, np.ndarray,
-                                                                              ladder.SideLadders]:
+    def _find_ballot_side(self, front: np.ndarray, back: np.ndarray, dbg: dict[str, Any]
+                          ) -> tuple[str, np.ndarray, ladder.SideLadders]:
         sides = {"front": ladder.scan_side(front, self.ppm, self.scale_range),
                  "back": ladder.scan_side(back, self.ppm, self.scale_range)}
+        dbg["sides"] = sides
+        dbg["images"] = {"front": front, "back": back}
         found = [name for name, s in sides.items() if s.ballot_like]
         if len(found) == 2:
             raise SheetRejected(RejectReason.DOUBLE_FEED, "ballot marks on both sides")
@@ -170,9 +175,9 @@ class Reader:
         except SheetRejected as rej:
             return SheetInterpretation(Outcome.REJECTED, rej.reason, rej.detail,
                                        timings_ms=st.marks, **info)
-        except (PcosError, ValueError, IndexError, TypeError, ArithmeticError,
-                MemoryError) as exc:
-            # Fail safe: a sheet the reader cannot handle is returned, never counted.
+        except Exception as exc:
+            # A sheet the reader cannot handle goes back to the voter; the detail says why,
+            # for the audit log. No exception ever leaves interpret.
             return SheetInterpretation(Outcome.REJECTED, RejectReason.REGISTRATION,
                                        f"internal error: {type(exc).__name__}: {exc}",
                                        timings_ms=st.marks, **info)
@@ -183,7 +188,11 @@ class Reader:
         dbg: dict[str, Any] = debug if debug is not None else {}
         front = check_image(front, "front")
         back = check_image(back, "back")
-        side, img, lad = self._find_ballot_side(front, back)
+        if front.shape != back.shape:
+            raise SheetRejected(RejectReason.IMAGE_INVALID,
+                                f"front {front.shape[1]}x{front.shape[0]} and back "
+                                f"{back.shape[1]}x{back.shape[0]} differ: not one duplex scan")
+        side, img, lad = self._find_ballot_side(front, back, dbg)
         info["side"] = side
         dbg.update(image=img, side=side, ladders=lad)
         st.lap("ladders")
@@ -239,6 +248,10 @@ class Reader:
                                  cfg.dpi, dbg if debug is not None else None)
         dbg["readings"] = readings
         st.lap("marks")
+        missing = [f"{r.contest}/{r.option}" for r in readings if r.scores.printed < MIN_PRINTED]
+        if missing:
+            raise SheetRejected(RejectReason.NOT_A_BALLOT,
+                                f"{len(missing)} voting boxes not printed (e.g. {missing[0]})")
         contests = self._judge(layout, readings)
         marginal = tuple(f"{r.contest}/{r.option}" for r in readings if r.mark is Mark.MARGINAL)
         outcome = Outcome.REVIEW if marginal else Outcome.ACCEPTED

@@ -160,10 +160,14 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
+    border = template.dark > 0.5
+    printed = ((aligned * border).sum(axis=(1, 2))
+               / np.maximum((template.dark * border).sum(axis=(1, 2)), 1e-6))
     centre = pts[:, 0] + ex * (w / 2 + m + dx)[:, None] + ey * (h / 2 + m + dy)[:, None]
     readings = []
     for k, (contest, option) in enumerate(template.ids):
-        scores = TargetScores(float(fill[k]), float(faint_share[k]), float(ring[k]))
+        scores = TargetScores(float(fill[k]), float(faint_share[k]), float(ring[k]),
+                              float(printed[k]))
         readings.append(TargetReading(contest, option, scores, classify(scores, th),
                                       (float(centre[k, 0]), float(centre[k, 1])),
                                       (int(dx[k]), int(dy[k]))))

@@ -28,11 +28,14 @@ class TargetScores:
     ``fill``: share of the box interior with new ink at least ``INK_LEVEL`` dark;
     ``faint``: the same at ``FAINT_LEVEL``; ``ring``: share of the ring around
     the box with new ink. New ink = darker than the blank ballot at that spot.
+    ``printed``: darkness of the scan on the box's printed border relative to
+    the blank ballot's (about 1 when the box is printed; near 0 when it is not).
     """
 
     fill: float
     faint: float
     ring: float
+    printed: float = 1.0
 
 
 @dataclass(frozen=True)
