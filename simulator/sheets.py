@@ -288,14 +288,19 @@ class SheetFactory:
         hidden under a longer one cannot be seen in the images; the device's
         ultrasonic double-feed sensor catches those).
         """
-        overhang = top.shape[0] - bottom.shape[0]
-        offset = int(max(12 * self.ppm, overhang + 12 * self.ppm)
-                     + rng.uniform(0, 50) * self.ppm)
-        effects["double_feed_offset_mm"] = round(offset / self.ppm, 1)
+        h_a, h_b = top.shape[0], bottom.shape[0]
+        lo = max(12 * self.ppm, h_a - h_b + 12 * self.ppm)  # the tail shows >= 12 mm
+        hi = max(lo, h_a - 10 * self.ppm)  # and the head is under the upper sheet
+        lag = int(rng.uniform(lo, hi))  # leading edge of the lower sheet behind the upper's
+        effects["double_feed_offset_mm"] = round(lag / self.ppm, 1)
         rotated = bool(rng.random() < 0.5)
-        geo_a = sc.draw_geometry(rng, p, top.shape[:2], rotated, extra_len_px=offset)
-        m_b = geo_a.matrix.copy()
-        m_b[1, 2] += offset  # the second sheet trails the first
+        sticks_out = lag - (h_a - h_b)
+        geo_a = sc.draw_geometry(rng, p, top.shape[:2], rotated, extra_len_px=int(sticks_out))
+        # The lower sheet in the upper one's frame: fed the same way, ``lag`` behind. Head
+        # first, its top is ``lag`` below the upper's top; tail first, its bottom is ``lag``
+        # above the upper's bottom (the upper sheet's bottom leads).
+        shift = lag if not rotated else h_a - h_b - lag
+        m_b = geo_a.matrix @ np.array([[1, 0, 0], [0, 1, shift], [0, 0, 1]], np.float64)
         geo_b = sc.FeedGeometry(m_b, geo_a.knots, geo_a.offsets, geo_a.image_h, geo_a.image_w)
         border = (*p.backing_rgb, 0)
         a = sc.warp_sheet(top, geo_a, border)
