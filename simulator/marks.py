@@ -265,14 +265,53 @@ def draw_vote_mark(rng: np.random.Generator, style: VoterStyle, box: Rect, varia
 # --------------------------------------------------------------------------- traces
 
 
-def _scribble(rng: np.random.Generator, length_mm: float) -> np.ndarray:
-    """Cursive-looking handwriting: a run of loops along a baseline (mm, origin 0)."""
-    n = max(8, int(length_mm * 3))
-    t = np.linspace(0, length_mm, n)
-    freq = rng.uniform(1.2, 2.0)
-    y = -np.abs(np.sin(t * freq)) * rng.uniform(1.2, 2.2) + rng.normal(0, 0.15, n)
-    x = t + 0.6 * np.cos(t * freq * 2)
-    return np.stack([x, y], axis=1)
+def _catmull_rom(ctrl: np.ndarray, per_seg: int = 6) -> np.ndarray:
+    """A smooth curve through control points (what a moving pen tip draws)."""
+    p = np.vstack([ctrl[:1], ctrl, ctrl[-1:]])
+    t = np.linspace(0, 1, per_seg, endpoint=False)[:, None]
+    out = []
+    for i in range(1, len(p) - 2):
+        p0, p1, p2, p3 = p[i - 1], p[i], p[i + 1], p[i + 2]
+        out.append(0.5 * ((2 * p1) + (-p0 + p2) * t + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+                          + (-p0 + 3 * p1 - 3 * p2 + p3) * t**3))
+    out.append(ctrl[-1:])
+    return np.vstack(out)
+
+
+# Cursive letter skeletons in unit boxes (x right, y up; 1 = x-height), each entering
+# at the baseline on the left and leaving at the baseline on the right.
+_LETTERS: tuple[tuple[tuple[float, float], ...], ...] = (
+    ((0.0, 0.0), (0.35, 0.9), (0.55, 0.95), (0.7, 0.2), (1.0, 0.05)),  # n-like hump
+    ((0.0, 0.0), (0.75, 0.85), (0.45, 1.0), (0.15, 0.5), (0.45, 0.05), (0.8, 0.6),
+     (0.8, 0.1), (1.0, 0.05)),  # a/o-like loop
+    ((0.0, 0.0), (0.3, 0.9), (0.35, 0.1), (0.65, 0.9), (0.7, 0.1), (1.0, 0.05)),  # u/ш-like
+    ((0.0, 0.0), (0.45, 1.9), (0.3, 2.05), (0.35, 0.1), (1.0, 0.05)),  # l-like ascender
+    ((0.0, 0.0), (0.5, 0.9), (0.55, -0.8), (0.35, -0.85), (0.6, 0.0), (1.0, 0.05)),  # у-like
+    ((0.0, 0.0), (0.6, 0.95), (0.2, 0.7), (0.5, 0.1), (1.0, 0.05)),  # e/c-like
+)
+
+
+def _handwriting(rng: np.random.Generator, length_mm: float) -> list[np.ndarray]:
+    """Cursive-looking words: letter skeletons joined within a word, the pen lifted
+    between words, with slant and tremor (mm, baseline at y = 0, text to the right)."""
+    x_height = float(rng.uniform(1.5, 2.3))
+    slant = float(rng.normal(0.25, 0.08))
+    words: list[np.ndarray] = []
+    x = 0.0
+    while x < length_mm:
+        ctrl: list[tuple[float, float]] = []
+        for _ in range(int(rng.integers(2, 7))):
+            letter = _LETTERS[int(rng.integers(len(_LETTERS)))]
+            width = x_height * float(rng.uniform(0.7, 1.05))
+            for ux, uy in letter[(1 if ctrl else 0):]:
+                ctrl.append((x + ux * width, -uy * x_height))
+            x += width
+        arr = np.asarray(ctrl, np.float64)
+        arr[:, 0] += -arr[:, 1] * slant  # italic slant: up is to the right
+        arr += rng.normal(0, 0.05, arr.shape)
+        words.append(_catmull_rom(arr))
+        x += float(rng.uniform(1.2, 2.2))  # space between words
+    return words
 
 
 def draw_trace(rng: np.random.Generator, trace: Trace, style: VoterStyle, at_mm: tuple[float,
@@ -292,8 +331,8 @@ def draw_trace(rng: np.random.Generator, trace: Trace, style: VoterStyle, at_mm:
         y0, x0, mask = rasterise([pts], style.width_mm, ppm)
         return InkPatch(y0, x0, _texture(mask, rng, inst, style.opacity), inst.rgb)
     if trace is Trace.WRITING:
-        pts = _scribble(rng, float(rng.uniform(8, 22))) + np.array([cx, cy])
-        y0, x0, mask = rasterise([pts], style.width_mm * 0.9, ppm)
+        words = [w + np.array([cx, cy]) for w in _handwriting(rng, float(rng.uniform(8, 22)))]
+        y0, x0, mask = rasterise(words, style.width_mm * 0.9, ppm)
         return InkPatch(y0, x0, _texture(mask, rng, inst, style.opacity), inst.rgb)
     if trace is Trace.ERASED:
         pencil = INSTRUMENTS["pencil"]

@@ -183,24 +183,41 @@ class Grade:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ histogram
-    def histogram_png(self, path: str, bins: int = 50) -> None:
-        """Fill scores by truth class: one panel per class, log-scaled counts."""
-        colours = {"definite": (40, 120, 220), "marginal": (30, 160, 240), "none": (90, 90, 90)}
-        w, h, pad = 900, 220, 40
-        img = np.full((pad + 3 * (h + pad), w + 2 * pad, 3), 255, np.uint8)
-        edges = np.linspace(0.0, 1.0, bins + 1)
+    def histogram_png(self, path: str, thresholds: tuple[float, ...] = (0.007, 0.055),
+                      bins: int = 48) -> None:
+        """Fill scores by truth class: one panel per class, log-scaled score axis
+        (0.001 to 1, with scores under 0.001 in the leftmost bar) and log-scaled counts;
+        the reader's marginal and definite thresholds are drawn as red lines."""
+        colours = {"definite": (40, 120, 220), "marginal": (240, 160, 30), "none": (90, 90, 90)}
+        w, h, pad = 960, 200, 44
+        img = np.full((pad + 3 * (h + pad) + 10, w + 2 * pad, 3), 255, np.uint8)
+        lo, hi = -3.0, 0.0
+
+        def x_of(score: float) -> int:
+            v = (np.log10(max(score, 10**lo)) - lo) / (hi - lo)
+            return pad + int(round(v * w))
+
         for i, cls in enumerate(TRUTH_CLASSES):
             top = pad + i * (h + pad)
-            counts, _ = np.histogram(np.clip(self.scores[cls], 0, 1), edges)
+            vals = np.log10(np.clip(np.asarray(self.scores[cls], np.float64), 10**lo, 1.0))
+            counts, edges = np.histogram(vals, np.linspace(lo, hi, bins + 1))
             logc = np.log10(counts + 1)
             peak = max(float(logc.max()), 1.0)
             for b, v in enumerate(logc):
+                if counts[b] == 0:
+                    continue
                 x0 = pad + int(b * w / bins)
                 x1 = pad + int((b + 1) * w / bins) - 1
-                y0 = top + h - int(v / peak * h)
-                cv2.rectangle(img, (x0, y0), (x1, top + h), colours[cls][::-1], -1)
+                cv2.rectangle(img, (x0, top + h - int(v / peak * h)), (x1, top + h),
+                              colours[cls][::-1], -1)
             cv2.rectangle(img, (pad, top), (pad + w, top + h), (0, 0, 0), 1)
-            cv2.putText(img, f"{cls}: n={len(self.scores[cls])} (log10 count vs fill score 0..1)",
+            for t in thresholds:
+                cv2.line(img, (x_of(t), top), (x_of(t), top + h), (0, 0, 220), 1)
+            for tick in (0.001, 0.01, 0.1, 1.0):
+                cv2.putText(img, f"{tick:g}", (x_of(tick) - 12, top + h + 14),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(img, f"{cls}: n={len(self.scores[cls])}   fill score (log) vs count (log); "
+                        f"red: thresholds {', '.join(f'{t:g}' for t in thresholds)}",
                         (pad, top - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         ok = cv2.imwrite(path, img)
         if not ok:
