@@ -195,12 +195,12 @@ class Grade:
 
         def x_of(score: float) -> int:
             v = (np.log10(max(score, 10**lo)) - lo) / (hi - lo)
-            return pad + int(round(v * w))
+            return pad + round(v * w)
 
         for i, cls in enumerate(TRUTH_CLASSES):
             top = pad + i * (h + pad)
             vals = np.log10(np.clip(np.asarray(self.scores[cls], np.float64), 10**lo, 1.0))
-            counts, edges = np.histogram(vals, np.linspace(lo, hi, bins + 1))
+            counts, _edges = np.histogram(vals, np.linspace(lo, hi, bins + 1))
             logc = np.log10(counts + 1)
             peak = max(float(logc.max()), 1.0)
             for b, v in enumerate(logc):
