@@ -36,12 +36,12 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
 from election.errors import DefinitionError, PcosError
+from election.fileio import write_atomically
 from election.model import (
     AGAINST_ALL,
     BallotKind,
@@ -113,23 +113,10 @@ def dump_election(election: Election, path: str | os.PathLike[str]) -> None:
 
     An existing file is replaced. Raises :class:`PcosError` if it cannot be written.
     """
-    target = Path(path)
-    data = election_json_text(election).encode("utf-8")
-    tmp_name: str | None = None
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o644)  # a file to share and edit, not mkstemp's 0600
-            fh.write(data)
-        os.replace(tmp_name, target)
-        tmp_name = None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise PcosError(f"cannot write election file {str(target)!r}: {reason}") from None
-    finally:
-        if tmp_name is not None:
-            Path(tmp_name).unlink(missing_ok=True)
+        write_atomically(path, election_json_text(election).encode("utf-8"))
+    except PcosError as exc:
+        raise PcosError(f"cannot write election file: {exc}") from None
 
 
 def parse_json(data: bytes | str) -> Any:

@@ -51,6 +51,7 @@ import cv2
 import numpy as np
 
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.hashing import definition_hash, election_hash
 from simulator.sheets import SheetFactory, SimSheet
 
@@ -103,23 +104,8 @@ def sheet_paths(out_dir: Path, index: int, fmt: ImageFormat = ImageFormat.PNG) -
 
 
 def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` via a temporary sibling and a rename; create the parent directory.
-
-    A reader never sees half a file; a failure leaves no temporary behind and
-    raises :class:`PcosError` with a one-line message.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise PcosError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``data`` atomically (see :func:`election.fileio.write_atomically`)."""
+    write_atomically(path, data)
 
 
 def encode_image(rgb: np.ndarray, fmt: ImageFormat = ImageFormat.PNG) -> bytes:

@@ -510,9 +510,16 @@ def test_dump_and_load(tmp_path: Path) -> None:
     assert out.stat().st_mode & 0o777 == 0o644
 
 
-def test_dump_to_missing_directory_is_a_pcos_error(tmp_path: Path) -> None:
+def test_dump_creates_missing_directories(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir.json"
+    dump_election(load_election(small_doc()), target)
+    assert load_election(target) == load_election(small_doc())
+
+
+def test_dump_under_a_regular_file_is_a_pcos_error(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
     with pytest.raises(PcosError, match="cannot write election file"):
-        dump_election(load_election(small_doc()), tmp_path / "no" / "such" / "dir.json")
+        dump_election(load_election(small_doc()), tmp_path / "afile" / "e.json")
 
 
 def test_pretty_text_is_the_same_json() -> None:

@@ -338,8 +338,9 @@ def test_save_errors_name_the_file(tmp_path: Path) -> None:
         (tmp_path / "x.png", np.zeros((5, 5, 4), np.uint8), "channel"),
         (tmp_path / "x.png", np.zeros((0, 5, 3), np.uint8), "empty"),
         (tmp_path / "x.png", [[1, 2], [3, 4]], "not an image array"),
-        (tmp_path / "no" / "such" / "dir" / "x.png", img, "cannot write"),
+        (tmp_path / "afile" / "x.png", img, "cannot write"),
     ]
+    (tmp_path / "afile").write_text("a regular file, not a directory")
     for path, arr, problem in cases:
         with pytest.raises(ImageFileError, match=problem) as exc:
             save_image(path, arr)  # type: ignore[arg-type]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from PIL import Image
 from calibration.render_pdf import render_pdf
 from calibration.render_raster import render_layout
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.layout import BallotLayout, ballot_layout
 from election.model import BallotKind, Election, Language
 from tools.common import add_election_option, load_election_arg
@@ -102,26 +102,6 @@ def output_kind(path: Path) -> str:
     if not ext:
         raise PcosError(f"output file {path} has no extension; use one of {known}")
     raise PcosError(f"unknown output extension {ext!r} for {path}; use one of {known}")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary sibling and a rename; create the parent.
-
-    A reader never sees half a file, a failure leaves no temporary behind, and
-    the file gets the usual permissions (the umask applies, unlike ``mkstemp``).
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise PcosError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def raster_bytes(layout: BallotLayout, dpi: float, fmt: str) -> bytes:

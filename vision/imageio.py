@@ -28,7 +28,6 @@ a truncated image under the final name.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import struct
@@ -41,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from election.errors import PcosError
+from election.fileio import write_atomically
 
 MAX_PIXELS = 80_000_000  # 600 DPI on A3 is ~70 Mpx; a 200 DPI ballot is ~4 Mpx
 MAX_SIDE_PX = 32_768
@@ -326,12 +326,8 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray,
         data = encode_image(rgb, ext, jpeg_quality)
     except ImageFileError as exc:
         raise ImageFileError(p, exc.problem) from exc
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, p)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        raise ImageFileError(p, f"cannot write: {exc.strerror or exc}") from exc
+        write_atomically(p, data)
+    except PcosError as exc:
+        raise ImageFileError(p, f"cannot write: {exc}") from exc
     return p
