@@ -8,6 +8,7 @@ cores (this is an accuracy run, not a speed run); every sheet depends only on
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -47,7 +48,9 @@ def grade_run(count: int, seed: int, preset_name: str, kind: str, fakes: float,
         for job in jobs:
             total.merge(_chunk(job))
         return total
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # "spawn", not fork: forking a process whose OpenCV thread pool is already running
+    # can leave a worker deadlocked on a lock held by a thread that was not copied.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         for g in pool.map(_chunk, jobs):
             total.merge(g)
     return total

@@ -11,10 +11,12 @@ Payload (most significant bit first)::
 
     format 4 | kind 2 | language 2 | contest 8 | layout version 4 | election hash 32 | CRC-16 16
 
-The CRC is CRC-16/CCITT-FALSE over the 52 payload bits packed MSB-first into
-7 bytes (padded with zero bits). It detects every 1-, 2- and 3-bit error and
-all bursts up to 16 bits, so a scribble or a crease across the code gives a
-typed "code corrupt" reject instead of a wrong ballot style.
+The check value is CRC-16 (polynomial 0x1021, initial value 0xFFFF) computed
+bit by bit over exactly the 52 payload bits, so payload and check form one
+contiguous CRC codeword in the order they are printed. It therefore detects
+every 1-, 2- and 3-bit error and every burst of up to 16 cells, including
+bursts that straddle payload and check, so a scribble or a crease across the
+code gives a typed "code corrupt" reject instead of a wrong ballot style.
 """
 
 from __future__ import annotations
@@ -50,13 +52,14 @@ class BallotCode:
         return f"{self.election_hash_prefix:08x}"
 
 
-def crc16_ccitt(data: bytes) -> int:
+def crc16_bits(bits: list[int] | tuple[int, ...]) -> int:
+    """CRC-16 (poly 0x1021, init 0xFFFF, MSB first) over a sequence of bits."""
     crc = 0xFFFF
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
+    for b in bits:
+        top = ((crc >> 15) & 1) ^ (b & 1)
+        crc = (crc << 1) & 0xFFFF
+        if top:
+            crc ^= 0x1021
     return crc
 
 
@@ -71,26 +74,24 @@ def _from_bits(bits: list[int] | tuple[int, ...]) -> int:
     return value
 
 
-def _pack(bits: list[int]) -> bytes:
-    padded = bits + [0] * (-len(bits) % 8)
-    return bytes(_from_bits(padded[i : i + 8]) for i in range(0, len(padded), 8))
-
-
 def encode(code: BallotCode) -> tuple[int, ...]:
     """The 76 cells (1 = black) from left to right in reading orientation."""
     if not 0 <= code.contest_number < 256:
         raise BallotCodeError(f"contest number {code.contest_number} does not fit 8 bits")
     if not 0 <= code.layout_version < 16:
         raise BallotCodeError(f"layout version {code.layout_version} does not fit 4 bits")
+    if not 0 <= code.election_hash_prefix < 2**32:
+        raise BallotCodeError(f"election hash prefix {code.election_hash_prefix} does not fit "
+                              "32 bits")
     payload = (
         _to_bits(CODE_FORMAT, 4)
         + _to_bits(_KINDS.index(code.kind), 2)
         + _to_bits(_LANGS.index(code.language), 2)
         + _to_bits(code.contest_number, 8)
         + _to_bits(code.layout_version, 4)
-        + _to_bits(code.election_hash_prefix & 0xFFFFFFFF, 32)
+        + _to_bits(code.election_hash_prefix, 32)
     )
-    check = _to_bits(crc16_ccitt(_pack(payload)), CHECK_BITS)
+    check = _to_bits(crc16_bits(payload), CHECK_BITS)
     return (*START_GUARD, *payload, *check, *STOP_GUARD)
 
 
@@ -104,7 +105,7 @@ def decode(cells: tuple[int, ...] | list[int]) -> BallotCode:
         raise BallotCodeError("guard pattern not found")
     payload = cells[n0 : n0 + PAYLOAD_BITS]
     check = cells[n0 + PAYLOAD_BITS : n0 + PAYLOAD_BITS + CHECK_BITS]
-    if crc16_ccitt(_pack(payload)) != _from_bits(check):
+    if crc16_bits(payload) != _from_bits(check):
         raise BallotCodeError("check value mismatch")
     fmt = _from_bits(payload[0:4])
     if fmt != CODE_FORMAT:

@@ -225,37 +225,50 @@ def warp_sheet(src: np.ndarray, geo: FeedGeometry, border: tuple[int, ...]) -> n
 class NoiseBank:
     """Pre-drawn sensor noise, offset at random per image (drawing it each time costs ~50 ms).
 
-    Zero-mean noise is kept as two saturating uint8 planes, its positive and its
-    negative part, so applying it is one ``add`` and one ``subtract``.
+    The tile has a fixed size, drawn once from the seed, and wraps around for
+    images larger than it (a double feed), so the noise of an image never
+    depends on which images came before it. Zero-mean noise is kept as two
+    saturating uint8 planes, its positive and negative parts, so applying it is
+    one ``add`` and one ``subtract``.
     """
 
     sigma: float
     seed: int = 0
+    tile_hw: tuple[int, int] = (2600, 1760)
     _pos: np.ndarray | None = field(default=None, repr=False)
     _neg: np.ndarray | None = field(default=None, repr=False)
 
-    def _tiles(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._pos is None or self._pos.shape[0] < h + 64 or self._pos.shape[1] < w + 64:
-            rng = np.random.default_rng(self.seed)
-            hh, ww = max(h + 64, 3400), max(w + 64, 1800)
+    def _tiles(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pos is None or self._neg is None:
+            rng = np.random.default_rng([self.seed, 0x5E45])
+            hh, ww = self.tile_hw
             luma = rng.normal(0.0, self.sigma, (hh, ww, 1)).astype(np.float32)
-            n = luma + rng.normal(0.0, self.sigma * 0.35, (hh, ww, 3)).astype(np.float32)
-            n = np.rint(n)
+            n = np.rint(luma + rng.normal(0.0, self.sigma * 0.35, (hh, ww, 3)).astype(np.float32))
             self._pos = np.clip(n, 0, 255).astype(np.uint8)
             self._neg = np.clip(-n, 0, 255).astype(np.uint8)
-        assert self._neg is not None
         return self._pos, self._neg
+
+    @staticmethod
+    def _window(tile: np.ndarray, oy: int, ox: int, h: int, w: int) -> np.ndarray:
+        th, tw = tile.shape[:2]
+        if oy + h <= th and ox + w <= tw:
+            return tile[oy : oy + h, ox : ox + w]
+        rows = (oy + np.arange(h)) % th
+        cols = (ox + np.arange(w)) % tw
+        return tile[rows[:, None], cols[None, :]]
 
     def apply(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Add noise to an RGB image in place (and return it)."""
         if self.sigma <= 0:
             return img
         h, w = img.shape[:2]
-        pos, neg = self._tiles(h, w)
-        oy = int(rng.integers(0, pos.shape[0] - h))
-        ox = int(rng.integers(0, pos.shape[1] - w))
-        cv2.add(img, pos[oy : oy + h, ox : ox + w], dst=img)
-        cv2.subtract(img, neg[oy : oy + h, ox : ox + w], dst=img)
+        pos, neg = self._tiles()
+        # Offsets keep the window inside the tile when it fits (a plain slice, fast).
+        th, tw = pos.shape[:2]
+        oy = int(rng.integers(0, th - h + 1 if h <= th else th))
+        ox = int(rng.integers(0, tw - w + 1 if w <= tw else tw))
+        cv2.add(img, self._window(pos, oy, ox, h, w), dst=img)
+        cv2.subtract(img, self._window(neg, oy, ox, h, w), dst=img)
         return img
 
 

@@ -345,7 +345,7 @@ def test_save_errors_name_the_file(tmp_path: Path) -> None:
         with pytest.raises(ImageFileError, match=problem) as exc:
             save_image(path, arr)  # type: ignore[arg-type]
         _assert_names(exc, path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary left
 
 
 def test_save_replaces_atomically(tmp_path: Path) -> None:

@@ -52,18 +52,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         result = args.func(args)
         return int(result or 0)
-    except PcosError as exc:
-        print(f"pcos: error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"pcos: error: {exc}", file=sys.stderr)
+    except (PcosError, OSError, ValueError) as exc:
+        print(f"pcos: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("pcos: interrupted", file=sys.stderr)
         return 2
     except Exception as exc:
-        print(f"pcos: internal error ({type(exc).__name__}): {exc}", file=sys.stderr)
+        print(f"pcos: internal error ({type(exc).__name__}): {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """The first non-empty line of an error's message (some libraries' span several)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ every box filled, or a grey photocopy, cannot shift what counts as a mark.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,8 +32,12 @@ class Thresholds:
     ring: float = 0.02  # ring coverage at or above, with fill below definite: marginal
 
     def __post_init__(self) -> None:
-        if not 0 < self.marginal < self.definite <= 1:
-            raise ValueError("thresholds must satisfy 0 < marginal < definite <= 1")
+        for name in ("definite", "marginal", "faint", "ring"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and 0 < value <= 1):
+                raise ValueError(f"threshold {name} must be a number in (0, 1], not {value!r}")
+        if not self.marginal < self.definite:
+            raise ValueError("thresholds must satisfy marginal < definite")
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,11 @@ class Grade:
             cv2.putText(img, f"{cls}: n={len(self.scores[cls])}   fill score (log) vs count (log); "
                         f"red: thresholds {', '.join(f'{t:g}' for t in thresholds)}",
                         (pad, top - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        ok = cv2.imwrite(path, img)
+        if not path.lower().endswith(".png"):
+            raise OSError(f"histogram {path}: the file name must end in .png")
+        try:
+            ok = cv2.imwrite(path, img)
+        except cv2.error as exc:
+            raise OSError(f"cannot write histogram {path}") from exc
         if not ok:
-            raise OSError(f"cannot write {path}")
+            raise OSError(f"cannot write histogram {path}")

@@ -32,6 +32,7 @@ from election.ballot_code import BallotCode
 from election.geometry import px_per_mm
 from election.hashing import election_hash
 from election.layout import LAYOUT_VERSION, BallotLayout, LayoutError, ballot_layout
+from election.marking import RING_OUTER_MM
 from election.model import PARTY_LIST_CONTEST, BallotKind, council_contest_id
 from election.reject import RejectReason
 from election.rules import judge_ballot
@@ -158,9 +159,14 @@ class Reader:
                                     f"only one ladder found ({pieces} marks)")
             raise SheetRejected(RejectReason.NOT_A_BALLOT, "no timing marks on either side")
         name = found[0]
-        runs = (sides[name].left, sides[name].right)
-        if any(r is not None and r.second >= ladder.MIN_RUN for r in runs):
+        # More marks past the end of a ladder: a second sheet shows them on both ladders,
+        # or off the ladder's grid; an erased or torn mark breaks one ladder, on its grid.
+        more = [r for r in (sides[name].left, sides[name].right)
+                if r is not None and r.beyond >= 2]
+        if len(more) == 2 or any(r.beyond >= ladder.MIN_RUN and not r.on_grid for r in more):
             raise SheetRejected(RejectReason.DOUBLE_FEED, "two ballots one after the other")
+        if more:
+            raise SheetRejected(RejectReason.REGISTRATION, "a timing mark is missing")
         return name, front if name == "front" else back, sides[name]
 
     # ------------------------------------------------------------------ main
@@ -288,7 +294,9 @@ class Reader:
             b = t.box
             corners = mesh.to_image(np.array([b.x_mm, b.right_mm, b.x_mm, b.right_mm]),
                                     np.array([b.y_mm, b.y_mm, b.bottom_mm, b.bottom_mm]))
-            x0, x1 = corners[:, 0].min() - 3, corners[:, 0].max() + 3
+            # Any column the scoring patch can see: the ring, plus the local search.
+            margin = RING_OUTER_MM * self.ppm + self.config.geometry.search_px + 2
+            x0, x1 = corners[:, 0].min() - margin, corners[:, 0].max() + margin
             hit = [c for c in found if x0 <= c <= x1]
             if hit:
                 raise SheetRejected(RejectReason.STREAK,

@@ -43,7 +43,8 @@ class Run:
     start: np.ndarray  # (n,) bool
     slope: float  # dx/dy of the ladder line
     extras: int  # blobs on the line that are not part of the run
-    second: int = 0  # marks in the longest regular run among the extras (another sheet?)
+    beyond: int = 0  # marks of another regular run on the line past either end of this one
+    on_grid: bool = False  # ... and the gap to it is a whole number of pitches
 
     @property
     def n(self) -> int:
@@ -179,9 +180,28 @@ def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) ->
         return None
     pts = np.stack([xs[chosen], ys[chosen]], axis=1)
     start = np.array([blobs[i].start for i in chosen])
-    rest = np.setdiff1d(np.arange(len(idx)), run)
-    second = len(_longest_regular_run(along[rest], lo, hi)) if rest.size else 0
-    return Run(pts, start, b, int(len(idx) - len(run)), second)
+    beyond, on_grid = _beyond(along, run, lo, hi, med)
+    return Run(pts, start, b, int(len(idx) - len(run)), beyond, on_grid)
+
+
+def _beyond(along: np.ndarray, run: list[int], lo: float, hi: float,
+            pitch: float) -> tuple[int, bool]:
+    """The longest regular run of the line's other marks past either end of the run,
+    and whether the gap to it is a whole number of pitches (the same ladder after a
+    missing mark could be; another sheet's ladder usually is not)."""
+    rest = np.setdiff1d(np.arange(len(along)), run)
+    if rest.size == 0:
+        return 0, False
+    other = rest[_longest_regular_run(along[rest], lo, hi)]
+    first, last = along[run[0]], along[run[-1]]
+    if along[other[0]] > last:
+        gap = along[other[0]] - last
+    elif along[other[-1]] < first:
+        gap = first - along[other[-1]]
+    else:
+        return 0, False  # interleaved with the run: stray blobs, not a sheet
+    steps = gap / pitch
+    return len(other), bool(round(steps) >= 2 and abs(steps - round(steps)) < 0.2)
 
 
 def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
