@@ -19,7 +19,7 @@ class Figure:
     unit: str = ""
 
     def line(self) -> str:
-        v = f"{self.value:.3f}" if isinstance(self.value, float) else str(self.value)
+        v = f"{self.value:.6g}" if isinstance(self.value, float) else str(self.value)
         return f"{self.name}: {v} {self.unit}".rstrip()
 
 

@@ -16,6 +16,8 @@ never overlap in a layout). The same layout and DPI always give the same bytes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -35,14 +37,20 @@ def image_size(layout: BallotLayout, dpi: float) -> tuple[int, int]:
 
 
 def _coverage(a: float, b: float, n: int) -> tuple[int, np.ndarray]:
-    """First index and per-pixel coverage of the interval [a, b) on a 0..n pixel axis."""
-    lo = max(0, int(np.floor(a)))
-    hi = min(n, int(np.ceil(b)))
+    """First index and per-pixel coverage of the interval [a, b) on a 0..n pixel axis.
+
+    Interior pixels are fully covered; only the two edge pixels are fractional.
+    """
+    lo = max(0, math.floor(a))
+    hi = min(n, math.ceil(b))
     if hi <= lo:
         return lo, np.zeros(0, np.float32)
-    edges = np.arange(lo, hi + 1, dtype=np.float32)
-    cov = np.minimum(edges[1:], b) - np.maximum(edges[:-1], a)
-    return lo, np.clip(cov, 0.0, 1.0).astype(np.float32)
+    cov = np.ones(hi - lo, np.float32)
+    cov[0] = min(b, lo + 1) - max(a, lo)
+    cov[-1] = min(b, hi) - max(a, hi - 1)
+    if hi - lo == 1:
+        cov[0] = min(b, lo + 1) - max(a, lo)
+    return lo, np.clip(cov, 0.0, 1.0)
 
 
 def fill_rect(img: np.ndarray, rect: Rect, ppm: float, colour: tuple[int, int, int]) -> None:
@@ -52,13 +60,29 @@ def fill_rect(img: np.ndarray, rect: Rect, ppm: float, colour: tuple[int, int, i
     y0, cy = _coverage(rect.y_mm * ppm, rect.bottom_mm * ppm, h)
     if cx.size == 0 or cy.size == 0:
         return
-    alpha = cy[:, None, None] * cx[None, :, None]
     region = img[y0 : y0 + cy.size, x0 : x0 + cx.size]
-    col = np.asarray(colour, np.float32)
-    if np.all(alpha == 1.0):
-        region[...] = colour
+    if cx.size > 2 and cy.size > 2:  # solid core in one assignment, edges blended below
+        region[1:-1, 1:-1] = colour
+        for sl in ((slice(0, 1), slice(None)), (slice(-1, None), slice(None)),
+                   (slice(1, -1), slice(0, 1)), (slice(1, -1), slice(-1, None))):
+            alpha = (cy[sl[0]][:, None] * cx[sl[1]][None, :])[..., None]
+            part = region[sl]
+            part[...] = np.rint(part * (1.0 - alpha) + np.asarray(colour, np.float32) * alpha)
         return
-    region[...] = np.rint(region * (1.0 - alpha) + col * alpha).astype(np.uint8)
+    alpha = (cy[:, None] * cx[None, :])[..., None]
+    region[...] = np.rint(region * (1.0 - alpha) + np.asarray(colour, np.float32) * alpha)
+
+
+def _runs(cells: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(start, length) of each run of black cells: one rectangle per run, no seams."""
+    runs, start = [], None
+    for i, bit in enumerate((*cells, 0)):
+        if bit and start is None:
+            start = i
+        elif not bit and start is not None:
+            runs.append((start, i - start))
+            start = None
+    return runs
 
 
 def _draw_text(draw: ImageDraw.ImageDraw, tb: TextBox, ppm: float) -> None:
@@ -85,18 +109,20 @@ def _draw_text(draw: ImageDraw.ImageDraw, tb: TextBox, ppm: float) -> None:
     ascent, _descent = font.getmetrics()
     cap = ascent * 0.72
     baseline = tb.rect.cy_mm * ppm + cap / 2
-    draw.text((round(x), round(baseline)), text, font=font, fill=BLACK, anchor="ls")
+    draw.text((round(x), round(baseline)), text, font=font, fill=0, anchor="ls")
 
 
 def render_layout(layout: BallotLayout, dpi: float = 200.0) -> np.ndarray:
     """Render a ballot to an RGB ``uint8`` array of shape (H, W, 3)."""
     ppm = px_per_mm(dpi)
     h, w = image_size(layout, dpi)
-    page = Image.new("RGB", (w, h), WHITE)
+    # Text is black on white: draw it on a grey canvas (a third of the data), then
+    # widen to RGB for the coloured geometry.
+    page = Image.new("L", (w, h), 255)
     draw = ImageDraw.Draw(page)
     for tb in layout.texts:
         _draw_text(draw, tb, ppm)
-    img = np.array(page)
+    img = np.repeat(np.asarray(page)[:, :, None], 3, axis=2)
 
     for rule in layout.rules:
         half = rule.width_mm / 2
@@ -110,9 +136,10 @@ def render_layout(layout: BallotLayout, dpi: float = 200.0) -> np.ndarray:
     for mark in (*layout.timing.left, *layout.timing.right):
         fill_rect(img, mark, ppm, BLACK)
     for copy in range(len(layout.code.copies)):
-        for i, bit in enumerate(layout.code.cells):
-            if bit:
-                fill_rect(img, layout.code.cell_rect(copy, i), ppm, BLACK)
+        for start, length in _runs(layout.code.cells):
+            first = layout.code.cell_rect(copy, start)
+            fill_rect(img, Rect(first.x_mm, first.y_mm, length * layout.code.cell_w_mm,
+                                first.h_mm), ppm, BLACK)
     sec = layout.security
     n_lines = round(sec.rect.w_mm / sec.period_mm)
     for k in range(n_lines):

@@ -195,7 +195,9 @@ class SheetFactory:
         blur = float(p.blur_px[int(rng.integers(len(p.blur_px)))])
         fade = 1.0
         if rng.random() < p.faded_probability:
-            fade = round(float(rng.uniform(*p.faded)), 2)
+            # Toner fades per print batch: three levels across the range (and the blank
+            # ballot is cached per level, so a run re-renders at most a few times).
+            fade = round(float(np.linspace(*p.faded, 3)[int(rng.integers(3))]), 3)
         blank, dark_small = self.blank(layout, blur, fade)
         src = cv2.multiply(blank,
                            sc.gain_field(rng, p, (round(layout.paper_h_mm * self.ppm),

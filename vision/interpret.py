@@ -159,13 +159,15 @@ class Reader:
                                     f"only one ladder found ({pieces} marks)")
             raise SheetRejected(RejectReason.NOT_A_BALLOT, "no timing marks on either side")
         name = found[0]
-        # More marks past the end of a ladder: a second sheet shows them on both ladders,
-        # or off the ladder's grid; an erased or torn mark breaks one ladder, on its grid.
+        # More marks past the end of a ladder. A second sheet shows them on both ladders,
+        # off the ladder's grid; an erased mark breaks one ladder; a fold across the sheet
+        # breaks both, on the grid. Clear cases are decided here, the rest once the
+        # layout's mark count is known (``_check_count``).
         more = [r for r in (sides[name].left, sides[name].right)
                 if r is not None and r.beyond >= 2]
-        if len(more) == 2 or any(r.beyond >= ladder.MIN_RUN and not r.on_grid for r in more):
+        if len(more) == 2 and all(r.beyond >= ladder.MIN_RUN and not r.on_grid for r in more):
             raise SheetRejected(RejectReason.DOUBLE_FEED, "two ballots one after the other")
-        if more:
+        if len(more) == 1:
             raise SheetRejected(RejectReason.REGISTRATION, "a timing mark is missing")
         return name, front if name == "front" else back, sides[name]
 
@@ -226,9 +228,7 @@ class Reader:
                     language=layout.language.value,
                     district=layout.contest_number if layout.kind is BallotKind.DISTRICT
                     else None)
-        if mesh.rows != layout.timing.count:
-            raise SheetRejected(RejectReason.REGISTRATION,
-                                f"{mesh.rows} timing marks, layout has {layout.timing.count}")
+        self._check_count(lad, mesh, layout)
         sec = check_security(img, mesh)
         dbg["security"] = sec
         st.lap("security")
@@ -264,6 +264,22 @@ class Reader:
         st.lap("judge")
         return SheetInterpretation(outcome, None, "", targets=readings, contests=contests,
                                    marginal=marginal, timings_ms=st.marks, **info)
+
+    @staticmethod
+    def _check_count(lad: ladder.SideLadders, mesh: Mesh, layout: BallotLayout) -> None:
+        """The exact timing-mark count; when it is short and both ladders carry more marks
+        past the run, tell a fold (the pieces add up to the ballot, on its grid) from a
+        second sheet."""
+        n = layout.timing.count
+        if mesh.rows == n:
+            return
+        runs = [r for r in (lad.left, lad.right) if r is not None]
+        if len(runs) == 2 and all(r.beyond >= 2 for r in runs):
+            fold = all(r.on_grid and r.n + r.beyond < n for r in runs)
+            if not fold:
+                raise SheetRejected(RejectReason.DOUBLE_FEED,
+                                    f"{mesh.rows} timing marks and more past them: two sheets")
+        raise SheetRejected(RejectReason.REGISTRATION, f"{mesh.rows} timing marks, layout has {n}")
 
     def _check_extent(self, green: np.ndarray, mesh: Mesh, paper: float,
                       layout: BallotLayout) -> None:

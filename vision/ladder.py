@@ -69,6 +69,7 @@ class SideLadders:
 
 
 ROW_STEP = 2  # strips are read at every other row
+MARK_LEVEL = 0.58  # threshold, as a share of the paper white
 
 
 def paper_level(strip: np.ndarray) -> float:
@@ -84,7 +85,9 @@ def find_blobs(strip: np.ndarray, x_offset: int, ppm: float, paper: float) -> li
     in full-resolution image coordinates."""
     if paper < 40:
         return []
-    _, binary = cv2.threshold(strip, 0.5 * paper, 255, cv2.THRESH_BINARY_INV)
+    # Marks are black; 0.58 of the paper white still finds them when toner has faded
+    # to mid-grey, and stays well under the side stripes (about 0.65 of paper in green).
+    _, binary = cv2.threshold(strip, MARK_LEVEL * paper, 255, cv2.THRESH_BINARY_INV)
     # An opening removes pen strokes thinner than ~0.8 mm that touch or cross a mark
     # (marks are 1.5 mm tall), so writing near the ladder does not hide a mark.
     k = max(3, round(0.85 * ppm) | 1)

@@ -20,7 +20,7 @@ from vision.sampling import warp_patch
 
 PPM = 8.0
 MIN_CHROMA = 0.07
-MIN_PATTERN = 0.045
+MIN_PATTERN = 0.03
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,10 @@ def check_security(rgb: np.ndarray, mesh: Mesh) -> SecurityReading:
     if paper.min() < 40:
         return SecurityReading(0.0, 0.0)
     norm = band.astype(np.float64) / paper
-    chroma = norm[..., 0] - norm[..., 2]
-    profile = chroma.mean(axis=0)
+    chroma = float((norm[..., 0] - norm[..., 2]).mean())
+    profile = (1.0 - norm[..., 1]).mean(axis=0)  # green darkness, column by column
     n = profile.size
     cycles = r.w_mm / SECURITY_PERIOD_MM
     phase = np.exp(-2j * np.pi * cycles * np.arange(n) / n)
     pattern = 2.0 * abs(np.dot(profile - profile.mean(), phase)) / n
-    return SecurityReading(float(profile.mean()), float(pattern))
+    return SecurityReading(chroma, float(pattern))
