@@ -50,6 +50,13 @@ def ms_stats(prefix: str, seconds: list[float]) -> list[Figure]:
     ]
 
 
+def kind_medians(prefix: str, by_kind: dict[str, list[float]]) -> list[Figure]:
+    """Median ms per ballot kind (``{prefix}_median_party_list`` ...)."""
+    return [Figure(f"{prefix}_median_{k.replace('-', '_')}",
+                   round(float(np.median(v)) * 1000.0, 3), "ms")
+            for k, v in sorted(by_kind.items())]
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
 

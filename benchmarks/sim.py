@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from benchmarks.common import Figure, ms_stats, one_core
+from benchmarks.common import Figure, kind_medians, ms_stats, one_core
 from election.default import default_election
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
@@ -30,8 +30,6 @@ def run(count: int = 300, seed: int = 2021, preset_name: str = "realistic",
             jpeg += "jpeg_quality" in sheet.truth.get("effects", {})
     figures = [Figure("preset", preset_name), Figure("kind", kind), Figure("sheets", count)]
     figures += ms_stats("ms_per_sheet", times)
-    for k, ts in sorted(by_kind.items()):
-        figures.append(Figure(f"ms_per_sheet_median_{k.replace('-', '_')}",
-                              round(sorted(ts)[len(ts) // 2] * 1000, 3), "ms"))
+    figures += kind_medians("ms_per_sheet", by_kind)
     figures.append(Figure("jpeg_share", round(jpeg / count, 3)))
     return figures
