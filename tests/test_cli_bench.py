@@ -99,6 +99,7 @@ class _StubSheet:
     def __init__(self) -> None:
         self.front = np.zeros((8, 8, 3), np.uint8)
         self.back = self.front
+        self.truth = {"kind": "party-list"}
 
 
 class _StubFactory:
