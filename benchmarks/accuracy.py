@@ -70,6 +70,10 @@ def run(count: int = 5000, seed: int = 2021, preset_name: str = "realistic",
             "wrong_contest_results", "contest_results_checked")
     figures = [Figure("preset", preset_name), Figure("seed", seed), Figure("kind", kind)]
     figures += [Figure(k, s[k]) for k in keys]
+    for cls in ("definite", "marginal", "none"):
+        row = s["confusion"][cls]
+        figures.append(Figure(f"{cls}_targets", sum(row.values())))
+        figures += [Figure(f"{cls}_read_{m}", row[m]) for m in ("marked", "marginal", "unmarked")]
     silent = (s["definite_errors"] + s["none_errors"] + s["wrong_contest_results"]
               + sum(1 for m in grade.misread if m.get("problem") == "fake accepted"))
     figures.append(Figure("silent_errors", silent))
