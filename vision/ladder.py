@@ -45,6 +45,8 @@ class Run:
     extras: int  # blobs on the line that are not part of the run
     beyond: int = 0  # marks of another regular run on the line past either end of this one
     on_grid: bool = False  # ... and the gap to it is a whole number of pitches
+    other: np.ndarray | None = None  # (m, 2) points of that run, with ``other_start`` flags
+    other_start: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -183,18 +185,21 @@ def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) ->
         return None
     pts = np.stack([xs[chosen], ys[chosen]], axis=1)
     start = np.array([blobs[i].start for i in chosen])
-    beyond, on_grid = _beyond(along, run, lo, hi, med)
-    return Run(pts, start, b, int(len(idx) - len(run)), beyond, on_grid)
+    other, on_grid = _beyond(along, run, lo, hi, med)
+    o_idx = idx[other]
+    return Run(pts, start, b, int(len(idx) - len(run)), len(other), on_grid,
+               np.stack([xs[o_idx], ys[o_idx]], axis=1) if len(other) else None,
+               np.array([blobs[i].start for i in o_idx]) if len(other) else None)
 
 
 def _beyond(along: np.ndarray, run: list[int], lo: float, hi: float,
-            pitch: float) -> tuple[int, bool]:
+            pitch: float) -> tuple[np.ndarray, bool]:
     """The longest regular run of the line's other marks past either end of the run,
     and whether the gap to it is a whole number of pitches (the same ladder after a
     missing mark could be; another sheet's ladder usually is not)."""
     rest = np.setdiff1d(np.arange(len(along)), run)
     if rest.size == 0:
-        return 0, False
+        return rest, False
     other = rest[_longest_regular_run(along[rest], lo, hi)]
     first, last = along[run[0]], along[run[-1]]
     if along[other[0]] > last:
@@ -202,9 +207,9 @@ def _beyond(along: np.ndarray, run: list[int], lo: float, hi: float,
     elif along[other[-1]] < first:
         gap = first - along[other[-1]]
     else:
-        return 0, False  # interleaved with the run: stray blobs, not a sheet
+        return rest[:0], False  # interleaved with the run: stray blobs, not a sheet
     steps = gap / pitch
-    return len(other), bool(round(steps) >= 2 and abs(steps - round(steps)) < 0.2)
+    return other, bool(round(steps) >= 2 and abs(steps - round(steps)) < 0.2)
 
 
 def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
@@ -216,9 +221,46 @@ def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[n
     return (left, 0), (right, w - sw)
 
 
+MARK_SOLID = 0.85  # share of a mark's rectangle that must be dark to confirm it in place
+
+
+def mend(run: Run | None, strip: np.ndarray, x_offset: int, ppm: float,
+         paper: float) -> Run | None:
+    """Join the two pieces of a ladder split by one mark that failed the shape test.
+
+    Handwriting that touches a mark changes its blob's outline, not the mark:
+    when exactly one mark is missing between two pieces on the same grid, the
+    predicted spot is examined, and the mark is accepted only if a solid,
+    mark-sized dark rectangle is really there. An erased or torn mark is not,
+    and the ladder stays broken (the reader never invents a mark).
+    """
+    if run is None or run.other is None or not run.on_grid or run.other_start is None:
+        return run
+    before = run.other[-1, 1] < run.points[0, 1]
+    a, b = (run.other[-1], run.points[0]) if before else (run.points[-1], run.other[0])
+    pitch = run.pitch_px()
+    if abs(np.linalg.norm(b - a) / pitch - 2.0) > 0.2:
+        return run  # more than one mark missing
+    cx, cy = (a + b) / 2
+    half_w, half_h = 0.4 * MARK_W_MM * ppm, 0.35 * MARK_H_MM * ppm
+    x0, x1 = round(cx - half_w - x_offset), round(cx + half_w - x_offset) + 1
+    y0 = round((cy - half_h) / ROW_STEP)
+    y1 = round((cy + half_h) / ROW_STEP) + 1
+    if x0 < 0 or y0 < 0 or x1 > strip.shape[1] or y1 > strip.shape[0]:
+        return run
+    if np.mean(strip[y0:y1, x0:x1] < MARK_LEVEL * paper) < MARK_SOLID:
+        return run
+    mid = np.array([[cx, cy]])
+    pieces = (run.other, mid, run.points) if before else (run.points, mid, run.other)
+    flags = ((run.other_start, [False], run.start) if before
+             else (run.start, [False], run.other_start))
+    return Run(np.concatenate(pieces), np.concatenate([np.asarray(f, bool) for f in flags]),
+               run.slope, run.extras - len(run.other))
+
+
 def scan_side(img: np.ndarray, ppm: float, scale_range: tuple[float, float]) -> SideLadders:
     (ls, lx), (rs, rx) = strips(img, ppm)
     paper = max(paper_level(ls), paper_level(rs))
-    left = find_run(find_blobs(ls, lx, ppm, paper), ppm, scale_range)
-    right = find_run(find_blobs(rs, rx, ppm, paper), ppm, scale_range)
+    left = mend(find_run(find_blobs(ls, lx, ppm, paper), ppm, scale_range), ls, lx, ppm, paper)
+    right = mend(find_run(find_blobs(rs, rx, ppm, paper), ppm, scale_range), rs, rx, ppm, paper)
     return SideLadders(left, right, paper)
