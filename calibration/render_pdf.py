@@ -203,26 +203,6 @@ class _Page:
         self.c.drawString(ft.x_mm * mm, (self.h - ft.baseline_mm) * mm, ft.text)
 
 
-def _code_runs(cells: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(first cell, count) of each run of consecutive black cells."""
-    runs: list[tuple[int, int]] = []
-    start = None
-    for i, bit in enumerate((*cells, 0)):
-        if bit and start is None:
-            start = i
-        elif not bit and start is not None:
-            runs.append((start, i - start))
-            start = None
-    return runs
-
-
-def _rule_rect(x0: float, y0: float, x1: float, y1: float, width: float) -> Rect:
-    """The rectangle of a horizontal or vertical rule, as ``render_raster`` fills it."""
-    half = width / 2
-    return Rect(min(x0, x1) - (half if x0 == x1 else 0), min(y0, y1) - (half if y0 == y1 else 0),
-                abs(x1 - x0) or width, abs(y1 - y0) or width)
-
-
 def document_title(layout: BallotLayout, election_id: str) -> str:
     return (f"PCOS-KG ballot {election_id} {layout.kind.value} {layout.contest} "
             f"{layout.language.value}")
@@ -264,8 +244,7 @@ def render_pdf(layout: BallotLayout, election_id: str | None = None) -> bytes:
             page.text(fitted)
     for rule in layout.rules:
         grey = CMYKColor(0, 0, 0, round(1.0 - rule.grey / 255.0, 2))
-        page.fill_rect(_rule_rect(rule.x0_mm, rule.y0_mm, rule.x1_mm, rule.y1_mm,
-                                  rule.width_mm), grey)
+        page.fill_rect(rule.rect, grey)
     ink = stripe_ink(layout)
     if ink is not None:
         colour = ink.colour()
@@ -275,14 +254,11 @@ def render_pdf(layout: BallotLayout, election_id: str | None = None) -> bytes:
         page.fill_rect(mark, BLACK)
     code = layout.code
     for copy in range(len(code.copies)):
-        for first, count in _code_runs(code.cells):
-            cell = code.cell_rect(copy, first)
-            page.fill_rect(Rect(cell.x_mm, cell.y_mm, count * code.cell_w_mm, cell.h_mm), BLACK)
-    sec = layout.security
+        for rect in code.black_rects(copy):
+            page.fill_rect(rect, BLACK)
     paint = protective_paint_ink(layout).colour()
-    for k in range(round(sec.rect.w_mm / sec.period_mm)):
-        x = sec.rect.x_mm + k * sec.period_mm + (sec.period_mm - sec.line_mm) / 2
-        page.fill_rect(Rect(x, sec.rect.y_mm, sec.line_mm, sec.rect.h_mm), paint)
+    for rect in layout.security.line_rects():
+        page.fill_rect(rect, paint)
     for t in layout.targets:
         page.fill_ring(t.box, t.box.inset(layout.box_border_mm), BLACK)
 

@@ -73,18 +73,6 @@ def fill_rect(img: np.ndarray, rect: Rect, ppm: float, colour: tuple[int, int, i
     region[...] = np.rint(region * (1.0 - alpha) + np.asarray(colour, np.float32) * alpha)
 
 
-def _runs(cells: tuple[int, ...]) -> list[tuple[int, int]]:
-    """(start, length) of each run of black cells: one rectangle per run, no seams."""
-    runs, start = [], None
-    for i, bit in enumerate((*cells, 0)):
-        if bit and start is None:
-            start = i
-        elif not bit and start is not None:
-            runs.append((start, i - start))
-            start = None
-    return runs
-
-
 def _draw_text(draw: ImageDraw.ImageDraw, tb: TextBox, ppm: float) -> None:
     if not tb.text:
         return
@@ -125,26 +113,16 @@ def render_layout(layout: BallotLayout, dpi: float = 200.0) -> np.ndarray:
     img = np.repeat(np.asarray(page)[:, :, None], 3, axis=2)
 
     for rule in layout.rules:
-        half = rule.width_mm / 2
-        rect = Rect(min(rule.x0_mm, rule.x1_mm) - (half if rule.x0_mm == rule.x1_mm else 0),
-                    min(rule.y0_mm, rule.y1_mm) - (half if rule.y0_mm == rule.y1_mm else 0),
-                    abs(rule.x1_mm - rule.x0_mm) or rule.width_mm,
-                    abs(rule.y1_mm - rule.y0_mm) or rule.width_mm)
-        fill_rect(img, rect, ppm, (rule.grey,) * 3)
+        fill_rect(img, rule.rect, ppm, (rule.grey,) * 3)
     for stripe in layout.stripes:
         fill_rect(img, stripe.rect, ppm, stripe.srgb)
     for mark in (*layout.timing.left, *layout.timing.right):
         fill_rect(img, mark, ppm, BLACK)
     for copy in range(len(layout.code.copies)):
-        for start, length in _runs(layout.code.cells):
-            first = layout.code.cell_rect(copy, start)
-            fill_rect(img, Rect(first.x_mm, first.y_mm, length * layout.code.cell_w_mm,
-                                first.h_mm), ppm, BLACK)
-    sec = layout.security
-    n_lines = round(sec.rect.w_mm / sec.period_mm)
-    for k in range(n_lines):
-        x = sec.rect.x_mm + k * sec.period_mm + (sec.period_mm - sec.line_mm) / 2
-        fill_rect(img, Rect(x, sec.rect.y_mm, sec.line_mm, sec.rect.h_mm), ppm, sec.srgb)
+        for rect in layout.code.black_rects(copy):
+            fill_rect(img, rect, ppm, BLACK)
+    for rect in layout.security.line_rects():
+        fill_rect(img, rect, ppm, layout.security.srgb)
     border = layout.box_border_mm
     for t in layout.targets:
         fill_rect(img, t.box, ppm, BLACK)

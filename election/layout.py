@@ -159,6 +159,20 @@ class CodeBand:
         band = self.copies[copy]
         return Rect(band.x_mm + i * self.cell_w_mm, band.y_mm, self.cell_w_mm, self.cell_h_mm)
 
+    def black_rects(self, copy: int) -> list[Rect]:
+        """One rectangle per run of black cells: what is printed, without seams."""
+        rects: list[Rect] = []
+        start = None
+        for i, bit in enumerate((*self.cells, 0)):
+            if bit and start is None:
+                start = i
+            elif not bit and start is not None:
+                first = self.cell_rect(copy, start)
+                rects.append(Rect(first.x_mm, first.y_mm, (i - start) * self.cell_w_mm,
+                                  first.h_mm))
+                start = None
+        return rects
+
 
 @dataclass(frozen=True)
 class SecurityFeature:
@@ -166,6 +180,13 @@ class SecurityFeature:
     period_mm: float
     line_mm: float
     srgb: tuple[int, int, int]
+
+    def line_rects(self) -> list[Rect]:
+        """The printed lines, each centred in its period."""
+        n = round(self.rect.w_mm / self.period_mm)
+        pad = (self.period_mm - self.line_mm) / 2
+        return [Rect(self.rect.x_mm + k * self.period_mm + pad, self.rect.y_mm, self.line_mm,
+                     self.rect.h_mm) for k in range(n)]
 
 
 @dataclass(frozen=True)
@@ -203,6 +224,15 @@ class Rule:
     y1_mm: float
     width_mm: float
     grey: int = 0
+
+    @property
+    def rect(self) -> Rect:
+        """The horizontal or vertical rule as the rectangle it prints."""
+        half = self.width_mm / 2
+        return Rect(min(self.x0_mm, self.x1_mm) - (half if self.x0_mm == self.x1_mm else 0),
+                    min(self.y0_mm, self.y1_mm) - (half if self.y0_mm == self.y1_mm else 0),
+                    abs(self.x1_mm - self.x0_mm) or self.width_mm,
+                    abs(self.y1_mm - self.y0_mm) or self.width_mm)
 
 
 @dataclass(frozen=True)
