@@ -137,9 +137,25 @@ def truth_line(truth: Mapping[str, Any]) -> str:
 
 
 def read_truth(out_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The truth objects of a sheet directory, in sheet order."""
-    text = (Path(out_dir) / TRUTH_FILE).read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    """The truth objects of a sheet directory, in sheet order.
+
+    A missing file or a bad line raises :class:`PcosError` naming the file and line.
+    """
+    path = Path(out_dir) / TRUTH_FILE
+    if not path.is_file():
+        raise PcosError(f"{path}: no ground truth here")
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                obj["sheet"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise PcosError(f"{path}:{n}: bad truth line ({exc})") from exc
+            out.append(obj)
+    return out
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:

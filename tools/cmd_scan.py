@@ -19,6 +19,7 @@ from typing import Any
 
 from election.errors import PcosError
 from election.reject import RejectReason
+from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
 from tools.reader_setup import make_reader, station_arg
 from vision.grade import Grade
@@ -109,20 +110,7 @@ def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterp
 
 
 def _truth(directory: Path) -> dict[Any, dict[str, Any]]:
-    path = directory / "truth.jsonl"
-    if not path.is_file():
-        raise PcosError(f"{path}: no ground truth to grade against")
-    truth = {}
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-                truth[obj["sheet"]] = obj
-            except (ValueError, KeyError, TypeError) as exc:
-                raise PcosError(f"{path}:{n}: bad truth line ({exc})") from exc
-    return truth
+    return {t["sheet"]: t for t in read_truth(directory)}
 
 
 def run(args: argparse.Namespace) -> int:
