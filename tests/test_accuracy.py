@@ -55,6 +55,9 @@ def test_realistic_genuine_sheets_are_read_and_contests_match_truth(realistic: G
 def test_realistic_every_fake_is_rejected_with_the_right_reason(realistic: Grade) -> None:
     s = realistic.summary()
     assert s["fakes"] >= 15
+    assert {k.split(" -> ")[0] for k in s["fake_outcomes"]} == {
+        "photocopy", "foreign-contest", "other-election", "blank-sheet", "random-document",
+        "double-feed", "fit-to-page", "wrong-stripe"}
     assert s["fakes_rejected_rate"] == 1.0, _fakes_accepted(realistic)
     assert s["fakes_right_reason_rate"] == 1.0, s["fake_outcomes"]
 
@@ -63,6 +66,10 @@ def test_harsh_sheets_make_no_silent_errors(harsh: Grade) -> None:
     """Under harsh conditions the reader may reject or flag, but never read wrong."""
     s = harsh.summary()
     assert s["sheets"] == 160
+    # ... and it does read most of them: a reader rejecting everything would fail here.
+    assert s["targets_read"] > 1500
+    assert s["contest_results_checked"] > 40
+    assert s["genuine_rejected_rate"] < 0.5
     assert s["definite_errors"] == 0, harsh.misread
     assert s["none_errors"] == 0, harsh.misread
     assert s["wrong_contest_results"] == 0, harsh.misread

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,6 +141,21 @@ def test_bursts_up_to_16_cells_are_rejected() -> None:
     assert burst[-1] - burst[0] + 1 <= 16
     with pytest.raises(BallotCodeError):
         decode(_flipped(cells, burst))
+
+
+def test_every_burst_of_up_to_16_cells_is_rejected() -> None:
+    """Every start position x every length 1..16 x seeded inner patterns (first and last
+    cell of a burst always flipped, the inside random)."""
+    cells = _default_party_code()
+    rng = np.random.default_rng(16)
+    n = ballot_code.CELLS
+    for length in range(1, 17):
+        for start in range(0, n - length + 1):
+            for _ in range(3 if length > 2 else 1):
+                inner = [start + 1 + i for i in range(max(0, length - 2)) if rng.random() < 0.5]
+                flips = sorted({start, start + length - 1, *inner})
+                with pytest.raises(BallotCodeError):
+                    decode(_flipped(cells, tuple(flips)))
 
 
 @pytest.mark.parametrize("bits", [

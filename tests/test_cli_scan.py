@@ -58,12 +58,15 @@ def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture(scope="module")
 def sheets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six simulated sheets with truth and manifest (written once)."""
+    """Six simulated sheets with truth and manifest (written once): seed 4 gives four
+    genuine sheets and two fakes."""
     out = tmp_path_factory.mktemp("sheets") / "run"
-    proc = _pcos("sim", "sheets", "--count", COUNT, "--seed", 3, "--preset", "realistic",
+    proc = _pcos("sim", "sheets", "--count", COUNT, "--seed", 4, "--preset", "realistic",
                  "--fakes", 0.3, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert len(list(out.glob("*-front.png"))) == COUNT
+    truth = [json.loads(x) for x in (out / "truth.jsonl").read_text("utf-8").splitlines()]
+    assert sum(t["genuine"] for t in truth) >= 3 and sum(not t["genuine"] for t in truth) >= 1
     return out
 
 

@@ -669,6 +669,33 @@ def test_withdrawal_changes_definition_hash_only() -> None:
     assert definition_hash(e) != definition_hash(SMALL)
 
 
+def test_definition_hash_is_sha256_of_the_canonical_document() -> None:
+    """Spelled out here: sorted keys, no whitespace, UTF-8, over the whole parsed document."""
+    import hashlib
+
+    text = json.dumps(election_to_json(SMALL), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False)
+    assert definition_hash(SMALL) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def test_a_withdrawn_list_position_keeps_the_election_identity() -> None:
+    doc = small_doc()
+    party = doc["party_list"]["parties"][0]
+    party["withdrawn_positions"] = sorted({*party.get("withdrawn_positions", []), 1})
+    e = load_election(doc)
+    assert election_hash(e) == election_hash(SMALL)
+    assert definition_hash(e) != definition_hash(SMALL)
+
+
+def test_any_change_to_what_is_printed_changes_the_election_hash() -> None:
+    renamed = small_doc()
+    renamed["districts"][0]["candidates"][0]["surname"]["ky"] += "в"
+    reordered = small_doc()
+    reordered["party_list"]["parties"].reverse()
+    for doc in (renamed, reordered):
+        assert election_hash(load_election(doc)) != election_hash(SMALL)
+
+
 names_text = st.text(alphabet="абвгдеёжзийклмнопрстуфхцчшщъыьэюяөүңАБӨҮҢ -", min_size=1,
                      max_size=12).filter(str.strip)
 

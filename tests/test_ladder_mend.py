@@ -47,6 +47,9 @@ def test_a_felt_tip_stroke_through_a_timing_mark_still_reads(case: Any) -> None:
     cv2.line(img, (x + 120, y - 25), (x - 30, y + 18), (25, 25, 45), 9, cv2.LINE_AA)
     res = reader.interpret(img, other) if debug["side"] == "front" else reader.interpret(other, img)
     assert res.outcome is not Outcome.REJECTED, (res.reason, res.detail)
+    clean = reader.interpret(sheet.front, sheet.back)
+    assert [t.mark for t in res.targets] == [t.mark for t in clean.targets]
+    assert res.contests == clean.contests
 
 
 def test_an_erased_timing_mark_is_not_invented(case: Any) -> None:

@@ -35,14 +35,15 @@ def _fill(img: np.ndarray, box, colour=(30, 52, 150)) -> None:  # type: ignore[n
 
 
 def _geometry(shape: tuple[int, int], rot: float, scale: float, stretch: float,
-              rotated: bool) -> sc.FeedGeometry:
+              rotated: bool, shift_mm: float = 5.0, trap: float = 0.002) -> sc.FeedGeometry:
     sh, sw = shape
     window_w = round(240 * PPM)
     c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))
     half_len = (abs(s) * sw + abs(c) * sh) * scale / 2
     overscan = 6 * PPM
-    m = sc._homography(sw, sh, PPM, rot, scale, (0.0, 0.0), (0.0, 0.0), rotated, window_w,
-                       overscan + half_len)
+    # Translation across the feed and a slight trapezoid, at the preset's limits.
+    m = sc._homography(sw, sh, PPM, rot, scale, (trap, -trap), (shift_mm * PPM, 0.0), rotated,
+                       window_w, overscan + half_len)
     transport_h = int(2 * half_len + 2 * overscan)
     # Feed speed alternating fast/slow by `stretch` in 6 bands: uneven along the sheet.
     speeds = 1.0 + stretch * np.array([1, -1, 1, -1, 1, -1], np.float64)
@@ -72,7 +73,8 @@ def setup():  # type: ignore[no-untyped-def]
 def test_reads_at_the_registration_limits(setup, rot: float, scale: float,  # type: ignore[no-untyped-def]
                                           rotated: bool) -> None:
     reader, src, marked = setup
-    geo = _geometry(src.shape[:2], rot, scale, 0.02, rotated)
+    geo = _geometry(src.shape[:2], rot, scale, 0.02, rotated,
+                    shift_mm=5.0 if rot > 0 else -5.0)
     printed = cv2.cvtColor(sc.warp_sheet(src, geo, BACKING), cv2.COLOR_RGBA2RGB)
     blank = np.full_like(printed, 240)
     res = reader.interpret(printed, blank)
@@ -83,3 +85,18 @@ def test_reads_at_the_registration_limits(setup, rot: float, scale: float,  # ty
     assert not any(t.mark is Mark.MARGINAL for t in res.targets)
     assert res.contests["party-list"] == {"status": "valid", "choice": "P09"}
     assert res.contests["preference"]["position"] == 12
+
+
+def test_a_fit_to_page_print_is_rejected_for_its_scale(setup) -> None:  # type: ignore[no-untyped-def]
+    """The same ballot printed at 95 % on the same paper, scanned at the ordinary scale."""
+    from election.reject import RejectReason
+    from simulator.fakes import fit_to_page
+
+    reader, src, _ = setup
+    shrunk = cv2.cvtColor(fit_to_page(cv2.cvtColor(src, cv2.COLOR_RGBA2RGB),
+                                      np.random.default_rng(1)), cv2.COLOR_RGB2RGBA)
+    for optical in (0.97, 1.0, 1.03):  # the scanner's own scale must not matter
+        geo = _geometry(shrunk.shape[:2], 1.0, optical, 0.01, False)
+        printed = cv2.cvtColor(sc.warp_sheet(shrunk, geo, BACKING), cv2.COLOR_RGBA2RGB)
+        res = reader.interpret(printed, np.full_like(printed, 240))
+        assert res.reason is RejectReason.SCALE, (optical, res.reason, res.detail)

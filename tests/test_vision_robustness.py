@@ -345,14 +345,23 @@ def test_a_piece_of_a_ballot_is_rejected(reader: Reader, sheets: list[SimSheet],
 
 
 def test_transformed_ballots_are_rejected(reader: Reader, sheets: list[SimSheet]) -> None:
-    """Mirror images, negatives, a 90° turn and grey copies are never read."""
+    """Mirror images, negatives, a 90° turn and grey copies are never read, and each gets
+    the reason that explains it."""
     for sh in sheets:
         ballot, other, _ = _ballot_side(reader, sh)
-        for img in (ballot[:, ::-1], ballot[::-1], 255 - ballot,
-                    np.ascontiguousarray(ballot.transpose(1, 0, 2)),
-                    np.repeat(ballot[..., 1:2], 3, axis=2)):
-            res = _read(reader, img, other[: img.shape[0], : img.shape[1]])
+        turned = np.ascontiguousarray(ballot.transpose(1, 0, 2))
+        cases = [
+            (ballot[:, ::-1], other, {RejectReason.REGISTRATION, RejectReason.CODE_INVALID}),
+            (ballot[::-1], other, {RejectReason.REGISTRATION, RejectReason.CODE_INVALID}),
+            (255 - ballot, other, {RejectReason.NOT_A_BALLOT}),
+            # a 90° turn with its (equally turned) blank side: no ladder along the long sides
+            (turned, np.ascontiguousarray(other.transpose(1, 0, 2)), {RejectReason.NOT_A_BALLOT}),
+            (np.repeat(ballot[..., 1:2], 3, axis=2), other, {RejectReason.SECURITY_MISSING}),
+        ]
+        for img, back, reasons in cases:
+            res = _read(reader, img, back)
             assert res.outcome is Outcome.REJECTED, res.detail
+            assert res.reason in reasons, (res.reason, res.detail)
 
 
 @settings(SETTINGS, max_examples=60)

@@ -22,6 +22,7 @@ import numpy as np
 from election.layout import LADDER_PITCH_MM, MARK_H_MM, MARK_W_MM, START_MARK_H_MM
 
 STRIP_MM = 45.0
+WINDOW_MM = 220.0  # the scan window STRIP_MM was sized for
 MAX_SLOPE = 0.105
 MIN_RUN = 8  # fewer regular marks than this on a side: no ladder there
 
@@ -215,7 +216,10 @@ def _beyond(along: np.ndarray, run: list[int], lo: float, hi: float,
 def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
     """Green-channel strips along the image's left and right edges, with their x offsets."""
     w = img.shape[1]
-    sw = min(w // 2, round(STRIP_MM * ppm))
+    # 45 mm covers ±5° skew and ±5 mm shift in a 220 mm scan window; a wider window
+    # leaves more room to wander, so the strips widen by half the extra width.
+    extra = max(0, w - round(WINDOW_MM * ppm)) // 2
+    sw = min(w // 2, round(STRIP_MM * ppm) + extra)
     left = np.ascontiguousarray(img[::ROW_STEP, :sw, 1])
     right = np.ascontiguousarray(img[::ROW_STEP, w - sw :, 1])
     return (left, 0), (right, w - sw)
