@@ -90,6 +90,9 @@ def test_scan_bench_json_has_speed_and_memory_keys() -> None:
     for key in SCAN_KEYS:
         assert isinstance(figures[key], (int, float)) and figures[key] >= 0, key
     assert figures["preset"] == "realistic"
+    assert figures["sheets"] == 3  # every sheet asked for is timed
+    assert 0 < figures["ms_per_sheet_median"] <= figures["ms_per_sheet_p99"]
+    assert figures["peak_alloc_per_sheet_mb"] > 0
 
 
 # --------------------------------------------------------------------------- in-process
