@@ -13,12 +13,17 @@ Zones, relative to the outer edge of the printed box (the layout's ``box``):
 * between them, a dead band over the printed border: ink there (a pen resting on
   the border) is neither inside nor around.
 
-Ink levels are *darkness* = 1 - reflectance in the green channel, relative to
-the paper around the box (blue and black inks are both dark in green):
+Ink levels are *darkness* as a person sees it: 1 - reflectance in the
+*darkest* colour channel, each channel relative to the paper around the box
+(``visual_darkness``). Darkness never comes from one fixed channel: a red or
+green pen, a pale blue pen and grey pencil are all dark in some channel, as
+they are to the eye.
 
 * ``INK_LEVEL`` (0.30): a pixel at least this dark is ink;
 * ``FAINT_LEVEL`` (0.12): at least this dark is a faint trace (light pencil,
   very light pressure). Erased pencil and smudges stay below it;
+* ``LIGHT_LEVEL`` (0.20): clearly visible light ink (light pencil, a pale pen).
+  Light ink that fills or crosses a box is a mark, however pale its strokes;
 * ``STRONG_LEVEL`` (0.45), ground truth only: ink clearly darker than the
   reader's ink level, so that blur and noise cannot pull it under.
 
@@ -27,11 +32,12 @@ classes, applied by the simulator to the ideal ink layer before any scanner
 effect, are:
 
 * ``definite``: the voter meant the mark and at least 8 % of the interior is
-  covered by strong ink (darkness ≥ 0.45);
+  covered by strong ink (darkness ≥ 0.45), or at least 15 % by light ink
+  (darkness ≥ 0.20: a light pencil filling or crossing the box);
 * ``marginal``: the voter meant it but it is deliberately tiny (interior ink
   coverage 1.5–3.5 %), faint (ink coverage < 0.5 % with faint coverage ≥ 12 %)
   or mostly outside (interior ink < 2.5 % with ≥ 5 % of the ring covered by
-  strong ink);
+  strong ink), and under 5 % of the interior is light ink;
 * ``none``: no intent; any non-vote trace keeps interior ink ≤ 0.003, faint
   ≤ 0.02 and ring ink ≤ 0.005.
 
@@ -55,10 +61,13 @@ RING_OUTER_MM = 1.35
 
 INK_LEVEL = 0.30
 FAINT_LEVEL = 0.12
+LIGHT_LEVEL = 0.20
 STRONG_LEVEL = 0.45
 
 # Ground-truth bands (simulator).
 DEFINITE_MIN_STRONG = 0.08
+DEFINITE_MIN_LIGHT = 0.15  # at LIGHT_LEVEL: light pencil or a pale pen filling or crossing
+MARGINAL_MAX_LIGHT = 0.05
 TINY_INK = (0.015, 0.035)
 FAINT_MAX_INK = 0.005
 FAINT_MIN_FAINT = 0.12
@@ -83,6 +92,7 @@ class ZoneCoverage:
     faint: float  # interior pixels >= FAINT_LEVEL
     ring: float  # ring pixels >= INK_LEVEL
     strong: float = 0.0  # interior pixels >= STRONG_LEVEL (ground truth only)
+    light: float = 0.0  # interior pixels >= LIGHT_LEVEL
     ring_strong: float = 0.0  # ring pixels >= STRONG_LEVEL (ground truth only)
 
 
@@ -103,8 +113,10 @@ def truth_class(intent: bool, cov: ZoneCoverage) -> TruthClass | None:
     if not intent:
         ok = cov.ink <= NONE_MAX_INK and cov.faint <= NONE_MAX_FAINT and cov.ring <= NONE_MAX_RING
         return TruthClass.NONE if ok else None
-    if cov.strong >= DEFINITE_MIN_STRONG:
+    if cov.strong >= DEFINITE_MIN_STRONG or cov.light >= DEFINITE_MIN_LIGHT:
         return TruthClass.DEFINITE
+    if cov.light >= MARGINAL_MAX_LIGHT:
+        return None
     tiny = TINY_INK[0] <= cov.ink <= TINY_INK[1]
     faint = cov.ink < FAINT_MAX_INK and cov.faint >= FAINT_MIN_FAINT
     outside = cov.ink < OUTSIDE_MAX_INK and cov.ring_strong >= OUTSIDE_MIN_RING
@@ -161,4 +173,11 @@ def coverage(darkness: np.ndarray, window: ZoneWindow) -> ZoneCoverage:
         ring=float(np.count_nonzero(around >= INK_LEVEL)) / max(1, around.size),
         strong=float(np.count_nonzero(inside >= STRONG_LEVEL)) / max(1, inside.size),
         ring_strong=float(np.count_nonzero(around >= STRONG_LEVEL)) / max(1, around.size),
+        light=float(np.count_nonzero(inside >= LIGHT_LEVEL)) / max(1, inside.size),
     )
+
+
+def ink_darkness(rgb: tuple[int, int, int]) -> float:
+    """Darkness of an ink at full strength on white paper, as a person sees it: in its
+    darkest channel (a red pen is dark in green and blue, a pale blue one in red)."""
+    return 1.0 - min(rgb) / 255.0

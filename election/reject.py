@@ -26,6 +26,7 @@ class RejectReason(StrEnum):
     SCALE = "scale-out-of-range"
     STREAK = "streak"
     DOUBLE_FEED = "double-feed"
+    INTERNAL_ERROR = "internal-error"  # the reader failed: a bug, logged with its traceback
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,14 @@ MESSAGES: dict[RejectReason, RejectMessage] = {
         Text(ky="Бир эле учурда бир нече барак салынды. Бирден салыңыз.",
              ru="Вставлено несколько листов сразу. Вставляйте по одному."),
         Text(ky="Кош берүү: бир нече барак.", ru="Двойная подача: несколько листов."),
+    ),
+    RejectReason.INTERNAL_ERROR: RejectMessage(
+        Text(ky="Бюллетень окулган жок. Кайра салыңыз.",
+             ru="Бюллетень не прочитан. Вставьте его ещё раз."),
+        Text(ky="Сканердин программасындагы ички ката: журналды техникалык кызматка "
+                "көрсөтүңүз.",
+             ru="Внутренняя ошибка программы сканера: передайте журнал в техническую "
+                "службу."),
     ),
 }
 

@@ -87,6 +87,20 @@ def photocopy(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(out, cv2.COLOR_GRAY2RGB)
 
 
+def colour_photocopy(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A good colour copy: a mild background lift (paper pushed towards white), the pale
+    tints kept, toner noise, a slight blur and shift. Not in the random fake mix: the
+    reader does not reject it (a known limitation, stated in the README and pinned in
+    ``tests/test_vision_profiles.py``)."""
+    f = rgb.astype(np.float32)
+    lift = float(rng.uniform(1.02, 1.06))  # background suppression, gentle
+    out = np.clip(f * lift + rng.normal(0, 3, f.shape).astype(np.float32), 0, 255)
+    out = cv2.GaussianBlur(out.astype(np.uint8), (0, 0), 0.7)
+    h, w = out.shape[:2]
+    m = np.array([[1, 0, rng.uniform(-10, 10)], [0, 1, rng.uniform(-10, 10)]], np.float32)
+    return cv2.warpAffine(out, m, (w, h), borderValue=(255, 255, 255))
+
+
 def fit_to_page(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Printed with "fit to page": the whole ballot shrunk 3.5-7 % onto the same paper."""
     s = rng.uniform(0.93, 0.965)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from election.marking import ink_darkness
+
 
 @dataclass(frozen=True)
 class Instrument:
@@ -29,8 +31,8 @@ class Instrument:
     bleed_px: float  # ink spread on paper (Gaussian sigma, px at 200 DPI)
 
     def darkness(self, alpha: float = 1.0) -> float:
-        """Green-channel darkness of this ink at opacity ``alpha``."""
-        return alpha * (1.0 - self.rgb[1] / 255.0)
+        """Darkness of this ink at opacity ``alpha``, as a person sees it (darkest channel)."""
+        return alpha * ink_darkness(self.rgb)
 
 
 INSTRUMENTS: dict[str, Instrument] = {
@@ -41,18 +43,29 @@ INSTRUMENTS: dict[str, Instrument] = {
         Instrument("gel-blue", (20, 45, 175), (0.40, 0.60), (0.85, 0.97), 0.06, 0.45),
         Instrument("gel-black", (22, 22, 28), (0.40, 0.60), (0.85, 0.97), 0.06, 0.45),
         Instrument("felt-tip", (25, 25, 45), (0.70, 1.20), (0.88, 0.98), 0.04, 0.7),
-        Instrument("pencil", (60, 60, 66), (0.35, 0.60), (0.72, 0.95), 0.30, 0.25),
+        # Pencil across its pressure range: from a light touch (darkness ~0.2-0.27,
+        # a light grey a person still sees plainly) to a hard press.
+        Instrument("pencil", (60, 60, 66), (0.35, 0.60), (0.35, 0.95), 0.30, 0.25),
+        # Pens voters bring: coloured ballpoints and a pale blue gel/roller.
+        Instrument("ballpoint-red", (190, 35, 40), (0.28, 0.42), (0.70, 0.92), 0.18, 0.35),
+        Instrument("ballpoint-green", (30, 120, 60), (0.28, 0.42), (0.70, 0.92), 0.18, 0.35),
+        Instrument("ballpoint-purple", (95, 40, 140), (0.28, 0.42), (0.70, 0.92), 0.18, 0.35),
+        Instrument("pale-blue", (120, 165, 235), (0.40, 0.60), (0.85, 0.97), 0.06, 0.45),
     )
 }
 
 # How often voters use each instrument (polling stations provide ballpoints).
 INSTRUMENT_WEIGHTS: dict[str, float] = {
-    "ballpoint-blue": 0.55,
+    "ballpoint-blue": 0.45,
     "ballpoint-black": 0.12,
     "gel-blue": 0.10,
     "gel-black": 0.05,
     "felt-tip": 0.08,
     "pencil": 0.10,
+    "ballpoint-red": 0.03,
+    "ballpoint-green": 0.02,
+    "ballpoint-purple": 0.03,
+    "pale-blue": 0.02,
 }
 
 
@@ -74,8 +87,8 @@ class InkPatch:
         return self.x0 + self.alpha.shape[1]
 
     def darkness(self) -> np.ndarray:
-        """Green-channel darkness of this patch on white paper."""
-        return self.alpha * np.float32(1.0 - self.rgb[1] / 255.0)
+        """Darkness of this patch on white paper, as a person sees it (darkest channel)."""
+        return self.alpha * np.float32(ink_darkness(self.rgb))
 
 
 @dataclass

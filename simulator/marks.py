@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from election.geometry import Rect
+from election.marking import ink_darkness
 from simulator.ink import INSTRUMENT_WEIGHTS, INSTRUMENTS, InkPatch, Instrument
 
 SUPERSAMPLE = 4
@@ -234,8 +235,9 @@ def draw_vote_mark(rng: np.random.Generator, style: VoterStyle, box: Rect, varia
     dy = float(np.clip(rng.normal(0, style.jitter_mm), -0.8, 0.8))
     width = style.width_mm
     if variant is Variant.FAINT:
-        # Barely pressed, so broad and pale: a light pencil or a drying pen.
-        opacity = float(rng.uniform(0.17, 0.25)) / (1.0 - inst.rgb[1] / 255.0)
+        # Barely pressed, so broad and very pale: a drying pen that hardly leaves a
+        # trace (darkness under LIGHT_LEVEL: a plainly visible light mark is definite).
+        opacity = float(rng.uniform(0.15, 0.19)) / inst.darkness()
         width = max(width, float(rng.uniform(0.45, 0.7)))
         if shape is Shape.CIRCLE_AROUND:
             shape = Shape.CROSS
@@ -352,5 +354,5 @@ def draw_trace(rng: np.random.Generator, trace: Trace, style: VoterStyle, at_mm:
     blob *= 1.0 - 0.3 * rng.random((h, w), dtype=np.float32)
     peak = float(rng.uniform(0.03, 0.07))
     rgb = (120, 110, 100)
-    alpha = (blob * peak / (1.0 - rgb[1] / 255.0)).astype(np.float32)
+    alpha = (blob * peak / ink_darkness(rgb)).astype(np.float32)
     return InkPatch(int(cy * ppm - h / 2), int(cx * ppm - w / 2), alpha, rgb)

@@ -16,6 +16,10 @@ creases, bleed-through from the other side, vertical streaks from dirty glass
 
 The image is as wide as the scan window and as long as the fed material plus
 an over-scan margin on a dark backing, as real sheet-fed scanners deliver it.
+Scanner profiles change that: 150-300 DPI, a grey or white backing, images
+cropped to the page (no backing past the paper), a greyscale sensor, and the
+device's tone curve (gamma). Print variation (``simulator.print_run``) is
+drawn per print run.
 Images are RGB ``uint8``; internally 4 channels, because OpenCV's warps are
 several times faster on 4 channels than on 3.
 """
@@ -57,6 +61,13 @@ class Orientation:
 ORIENTATIONS = tuple(Orientation(s, r) for s in Side for r in (False, True))
 
 
+BACKING_RGB: dict[str, tuple[int, int, int]] = {
+    "dark": (52, 54, 58),
+    "grey": (128, 128, 125),
+    "white": (232, 232, 228),
+}
+
+
 @dataclass(frozen=True)
 class ScannerParams:
     """Every effect's parameters. Ranges are (low, high) of a uniform draw."""
@@ -65,6 +76,17 @@ class ScannerParams:
     window_w_mm: float = 220.0
     overscan_mm: float = 5.0
     backing_rgb: tuple[int, int, int] = (52, 54, 58)
+    backing: str = "dark"  # dark | grey | white (``with_backing`` sets the colour too)
+    cropped: bool = False  # images cropped to the page's bounding box
+    greyscale: bool = False  # greyscale sensor (the three channels are equal)
+    gamma: tuple[float, float] = (1.0, 1.0)  # device tone curve: out = in ** gamma
+    # print variation: ``print_runs`` runs drawn per seed, each sheet from one of them
+    print_runs: int = 1
+    dot_gain_px: tuple[float, float] = (0.0, 0.0)  # at 200 DPI
+    toner: tuple[float, float] = (1.0, 1.0)
+    print_offset_mm: float = 0.0
+    print_scale: tuple[float, float] = (1.0, 1.0)
+    misregistration_mm: float = 0.0
     # geometry
     rotation_deg: float = 3.0
     shift_mm: float = 2.5
@@ -94,6 +116,21 @@ class ScannerParams:
     def with_(self, **changes: object) -> ScannerParams:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def with_backing(self, name: str) -> ScannerParams:
+        return replace(self, backing=name, backing_rgb=BACKING_RGB[name])
+
+    @property
+    def print_varies(self) -> bool:
+        return (self.dot_gain_px != (0.0, 0.0) or self.toner != (1.0, 1.0)
+                or self.print_offset_mm > 0 or self.print_scale != (1.0, 1.0)
+                or self.misregistration_mm > 0)
+
+
+# Print variation of an ordinary print house (realistic and harsh presets).
+PRINT_VARIATION: dict[str, object] = dict(
+    print_runs=4, dot_gain_px=(0.0, 2.0), toner=(0.92, 1.06), print_offset_mm=1.0,
+    print_scale=(0.997, 1.003), misregistration_mm=0.2)
+
 
 PRESETS: dict[str, ScannerParams] = {
     "clean": ScannerParams(
@@ -102,7 +139,7 @@ PRESETS: dict[str, ScannerParams] = {
         bleed_through=(0.0, 0.01), faded_probability=0.0, fold_probability=0.0,
         streak_probability=0.0, jpeg_probability=0.0,
     ),
-    "realistic": ScannerParams(),
+    "realistic": ScannerParams(**PRINT_VARIATION),  # type: ignore[arg-type]
     "harsh": ScannerParams(
         rotation_deg=5.0, shift_mm=5.0, scale=(0.96, 1.04), stretch=0.03, trapezoid=0.004,
         illumination=0.15, colour_cast=0.08, blur_px=(1.0, 1.4, 1.8), noise_sigma=6.0,
@@ -334,6 +371,29 @@ def crop_edge(img: np.ndarray, rng: np.random.Generator, mm: float, ppm: float,
         img[:, :px] = backing
     else:
         img[:, img.shape[1] - px :] = backing
+
+
+def paper_box(geo: FeedGeometry, sheet_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Image bounding box (x0, y0, x1, y1) of the sheet's paper, inside the image."""
+    h, w = sheet_hw
+    c = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64).T
+    t = geo.matrix @ c
+    xs, trows = t[0] / t[2], t[1] / t[2]
+    rows = np.interp(trows, geo.offsets, geo.knots)  # transport row -> image row
+    x0, x1 = max(0, int(np.floor(xs.min()))), min(geo.image_w, int(np.ceil(xs.max())))
+    y0, y1 = max(0, int(np.floor(rows.min()))), min(geo.image_h, int(np.ceil(rows.max())))
+    return x0, y0, x1, y1
+
+
+def tone(img: np.ndarray, gamma: float, greyscale: bool) -> np.ndarray:
+    """The device's tone curve and sensor colour: ``out = in ** gamma``; a greyscale
+    sensor delivers luminance in all three channels."""
+    if gamma != 1.0:
+        lut = np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** gamma), 0, 255)
+        img = cv2.LUT(img, lut.astype(np.uint8))
+    if greyscale:
+        img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    return img
 
 
 def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:

@@ -39,13 +39,14 @@ from simulator.fakes import (
     random_document,
     wrong_stripe_layout,
 )
-from simulator.ink import composite
+from simulator.ink import InkPatch, composite
 from simulator.marks import Trace, VoterStyle
+from simulator.print_run import PrintRun, apply_run, draw_run
 from simulator.voters import VoterModel
 
 KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "party-list,district"
 TRACES_PER_BALLOT = 0.35
-BLANK_CACHE_SIZE = 16
+BLANK_CACHE_SIZE = 24
 
 
 @dataclass
@@ -94,7 +95,7 @@ class SheetFactory:
     kind: str = "mixed"
     fake_rate: float = 0.0
     voters: VoterModel = field(default_factory=VoterModel)
-    _blanks: OrderedDict[tuple[str, float, float], tuple[np.ndarray, np.ndarray]] = field(
+    _blanks: OrderedDict[tuple[str, float, float, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=OrderedDict, repr=False)
     _layouts: dict[tuple[Any, ...], BallotLayout] = field(default_factory=dict, repr=False)
     _noise: sc.NoiseBank | None = field(default=None, repr=False)
@@ -110,6 +111,13 @@ class SheetFactory:
             raise PcosError("--fakes must be a rate between 0 and 1")
         self._noise = sc.NoiseBank(self.params.noise_sigma, seed=self.seed)
         self.ppm = px_per_mm(self.params.dpi)
+        p = self.params
+        # The print runs this deck's ballots come from, fixed by the seed.
+        self.print_runs: tuple[PrintRun, ...] = tuple(
+            draw_run(np.random.default_rng([self.seed, 0x9121, k]), p.dot_gain_px, p.toner,
+                     p.print_offset_mm, p.print_scale, p.misregistration_mm)
+            if p.print_varies else PrintRun()
+            for k in range(max(1, p.print_runs)))
 
     # ------------------------------------------------------------------ caches
     def layout(self, kind: BallotKind, contest: int | str | None, lang: Language,
@@ -120,17 +128,17 @@ class SheetFactory:
             self._layouts[key] = ballot_layout(e, kind, contest, lang)
         return self._layouts[key]
 
-    def blank(self, layout: BallotLayout, blur: float, fade: float) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
+    def blank(self, layout: BallotLayout, blur: float, fade: float,
+              run: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """The printed blank ballot (RGBA, optics-blurred) and its quarter-size print darkness.
 
-        Cached per layout and effect level: rendering costs more than scanning.
+        Cached per layout, print run and effect level: rendering costs more than scanning.
         """
-        key = (layout.layout_hash, blur, fade)
+        key = (layout.layout_hash, blur, fade, run)
         if key in self._blanks:
             self._blanks.move_to_end(key)
             return self._blanks[key]
-        rgb = render_layout(layout, self.params.dpi)
+        rgb = apply_run(render_layout(layout, self.params.dpi), self.print_runs[run], self.ppm)
         if fade < 1.0:
             rgb = cv2.addWeighted(rgb, fade, np.full_like(rgb, 255), 1.0 - fade, 0.0)
         if blur > 0:
@@ -198,12 +206,17 @@ class SheetFactory:
             # Toner fades per print batch: three levels across the range (and the blank
             # ballot is cached per level, so a run re-renders at most a few times).
             fade = round(float(np.linspace(*p.faded, 3)[int(rng.integers(3))]), 3)
-        blank, dark_small = self.blank(layout, blur, fade)
+        run_k = int(rng.integers(len(self.print_runs))) if len(self.print_runs) > 1 else 0
+        run = self.print_runs[run_k]
+        blank, dark_small = self.blank(layout, blur, fade, run_k)
         src = cv2.multiply(blank,
                            sc.gain_field(rng, p, (round(layout.paper_h_mm * self.ppm),
                                                   round(layout.paper_w_mm * self.ppm))),
                            scale=1 / 255)
         for patch in marked.ink.patches:
+            if not run.identity:  # the voter marks the box where it was printed
+                y0, x0 = run.place(patch.y0, patch.x0, src.shape[:2], self.ppm)
+                patch = InkPatch(y0, x0, patch.alpha, patch.rgb)
             composite(src, patch, blur)
         if rng.random() < p.fold_probability:
             sc.add_fold(src, rng, float(rng.uniform(*p.fold_strength)))
@@ -217,7 +230,8 @@ class SheetFactory:
             "traces": [t.value for t in marked.traces],
             "targets": [t.to_json() for t in marked.truth],
             "expected": expected.to_json(),
-            "effects": {"blur_px": blur, "fade": fade},
+            "effects": {"blur_px": blur, "fade": fade,
+                        **({"print": run.to_json()} if not run.identity else {})},
         }
         return _Ballot(layout, src, dark_small, truth)
 
@@ -233,6 +247,10 @@ class SheetFactory:
             effects.setdefault("cropped", []).append(side)
         assert self._noise is not None
         self._noise.apply(img, rng)
+        gamma = float(rng.uniform(*p.gamma)) if p.gamma[0] != p.gamma[1] else p.gamma[0]
+        if gamma != 1.0 or p.greyscale:
+            img = sc.tone(img, gamma, p.greyscale)
+            effects["gamma"] = round(gamma, 3)
         if jpeg_q is None:
             return img
         bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
@@ -275,6 +293,10 @@ class SheetFactory:
         printed = cv2.cvtColor(sc.warp_sheet(src, geo, (*p.backing_rgb, 0)),
                                cv2.COLOR_RGBA2RGB)
         other = self._other_side(rng, dark_small, geo, p)
+        if p.cropped:
+            x0, y0, x1, y1 = sc.paper_box(geo, src.shape[:2])
+            printed = np.ascontiguousarray(printed[y0:y1, x0:x1])
+            other = np.ascontiguousarray(other[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
         a = self._finish(rng, printed, p, effects, orient.side.value, q)
         b_side = "back" if orient.side is sc.Side.FRONT else "front"
@@ -310,6 +332,12 @@ class SheetFactory:
         mask = a[..., 3:4] > 127
         front = np.ascontiguousarray(np.where(mask, a, b)[..., :3])
         back_top = self._other_side(rng, _small_darkness(top), geo_a, p)
+        if p.cropped:  # the page the scanner saw is both sheets together
+            ba, bb = sc.paper_box(geo_a, top.shape[:2]), sc.paper_box(geo_b, bottom.shape[:2])
+            x0, y0 = min(ba[0], bb[0]), min(ba[1], bb[1])
+            x1, y1 = max(ba[2], bb[2]), max(ba[3], bb[3])
+            front = np.ascontiguousarray(front[y0:y1, x0:x1])
+            back_top = np.ascontiguousarray(back_top[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
         return (self._finish(rng, front, p, effects, "front", q),
                 self._finish(rng, back_top, p, effects, "back", q))

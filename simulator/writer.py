@@ -108,17 +108,27 @@ def write_file_atomically(path: Path, data: bytes) -> None:
     write_atomically(path, data)
 
 
-def encode_image(rgb: np.ndarray, fmt: ImageFormat = ImageFormat.PNG) -> bytes:
-    """Encode an RGB uint8 image (OpenCV wants BGR, so the channels are swapped first)."""
+def encode_image(rgb: np.ndarray, fmt: ImageFormat = ImageFormat.PNG,
+                 dpi: float | None = None) -> bytes:
+    """Encode an RGB uint8 image (OpenCV wants BGR, so the channels are swapped first),
+    stating the scan's DPI in PNG and JPEG files as a scanner does."""
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(f".{fmt.value}", bgr, _ENCODE_PARAMS[fmt])
+    params = list(_ENCODE_PARAMS[fmt])
+    if dpi is not None and fmt is ImageFormat.TIFF:
+        d = round(dpi)
+        params += [cv2.IMWRITE_TIFF_RESUNIT, 2, cv2.IMWRITE_TIFF_XDPI, d,
+                   cv2.IMWRITE_TIFF_YDPI, d]
+    ok, buf = cv2.imencode(f".{fmt.value}", bgr, params)
     if not ok:
         raise PcosError(f"OpenCV could not encode a {fmt.value} image")
-    return buf.tobytes()
+    from vision.imageio import stamp_dpi
+
+    return stamp_dpi(buf.tobytes(), f".{fmt.value}", dpi)
 
 
-def write_image(path: Path, rgb: np.ndarray, fmt: ImageFormat = ImageFormat.PNG) -> None:
-    write_file_atomically(path, encode_image(rgb, fmt))
+def write_image(path: Path, rgb: np.ndarray, fmt: ImageFormat = ImageFormat.PNG,
+                dpi: float | None = None) -> None:
+    write_file_atomically(path, encode_image(rgb, fmt, dpi))
 
 
 def _json_value(value: Any) -> Any:
@@ -309,8 +319,10 @@ def _run(factory: SheetFactory, count: int, out: Path, fmt: ImageFormat, fh: Tex
         for i in range(count):
             sheet: SimSheet = factory.sheet(i)
             front_path, back_path = sheet_paths(out, i, fmt)
-            pending.append((sheet.truth, [pool.submit(write_image, front_path, sheet.front, fmt),
-                                          pool.submit(write_image, back_path, sheet.back, fmt)]))
+            dpi = factory.params.dpi
+            pending.append((sheet.truth,
+                            [pool.submit(write_image, front_path, sheet.front, fmt, dpi),
+                             pool.submit(write_image, back_path, sheet.back, fmt, dpi)]))
             while pending and (len(pending) > MAX_SHEETS_IN_FLIGHT
                                or all(f.done() for f in pending[0][1])):
                 settle_first()

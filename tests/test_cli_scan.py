@@ -264,14 +264,15 @@ def test_files_and_dir_together_or_unknown_station_are_one_line_errors(sheets_di
 def test_truncated_front_png_rejects_that_sheet_only(sheets_dir: Path, tmp_path: Path,
                                                      scan_lines: list[dict[str, Any]]) -> None:
     """A front PNG cut in half: that sheet's line is image-invalid (naming the file); the
-    others read as before; exit 0."""
+    others read as before; the command then exits 2 with one error line."""
     copy = tmp_path / "run"
     shutil.copytree(sheets_dir, copy)
     victim = copy / "000002-front.png"
     data = victim.read_bytes()
     victim.write_bytes(data[: len(data) // 2])
     proc = _pcos("scan", "--dir", copy, "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "pcos: error: 1 of 6 sheets could not be read" in proc.stderr
     assert "Traceback" not in proc.stderr
     lines = _json_lines(proc.stdout)
     assert [line["sheet"] for line in lines] == list(range(COUNT))
@@ -284,9 +285,10 @@ def test_truncated_front_png_rejects_that_sheet_only(sheets_dir: Path, tmp_path:
 
 
 def test_missing_positional_file_rejects_that_sheet(sheets_dir: Path, tmp_path: Path) -> None:
-    """A named image that does not exist is that sheet's image-invalid line, not a crash."""
+    """A named image that does not exist is that sheet's image-invalid line, not a crash;
+    the command exits 2."""
     proc = _pcos("scan", sheets_dir / "000004-front.png", tmp_path / "gone.png", "--json")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 2, proc.stderr
     (line,) = _json_lines(proc.stdout)
     assert (line["outcome"], line["reason"]) == ("rejected", "image-invalid")
     assert "gone.png" in line["detail"]

@@ -45,7 +45,10 @@ def test_zones_have_the_documented_size(win: ZoneWindow) -> None:
     (0.081, 0.45, TruthClass.DEFINITE),   # 8 % of the interior at strong ink
     (0.30, 0.46, TruthClass.DEFINITE),
     (0.075, 0.45, None),                  # just under 8 %: not definite, and too much for tiny
-    (0.30, 0.44, None),                   # lots of ink, but none of it strong: in a gap
+    (0.30, 0.44, TruthClass.DEFINITE),    # no strong ink, but 30 % light ink: a light fill
+    (0.16, 0.22, TruthClass.DEFINITE),    # light pencil crossing the box: >= 15 % at 0.20
+    (0.12, 0.44, None),                   # 12 % light ink, none strong: in a gap
+    (0.10, 0.22, None),                   # light ink 5-15 %: in a gap
     (0.02, 0.60, TruthClass.MARGINAL),    # tiny: 1.5-3.5 % at ink level
     (0.034, 0.60, TruthClass.MARGINAL),
     (0.012, 0.60, None),                  # under the tiny band

@@ -231,9 +231,11 @@ def test_same_image_on_both_sides_is_rejected(reader: Reader, img: np.ndarray) -
 @given(front=st.one_of(ballot_like, images), back=st.one_of(ballot_like, images))
 def test_ballot_shaped_garbage_is_rejected(reader: Reader, front: np.ndarray,
                                            back: np.ndarray) -> None:
-    """Ladders of marks and random code cells get further into the pipeline: still rejected."""
+    """Ladders of marks and random code cells get further into the pipeline: still rejected,
+    and never by a crash of the reader (``internal-error``)."""
     res = _read(reader, front, back)
     assert res.outcome is Outcome.REJECTED, res
+    assert res.reason is not RejectReason.INTERNAL_ERROR, res.detail
 
 
 @pytest.mark.parametrize("shape", [(12000, 400, 3), (400, 12000, 3), (3000, 3000, 3)])

@@ -1,7 +1,9 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
+harsh preset: counts silent errors), ``profiles`` (accuracy on every scanner
+profile, and reader speed at 200 and 300 DPI), ``sweep`` (verdict against
+coverage and darkness) and ``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -13,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, profiles, render, scan, sim, sweep
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +32,10 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "profiles": profiles.run,  # every scanner profile, print variation, every ink
+    "sweep": sweep.run,  # the reader's verdict against coverage and darkness
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "profiles", "sweep")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

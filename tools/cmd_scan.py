@@ -5,6 +5,12 @@
 * ``pcos scan --dir DIR --grade [--json]`` compares with ``DIR/truth.jsonl``,
   prints the accuracy report and writes a histogram of scores by truth class.
 * ``--debug OUT`` writes stage overlays for every sheet into OUT.
+* The scanner profile: ``--profile FILE`` (JSON, ``vision.config.ScannerProfile``)
+  and/or ``--dpi N --backing dark|grey|white [--cropped] [--greyscale]
+  [--optical-scale S]``; without ``--dpi`` the DPI comes from the first file
+  (PNG pHYs, TIFF XResolution, JPEG JFIF), else 200. Greyscale files switch the
+  colour checks off (said once on stderr). A file that cannot be read is
+  reported for its sheet, and the command then exits 2.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from election.reject import RejectReason
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
 from tools.reader_setup import make_reader, station_arg
+from vision.config import Backing, ScannerProfile
 from vision.grade import Grade
-from vision.imageio import ImageFileError, load_image
+from vision.imageio import ImageFileError, load_scan
 from vision.result import Outcome, SheetInterpretation
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -45,7 +52,54 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="compare with DIR/truth.jsonl and print an accuracy report")
     p.add_argument("--hist", metavar="FILE", help="histogram PNG (default DIR/grade-histogram.png)")
     p.add_argument("--debug", metavar="OUT", help="write stage overlays for each sheet into OUT")
+    g = p.add_argument_group("scanner profile")
+    g.add_argument("--profile", metavar="FILE", help="scanner profile JSON (dpi, backing, "
+                   "cropped, colour, optical_scale, overscan_mm); options below override it")
+    g.add_argument("--dpi", type=float, metavar="N",
+                   help="scan resolution, 150 to 300 (default: stated in the files, else 200)")
+    g.add_argument("--backing", choices=[b.value for b in Backing],
+                   help="what the scanner shows behind the paper (default dark)")
+    g.add_argument("--cropped", action="store_true", help="the scanner crops images to the page")
+    g.add_argument("--greyscale", action="store_true",
+                   help="greyscale sensor: read without the colour checks")
+    g.add_argument("--optical-scale", type=float, metavar="S",
+                   help="the device's calibrated optical scale across the feed")
+    g.add_argument("--gamma", type=float, metavar="G",
+                   help="the device's calibrated tone curve (default 1)")
     p.set_defaults(func=run)
+
+
+def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> ScannerProfile:
+    """The profile from --profile and the options; DPI and greyscale from the first file
+    when not given."""
+    base = ScannerProfile.load(args.profile) if args.profile else ScannerProfile()
+    fields = base.to_json()
+    if args.backing:
+        fields["backing"] = args.backing
+    if args.cropped:
+        fields["cropped"] = True
+    if args.greyscale:
+        fields["colour"] = False
+    if args.optical_scale is not None:
+        fields["optical_scale"] = args.optical_scale
+    if args.gamma is not None:
+        fields["gamma"] = args.gamma
+    if args.dpi is not None:
+        fields["dpi"] = args.dpi
+    if first is not None and ((args.dpi is None and not args.profile) or fields["colour"]):
+        try:
+            scan = load_scan(first[1])
+        except ImageFileError:
+            scan = None  # reported with its sheet
+        if scan is not None and scan.dpi is not None and args.dpi is None and not args.profile:
+            fields["dpi"] = scan.dpi
+        if scan is not None and scan.grey and fields["colour"]:
+            fields["colour"] = False
+            print(f"pcos: {first[1]} is a greyscale scan: reading with a greyscale profile",
+                  file=sys.stderr)
+    profile = ScannerProfile.from_json(fields)
+    print(f"pcos: scanner profile: {profile.describe()}", file=sys.stderr)
+    return profile
 
 
 def _pairs_in(directory: Path) -> list[tuple[str, Path, Path]]:
@@ -89,19 +143,27 @@ def _line(sheet: int | str, res: SheetInterpretation) -> dict[str, Any]:
 def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterpretation]]:
     election = load_election_arg(args.election)
     station = station_arg(election, args.station, Path(args.dir) if args.dir else None)
-    reader = make_reader(election, station)
+    pairs = _pairs(args)
+    profile = _profile(args, pairs[0] if pairs else None)
+    reader = make_reader(election, station, profile)
     debug_dir = Path(args.debug) if args.debug else None
     if debug_dir is not None:
         from vision.debug import write_debug
 
         debug_dir.mkdir(parents=True, exist_ok=True)
-    for name, front_path, back_path in _pairs(args):
+    for name, front_path, back_path in pairs:
         sheet = _sheet_id(name)
         try:
-            front, back = load_image(front_path), load_image(back_path)
+            scans = load_scan(front_path), load_scan(back_path)
+            for path, scan in zip((front_path, back_path), scans, strict=True):
+                if scan.dpi is not None and abs(scan.dpi - profile.dpi) > 1.0:
+                    raise ImageFileError(path, f"scanned at {scan.dpi:g} DPI, the scanner "
+                                               f"profile is {profile.dpi:g} DPI")
         except ImageFileError as exc:
+            args.unreadable += 1
             yield sheet, SheetInterpretation(Outcome.REJECTED, RejectReason.IMAGE_INVALID, str(exc))
             continue
+        front, back = scans[0].rgb, scans[1].rgb
         dbg: dict[str, Any] | None = {} if debug_dir is not None else None
         res = reader.interpret(front, back, dbg)
         if debug_dir is not None and dbg is not None:
@@ -116,13 +178,20 @@ def _truth(directory: Path) -> dict[Any, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     if args.grade and not args.dir:
         raise PcosError("--grade needs --dir DIR (with DIR/truth.jsonl)")
+    args.unreadable = 0
     if not args.grade:
+        count = 0
         for sheet, res in _read_all(args):
+            count += 1
             if args.json:
                 print(json.dumps(_line(sheet, res), ensure_ascii=False), flush=True)
             else:
                 what = res.reason.value if res.reason else f"{res.kind} {res.contests}"
                 print(f"{sheet}: {res.outcome.value} {what}", flush=True)
+        if args.unreadable:
+            print(f"pcos: error: {args.unreadable} of {count} sheets could not be read "
+                  "(image files missing or broken)", file=sys.stderr)
+            return 2
         return 0
     directory = Path(args.dir)
     truth = _truth(directory)

@@ -29,7 +29,7 @@ from typing import Any
 from election.errors import PcosError
 from election.model import Election, Station
 from simulator.election_day import DayParams, FaultRates, find_station, parse_clock, plan_day
-from simulator.scanner import PRESETS, preset
+from simulator.scanner import PRESETS, ScannerParams, preset
 from simulator.sheets import KINDS, SheetFactory, default_station
 from simulator.writer import (
     ImageFormat,
@@ -65,12 +65,35 @@ def _rate(value: float, name: str, upper: float | None = None) -> float:
 # --------------------------------------------------------------------------- sheets
 
 
+def _profiled(params: ScannerParams, args: argparse.Namespace) -> ScannerParams:
+    """The preset with the scanner-profile options applied."""
+    if args.dpi is not None:
+        if not 150 <= args.dpi <= 300:
+            raise PcosError(f"--dpi must be 150 to 300, not {args.dpi:g}")
+        params = params.with_(dpi=float(args.dpi))
+    if args.backing:
+        params = params.with_backing(args.backing)
+    if args.cropped:
+        params = params.with_(cropped=True)
+    if args.greyscale:
+        params = params.with_(greyscale=True)
+    if args.gamma is not None:
+        if not 0.3 <= args.gamma <= 3.0:
+            raise PcosError(f"--gamma must be 0.3 to 3, not {args.gamma:g}")
+        params = params.with_(gamma=(args.gamma, args.gamma))
+    if args.rotation is not None:
+        if not 0 <= args.rotation <= 20:
+            raise PcosError(f"--rotation must be 0 to 20 degrees, not {args.rotation:g}")
+        params = params.with_(rotation_deg=args.rotation)
+    return params
+
+
 def _sheets(args: argparse.Namespace) -> int:
     if args.count < 0:
         raise PcosError(f"--count must be 0 or more, not {args.count}")
     _check_seed(args.seed)
     fakes = _rate(args.fakes, "--fakes", 1.0)
-    params = preset(args.preset)
+    params = _profiled(preset(args.preset), args)
     fmt = image_format(args.format)
     election = load_election_arg(args.election)
     station = _station(election, args.station)
@@ -182,6 +205,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="image format (default png; jpg is lossy)")
     add_election_option(sheets)
     sheets.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    prof = sheets.add_argument_group("scanner profile (on top of the preset)")
+    prof.add_argument("--dpi", type=float, metavar="N", help="150 to 300 (default 200)")
+    prof.add_argument("--backing", choices=("dark", "grey", "white"), help="default dark")
+    prof.add_argument("--cropped", action="store_true", help="images cropped to the page")
+    prof.add_argument("--greyscale", action="store_true", help="greyscale sensor")
+    prof.add_argument("--gamma", type=float, metavar="G", help="device tone curve (default 1)")
+    prof.add_argument("--rotation", type=float, metavar="DEG",
+                      help="largest skew, degrees (default: the preset's)")
     sheets.set_defaults(func=_sheets)
 
     contact = subs.add_parser("contact-sheet", help="one image to judge realism by eye",

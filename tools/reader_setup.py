@@ -12,7 +12,7 @@ from calibration.render_raster import render_layout
 from election.errors import PcosError
 from election.model import Election, Station
 from simulator.sheets import default_station
-from vision.config import ReaderConfig
+from vision.config import ReaderConfig, ScannerProfile
 from vision.interpret import Reader
 
 
@@ -34,5 +34,6 @@ def station_arg(election: Election, number: str | None, sim_dir: Path | None = N
         raise PcosError(f"no station {number} in election {election.election_id}") from None
 
 
-def make_reader(election: Election, station: Station | None) -> Reader:
-    return Reader(ReaderConfig(election, station, render_layout))
+def make_reader(election: Election, station: Station | None,
+                profile: ScannerProfile | None = None) -> Reader:
+    return Reader(ReaderConfig(election, station, render_layout, profile=profile))

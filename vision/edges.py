@@ -1,7 +1,10 @@
 """The paper's own edges: a fit-to-page print and a double feed, told from the pixels.
 
-The scanner images the sheet on a dark backing, so the paper's edges are
-visible. Rays are cast through the mesh, in sheet millimetres, from inside
+The scanner images the sheet on a dark or grey backing, so the paper's edges
+are visible. Brightness is the *brightest* channel: paper is bright in every
+channel, a neutral backing in none, and a coloured stripe (even darkened by a
+gamma of 1.8 or more) stays bright in its own colour, so it is never taken for
+the backing. Rays are cast through the mesh, in sheet millimetres, from inside
 the ballot outwards until the backing starts:
 
 * across the sheet, between ladder rows: the paper width in *layout* mm is
@@ -29,6 +32,19 @@ RUN_MM = 1.0  # backing must last this long along a ray
 
 END_GAP_MM = 2.0  # the scanner images at least ~3 mm of backing past each end
 
+# Backing threshold as a share of the paper white: half-way between them.
+BACKING_LEVELS = {"dark": 0.42, "grey": 0.76, "white": 0.42}
+
+
+def backing_level(backing: str) -> float:
+    return BACKING_LEVELS[str(backing)]
+
+
+def _bright(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Brightest channel at each point (NaN outside the image)."""
+    vals = sample_points(img, pts, radius=0)
+    return vals.max(axis=-1) if img.ndim == 3 else vals
+
 
 @dataclass(frozen=True)
 class PaperExtent:
@@ -38,7 +54,7 @@ class PaperExtent:
     tail_backing: float | None  # the same past the tail (None: not enough points visible)
 
 
-def _edges_along(green: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
+def _edges_along(img: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
                  backing: float) -> list[float | None]:
     """For each ray (a row of ``xs``/``ys``, in mm, walking outwards): the distance in mm
     to where the backing starts.
@@ -48,13 +64,13 @@ def _edges_along(green: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
     image's head or tail still on paper, i.e. the paper runs on past the image.
     """
     pts = mesh.to_image(xs, ys)  # (R, S, 2)
-    vals = sample_points(green, pts, radius=0)  # (R, S)
+    vals = _bright(img, pts)  # (R, S)
     run = max(1, int(RUN_MM / STEP_MM))
     outside = np.isnan(vals)
     dark = (np.nan_to_num(vals, nan=255.0) < backing).astype(np.int32)
     c = np.concatenate([np.zeros((dark.shape[0], 1), np.int32), np.cumsum(dark, axis=1)], axis=1)
     window = (c[:, run:] - c[:, :-run]) == run  # (R, S - run + 1): a dark run starts here
-    h, w = green.shape[:2]
+    h, w = img.shape[:2]
     out: list[float | None] = []
     for r in range(vals.shape[0]):
         starts = np.flatnonzero(window[r])
@@ -69,15 +85,15 @@ def _edges_along(green: np.ndarray, mesh: Mesh, xs: np.ndarray, ys: np.ndarray,
     return out
 
 
-def measure(green: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
-            paper_h_mm: float) -> PaperExtent:
+def measure(img: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
+            paper_h_mm: float, level: float = BACKING_LEVELS["dark"]) -> PaperExtent:
     """Print scale from the side edges, and what lies past the head and the tail.
 
     Where both side edges are visible on a row, the width gives the scale
     (independent of where the print sits on the paper); otherwise each visible
     edge gives it from its distance to the ballot's centre line.
     """
-    backing = 0.42 * paper
+    backing = level * paper
     half = paper_w_mm / 2
     inner = half - 12.5  # ladder centre to centre line, layout mm
     ks = np.round(np.linspace(1, mesh.rows - 3, 7)) + 0.5  # between marks
@@ -86,7 +102,7 @@ def measure(green: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
     left_x = np.broadcast_to(12.5 - steps, (len(ys), steps.size))
     right_x = np.broadcast_to(paper_w_mm - 12.5 + steps, (len(ys), steps.size))
     yy = np.broadcast_to(ys[:, None], left_x.shape)
-    found = _edges_along(green, mesh, np.concatenate([left_x, right_x]),
+    found = _edges_along(img, mesh, np.concatenate([left_x, right_x]),
                          np.concatenate([yy, yy]), backing)
     dls, drs = found[: len(ys)], found[len(ys) :]
     widths: list[float] = []
@@ -107,17 +123,17 @@ def measure(green: np.ndarray, mesh: Mesh, paper: float, paper_w_mm: float,
         scale = None
     # Past each end: a print shrunk about the sheet centre leaves wider margins.
     f = scale or 1.0
-    head = _backing_share(green, mesh, paper_h_mm / 2 - (paper_h_mm / 2 + END_GAP_MM) / f,
+    head = _backing_share(img, mesh, paper_h_mm / 2 - (paper_h_mm / 2 + END_GAP_MM) / f,
                           paper_w_mm, backing)
-    tail = _backing_share(green, mesh, paper_h_mm / 2 + (paper_h_mm / 2 + END_GAP_MM) / f,
+    tail = _backing_share(img, mesh, paper_h_mm / 2 + (paper_h_mm / 2 + END_GAP_MM) / f,
                           paper_w_mm, backing)
     return PaperExtent(scale, len(widths), head, tail)
 
 
-def _backing_share(green: np.ndarray, mesh: Mesh, y_mm: float, paper_w_mm: float,
+def _backing_share(img: np.ndarray, mesh: Mesh, y_mm: float, paper_w_mm: float,
                    backing: float) -> float | None:
     xs = np.linspace(20.0, paper_w_mm - 20.0, 35)
-    vals = sample_points(green, mesh.to_image(xs, np.full_like(xs, y_mm)), radius=0)
+    vals = _bright(img, mesh.to_image(xs, np.full_like(xs, y_mm)))
     seen = vals[~np.isnan(vals)]
     if seen.size < 10:
         return None

@@ -29,9 +29,11 @@ a truncated image under the final name.
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,12 +222,41 @@ def _to_rgb8(p: Path, im: Image.Image) -> np.ndarray:
     return np.array(arr, dtype=np.uint8, order="C", copy=True)
 
 
+@dataclass(frozen=True)
+class Scan:
+    """A decoded scanner file: the RGB pixels, the resolution the file states (PNG
+    pHYs, TIFF XResolution, JPEG JFIF density; None if it states none) and whether
+    the file itself is greyscale (one channel)."""
+
+    rgb: np.ndarray
+    dpi: float | None
+    grey: bool
+
+
+def _file_dpi(im: Image.Image) -> float | None:
+    dpi: Any = im.info.get("dpi")
+    if dpi is None:
+        return None
+    try:
+        x = float(dpi[0]) if isinstance(dpi, tuple | list) else float(dpi)
+    except (TypeError, ValueError, IndexError):
+        return None
+    # PNG stores px per metre: 200 DPI reads back as 199.9949; JFIF density 0 or 1
+    # means "aspect ratio only".
+    return round(x, 1) if math.isfinite(x) and x > 1.5 else None
+
+
 def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarray:
     """Decode PNG, TIFF or JPEG bytes to an (H, W, 3) RGB uint8 array.
 
     ``path`` only names the source in error messages. Raises :class:`ImageFileError`
     and nothing else for any bytes.
     """
+    return decode_scan(data, path).rgb
+
+
+def decode_scan(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> Scan:
+    """:func:`decode_image` with the file's stated DPI and channel count."""
     p = Path(path)
     if not data:
         raise ImageFileError(p, "empty file (0 bytes)")
@@ -246,7 +277,8 @@ def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.nd
             if fmt == "TIFF":
                 _check_tiff_extent(p, im, len(data))
             im.load()
-            return _to_rgb8(p, im)
+            grey = im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L")
+            return Scan(_to_rgb8(p, im), _file_dpi(im), grey)
     except ImageFileError:
         raise
     except Image.DecompressionBombError as exc:
@@ -276,6 +308,29 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return decode_image(_read_bytes(p), p)
 
 
+def load_scan(path: str | os.PathLike[str]) -> Scan:
+    """:func:`load_image` with the file's stated DPI and whether it is greyscale."""
+    p = Path(path)
+    return decode_scan(_read_bytes(p), p)
+
+
+def _png_with_dpi(data: bytes, dpi: float) -> bytes:
+    """Insert a pHYs chunk (pixels per metre) right after IHDR."""
+    ppm = round(dpi / 0.0254)
+    body = b"pHYs" + struct.pack(">IIB", ppm, ppm, 1)
+    chunk = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    ihdr_end = 8 + 8 + 13 + 4
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+def _jpeg_with_dpi(data: bytes, dpi: float) -> bytes:
+    """Set the JFIF APP0 density (dots per inch) of an encoder's output."""
+    if data[2:4] != b"\xff\xe0" or data[6:11] != b"JFIF\x00":
+        return data
+    d = max(1, min(0xFFFF, round(dpi)))
+    return data[:13] + struct.pack(">BHH", 1, d, d) + data[18:]
+
+
 def _check_array(p: Path, rgb: Any) -> np.ndarray:
     if not isinstance(rgb, np.ndarray):
         raise ImageFileError(p, f"cannot write {type(rgb).__name__}: not an image array")
@@ -290,9 +345,17 @@ def _check_array(p: Path, rgb: Any) -> np.ndarray:
     return rgb
 
 
-def encode_image(rgb: np.ndarray, ext: str, jpeg_quality: int = JPEG_QUALITY) -> bytes:
-    """Encode an (H, W, 3) RGB or (H, W) grey uint8 array (``ext``: .png, .tiff or .jpg)."""
+def encode_image(rgb: np.ndarray, ext: str, jpeg_quality: int = JPEG_QUALITY,
+                 dpi: float | None = None) -> bytes:
+    """Encode an (H, W, 3) RGB or (H, W) grey uint8 array (``ext``: .png, .tiff or .jpg),
+    stating ``dpi`` in the file when given (as a scanner does)."""
     arr = _check_array(Path(f"<image{ext}>"), rgb)
+    if dpi is not None and ext == ".tiff":
+        out = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(arr)).save(out, format="TIFF",
+                                                        compression="tiff_lzw",
+                                                        dpi=(float(dpi), float(dpi)))
+        return out.getvalue()
     bgr = cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr
     params: list[int] = []
     if ext == ".jpg":
@@ -305,11 +368,20 @@ def encode_image(rgb: np.ndarray, ext: str, jpeg_quality: int = JPEG_QUALITY) ->
         raise ImageFileError(Path(f"<image{ext}>"), f"cannot encode: {exc}") from exc
     if not ok:
         raise ImageFileError(Path(f"<image{ext}>"), "cannot encode")
-    return bytes(buf.tobytes())
+    return stamp_dpi(bytes(buf.tobytes()), ext, dpi)
+
+
+def stamp_dpi(data: bytes, ext: str, dpi: float | None) -> bytes:
+    """State ``dpi`` in an encoder's PNG (pHYs) or JPEG (JFIF) output; others unchanged."""
+    if dpi is not None and ext == ".png":
+        return _png_with_dpi(data, dpi)
+    if dpi is not None and ext == ".jpg":
+        return _jpeg_with_dpi(data, dpi)
+    return data
 
 
 def save_image(path: str | os.PathLike[str], rgb: np.ndarray,
-               jpeg_quality: int = JPEG_QUALITY) -> Path:
+               jpeg_quality: int = JPEG_QUALITY, dpi: float | None = None) -> Path:
     """Write an RGB (or grey) uint8 image; the format follows the extension.
 
     ``.png``, ``.tif``/``.tiff`` (LZW) and ``.jpg``/``.jpeg``. The file is
@@ -323,7 +395,7 @@ def save_image(path: str | os.PathLike[str], rgb: np.ndarray,
                                 ".jpg or .jpeg")
     _check_array(p, rgb)
     try:
-        data = encode_image(rgb, ext, jpeg_quality)
+        data = encode_image(rgb, ext, jpeg_quality, dpi)
     except ImageFileError as exc:
         raise ImageFileError(p, exc.problem) from exc
     try:

@@ -18,10 +18,19 @@ Stages, in order (each may reject the sheet with a typed reason):
 The order is chosen so that every kind of bad sheet gets the reason that
 explains it: a photocopy fails the security band before its grey stripe is
 looked at; a fit-to-page print passes security and fails the scale.
+
+The scanner profile (``ReaderConfig.profile``) says what the device can see:
+where the paper edge cannot be seen (white backing, images cropped to the
+page), stage 8 compares the ladder separation with the device's optical scale
+and the image length with the paper's; a greyscale sensor skips stages 7 and 9
+(the profile says so). Any exception inside the reader becomes the separate
+reason ``internal-error``, logged with its traceback.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +40,13 @@ import numpy as np
 from election.ballot_code import BallotCode
 from election.geometry import px_per_mm
 from election.hashing import election_hash
-from election.layout import LAYOUT_VERSION, BallotLayout, LayoutError, ballot_layout
+from election.layout import (
+    LADDER_PITCH_MM,
+    LAYOUT_VERSION,
+    BallotLayout,
+    LayoutError,
+    ballot_layout,
+)
 from election.marking import RING_OUTER_MM
 from election.model import PARTY_LIST_CONTEST, BallotKind, council_contest_id
 from election.reject import RejectReason
@@ -47,7 +62,10 @@ from vision.sampling import sample_points
 from vision.security import check_security
 from vision.streaks import find_streaks
 
+LOG = logging.getLogger("vision.reader")
+
 MIN_SIDE_PX = 400
+LENGTH_SLACK_MM = 4.0  # image past the paper's end beyond the profile's over-scan: 2nd sheet
 MAX_SIDE_PX = 12000
 
 
@@ -106,11 +124,38 @@ def _orient(lad: ladder.SideLadders) -> tuple[bool, Mesh]:
     return rotated, mesh
 
 
+def _swap(run: ladder.Run) -> ladder.Run:
+    assert run.other is not None and run.other_start is not None
+    return ladder.Run(run.other, run.other_start, run.slope, run.extras, run.n, run.on_grid,
+                      run.points, run.start)
+
+
+def _start_piece(lad: ladder.SideLadders) -> ladder.SideLadders:
+    """When each ladder line holds two regular pieces and only the shorter one carries the
+    start mark at its end, that piece is the ballot (a second sheet trailing it can make
+    the longer piece); the layout's mark count then tells a fold from a second sheet."""
+    runs = (lad.left, lad.right)
+    if any(r is None or r.other is None or r.other_start is None for r in runs):
+        return lad
+
+    def swappable(r: ladder.Run) -> bool:
+        assert r.other_start is not None
+        starts = np.flatnonzero(r.other_start)
+        return (not r.start.any() and len(starts) == 1
+                and starts[0] in (0, len(r.other_start) - 1))
+
+    if all(swappable(r) for r in runs if r is not None):
+        assert lad.left is not None and lad.right is not None
+        return ladder.SideLadders(_swap(lad.left), _swap(lad.right), lad.paper)
+    return lad
+
+
 class Reader:
     """A scanner's reader for one configuration; keeps layouts and blank templates cached."""
 
     def __init__(self, config: ReaderConfig) -> None:
         self.config = config
+        self.profile = config.scanner
         self.ppm = px_per_mm(config.dpi)
         self.election_hash = election_hash(config.election)
         self.templates = TemplateCache(config.templates, config.dpi)
@@ -143,10 +188,41 @@ class Reader:
         raise SheetRejected(RejectReason.WRONG_CONTEST,
                             f"{layout.contest} is not voted on at station {st.number}")
 
-    def _find_ballot_side(self, front: np.ndarray, back: np.ndarray, dbg: dict[str, Any]
-                          ) -> tuple[str, np.ndarray, ladder.SideLadders]:
-        sides = {"front": ladder.scan_side(front, self.ppm, self.scale_range),
-                 "back": ladder.scan_side(back, self.ppm, self.scale_range)}
+    def _register(self, front: np.ndarray, back: np.ndarray, dbg: dict[str, Any]
+                  ) -> tuple[str, np.ndarray, ladder.SideLadders, bool, Mesh]:
+        """Ladders, orientation and mesh. A sheet whose ladders are not found at all, or
+        not usably, is looked at once more with wider strips and steeper slopes (fed up
+        to ±10° crooked); straight sheets never pay for the second look."""
+        try:
+            side, img, lad = self._find_ballot_side(front, back, dbg)
+            dbg.update(image=img, side=side, ladders=lad)
+            return (side, img, lad, *_orient(lad))
+        except SheetRejected as first:
+            if first.reason not in (RejectReason.NOT_A_BALLOT, RejectReason.REGISTRATION):
+                raise
+            seen = dict(dbg)  # what the first look found, for the debug overlays
+            try:
+                side, img, lad = self._find_ballot_side(front, back, dbg, wide=True)
+                dbg.update(image=img, side=side, ladders=lad)
+                return (side, img, lad, *_orient(lad))
+            except SheetRejected as second:
+                if second.reason is not RejectReason.REGISTRATION:
+                    dbg.clear()
+                    dbg.update(seen)
+                    raise first from None
+                slopes = [abs(r.slope) for s in dbg.get("sides", {}).values()
+                          for r in (s.left, s.right) if r is not None]
+                tilt = math.degrees(math.atan(max(slopes, default=0.0)))
+                if tilt > math.degrees(math.atan(ladder.MAX_SLOPE)):
+                    raise SheetRejected(RejectReason.REGISTRATION,
+                                        f"{second.detail}; sheet fed {tilt:.0f}° crooked, part of "
+                                        "its ladders outside the scan window") from None
+                raise second from None
+
+    def _find_ballot_side(self, front: np.ndarray, back: np.ndarray, dbg: dict[str, Any],
+                          wide: bool = False) -> tuple[str, np.ndarray, ladder.SideLadders]:
+        sides = {"front": ladder.scan_side(front, self.ppm, self.scale_range, wide),
+                 "back": ladder.scan_side(back, self.ppm, self.scale_range, wide)}
         dbg["sides"] = sides
         dbg["images"] = {"front": front, "back": back}
         found = [name for name, s in sides.items() if s.ballot_like]
@@ -159,6 +235,7 @@ class Reader:
                                     f"only one ladder found ({pieces} marks)")
             raise SheetRejected(RejectReason.NOT_A_BALLOT, "no timing marks on either side")
         name = found[0]
+        sides[name] = _start_piece(sides[name])
         # More marks past the end of a ladder. A second sheet shows them on both ladders,
         # off the ladder's grid; an erased mark breaks one ladder; a fold across the sheet
         # breaks both, on the grid. Clear cases are decided here, the rest once the
@@ -184,9 +261,11 @@ class Reader:
             return SheetInterpretation(Outcome.REJECTED, rej.reason, rej.detail,
                                        timings_ms=st.marks, **info)
         except Exception as exc:
-            # A sheet the reader cannot handle goes back to the voter; the detail says why,
-            # for the audit log. No exception ever leaves interpret.
-            return SheetInterpretation(Outcome.REJECTED, RejectReason.REGISTRATION,
+            # A bug, not a bad sheet: the sheet goes back to the voter with its own reason
+            # (so tests and the audit log tell a crash from a bad sheet), and the traceback
+            # goes to the log, never to the voter's screen. No exception leaves interpret.
+            LOG.exception("reader internal error")
+            return SheetInterpretation(Outcome.REJECTED, RejectReason.INTERNAL_ERROR,
                                        f"internal error: {type(exc).__name__}: {exc}",
                                        timings_ms=st.marks, **info)
 
@@ -200,11 +279,10 @@ class Reader:
             raise SheetRejected(RejectReason.IMAGE_INVALID,
                                 f"front {front.shape[1]}x{front.shape[0]} and back "
                                 f"{back.shape[1]}x{back.shape[0]} differ: not one duplex scan")
-        side, img, lad = self._find_ballot_side(front, back, dbg)
+        side, img, lad, rotated, mesh = self._register(front, back, dbg)
         info["side"] = side
         dbg.update(image=img, side=side, ladders=lad)
         st.lap("ladders")
-        rotated, mesh = _orient(lad)
         dbg["mesh"] = mesh
         info["orientation"] = f"{side}/{180 if rotated else 0}"
         scale = mesh.scale(self.ppm)
@@ -229,29 +307,36 @@ class Reader:
                     district=layout.contest_number if layout.kind is BallotKind.DISTRICT
                     else None)
         self._check_count(lad, mesh, layout)
-        sec = check_security(img, mesh)
-        dbg["security"] = sec
-        st.lap("security")
-        if not sec.genuine:
-            raise SheetRejected(RejectReason.SECURITY_MISSING,
-                                f"chroma {sec.chroma:.3f}, pattern {sec.pattern:.3f}")
-        self._check_extent(green, mesh, lad.paper, layout)
+        colour = self.profile.colour  # a greyscale sensor cannot check the colours
+        if colour:
+            sec = check_security(img, mesh)
+            dbg["security"] = sec
+            st.lap("security")
+            if not sec.genuine:
+                raise SheetRejected(RejectReason.SECURITY_MISSING,
+                                    f"chroma {sec.chroma:.3f}, pattern {sec.pattern:.3f}")
+        if self.profile.edges_visible:
+            self._check_extent(img, mesh, lad.paper, layout)
+        else:
+            self._check_extent_blind(img.shape[0], mesh, layout)
         st.lap("edges")
-        stripe_reading = stripe.read_stripe(img, mesh, layout.paper_h_mm, self.ppm)
-        info["stripe"] = stripe_reading.colour
-        dbg["stripe"] = stripe_reading
-        expected = stripe.EXPECTED[layout.kind]
-        if stripe_reading.colour != expected:
-            raise SheetRejected(RejectReason.STRIPE_MISMATCH,
-                                f"stripe reads {stripe_reading.colour}, code says "
-                                f"{layout.kind.value} ({expected})")
-        st.lap("stripe")
+        if colour:
+            stripe_reading = stripe.read_stripe(img, mesh, layout.paper_h_mm, self.ppm)
+            info["stripe"] = stripe_reading.colour
+            dbg["stripe"] = stripe_reading
+            expected = stripe.EXPECTED[layout.kind]
+            if stripe_reading.colour != expected:
+                raise SheetRejected(RejectReason.STRIPE_MISMATCH,
+                                    f"stripe reads {stripe_reading.colour}, code says "
+                                    f"{layout.kind.value} ({expected})")
+            st.lap("stripe")
         self._check_station(layout)
         self._check_streaks(green, mesh, layout, dbg)
         st.lap("streaks")
         template = self.templates.get(layout)
         readings = score_targets(img, mesh, template, lad.paper, cfg.thresholds, g.search_px,
-                                 cfg.dpi, dbg if debug is not None else None)
+                                 cfg.dpi, dbg if debug is not None else None,
+                                 self.profile.gamma)
         dbg["readings"] = readings
         st.lap("marks")
         missing = [f"{r.contest}/{r.option}" for r in readings if r.scores.printed < MIN_PRINTED]
@@ -281,10 +366,11 @@ class Reader:
                                     f"{mesh.rows} timing marks and more past them: two sheets")
         raise SheetRejected(RejectReason.REGISTRATION, f"{mesh.rows} timing marks, layout has {n}")
 
-    def _check_extent(self, green: np.ndarray, mesh: Mesh, paper: float,
+    def _check_extent(self, img: np.ndarray, mesh: Mesh, paper: float,
                       layout: BallotLayout) -> None:
         g = self.config.geometry
-        ext = edges.measure(green, mesh, paper, layout.paper_w_mm, layout.paper_h_mm)
+        ext = edges.measure(img, mesh, paper, layout.paper_w_mm, layout.paper_h_mm,
+                            edges.backing_level(self.profile.backing))
         s = ext.print_scale
         if s is None:
             raise SheetRejected(RejectReason.REGISTRATION, "sheet edges not visible")
@@ -296,6 +382,34 @@ class Reader:
             if share < g.backing_share:
                 raise SheetRejected(RejectReason.DOUBLE_FEED,
                                     f"paper past the ballot's {end} ({1 - share:.0%} of points)")
+
+    def _check_extent_blind(self, image_h: int, mesh: Mesh, layout: BallotLayout) -> None:
+        """Fit-to-page and a second sheet where the paper's edge cannot be seen.
+
+        Print scale: the ladder separation across the feed (optics only, no feed
+        speed in it) against the device's calibrated optical scale. Second sheet:
+        a scanner delivers the fed paper plus its over-scan (none when it crops to
+        the page), so an image running on past the ballot's head or tail by more
+        than that held more paper than the ballot.
+        """
+        g, prof = self.config.geometry, self.profile
+        s = mesh.scale(self.ppm) / (prof.optical_scale or 1.0)
+        if not g.print_scale_min <= s <= g.print_scale_max:
+            raise SheetRejected(RejectReason.SCALE,
+                                f"printed at scale {s:.3f} (ladder separation against the "
+                                "device's optical scale)")
+        w, h = layout.paper_w_mm, layout.paper_h_mm
+        corners = mesh.to_image(np.array([0.0, w, 0.0, w]), np.array([0.0, 0.0, h, h]))
+        along = float(np.linalg.norm(mesh.left[-1] - mesh.left[0])) / max(
+            1e-6, (mesh.rows - 1) * LADDER_PITCH_MM)  # image px per sheet mm along the feed
+        allowed = (0.0 if prof.cropped else prof.overscan_mm) + LENGTH_SLACK_MM
+        head_mm = float(corners[:, 1].min()) / along
+        tail_mm = (image_h - float(corners[:, 1].max())) / along
+        for end, gap in (("above", head_mm), ("below", tail_mm)):
+            if gap > allowed:
+                raise SheetRejected(RejectReason.DOUBLE_FEED,
+                                    f"image runs {gap:.0f} mm {end} the ballot's paper "
+                                    f"(at most {allowed:.0f} mm expected): more than one sheet")
 
     def _check_streaks(self, green: np.ndarray, mesh: Mesh, layout: BallotLayout,
                        dbg: dict[str, Any]) -> None:

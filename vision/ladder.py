@@ -24,6 +24,10 @@ from election.layout import LADDER_PITCH_MM, MARK_H_MM, MARK_W_MM, START_MARK_H_
 STRIP_MM = 45.0
 WINDOW_MM = 220.0  # the scan window STRIP_MM was sized for
 MAX_SLOPE = 0.105
+# A second, wider look for sheets fed crooked (up to ±10°), taken only when the first
+# finds no usable ladders, so straight sheets pay nothing for it.
+WIDE_STRIP_MM = 72.0
+WIDE_MAX_SLOPE = 0.18
 MIN_RUN = 8  # fewer regular marks than this on a side: no ladder there
 
 
@@ -121,9 +125,10 @@ def find_blobs(strip: np.ndarray, x_offset: int, ppm: float, paper: float) -> li
     return blobs
 
 
-def _best_line(xs: np.ndarray, ys: np.ndarray, tol: float) -> tuple[float, float, np.ndarray]:
+def _best_line(xs: np.ndarray, ys: np.ndarray, tol: float,
+               max_slope: float = MAX_SLOPE) -> tuple[float, float, np.ndarray]:
     """Slope/intercept of x = a + b*y through the most blobs, and the inlier mask."""
-    slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 43)
+    slopes = np.linspace(-max_slope, max_slope, 2 * round(21 * max_slope / MAX_SLOPE) + 1)
     u = xs[None, :] - slopes[:, None] * ys[None, :]  # (S, n)
     close = np.abs(u[:, :, None] - u[:, None, :]) < tol  # (S, n, n)
     counts = close.sum(axis=2)
@@ -159,12 +164,13 @@ def _longest_regular_run(ys: np.ndarray, pitch_lo: float, pitch_hi: float) -> li
 MAX_BLOBS = 160  # a strip with more mark-like blobs is text or noise, not a ladder
 
 
-def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float]) -> Run | None:
+def find_run(blobs: list[Blob], ppm: float, scale_range: tuple[float, float],
+             max_slope: float = MAX_SLOPE) -> Run | None:
     if len(blobs) < 3 or len(blobs) > MAX_BLOBS:
         return None
     xs = np.array([b.x for b in blobs])
     ys = np.array([b.y for b in blobs])
-    _a, b, inl = _best_line(xs, ys, tol=1.2 * ppm)
+    _a, b, inl = _best_line(xs, ys, 1.2 * ppm, max_slope)
     idx = np.flatnonzero(inl)
     idx = idx[np.argsort(ys[idx])]
     if len(idx) < 3:
@@ -213,13 +219,14 @@ def _beyond(along: np.ndarray, run: list[int], lo: float, hi: float,
     return other, bool(round(steps) >= 2 and abs(steps - round(steps)) < 0.2)
 
 
-def strips(img: np.ndarray, ppm: float) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
+def strips(img: np.ndarray, ppm: float, strip_mm: float = STRIP_MM
+           ) -> tuple[tuple[np.ndarray, int], tuple[np.ndarray, int]]:
     """Green-channel strips along the image's left and right edges, with their x offsets."""
     w = img.shape[1]
     # 45 mm covers ±5° skew and ±5 mm shift in a 220 mm scan window; a wider window
     # leaves more room to wander, so the strips widen by half the extra width.
     extra = max(0, w - round(WINDOW_MM * ppm)) // 2
-    sw = min(w // 2, round(STRIP_MM * ppm) + extra)
+    sw = min(w // 2, round(strip_mm * ppm) + extra)
     left = np.ascontiguousarray(img[::ROW_STEP, :sw, 1])
     right = np.ascontiguousarray(img[::ROW_STEP, w - sw :, 1])
     return (left, 0), (right, w - sw)
@@ -262,9 +269,14 @@ def mend(run: Run | None, strip: np.ndarray, x_offset: int, ppm: float,
                run.slope, run.extras - len(run.other))
 
 
-def scan_side(img: np.ndarray, ppm: float, scale_range: tuple[float, float]) -> SideLadders:
-    (ls, lx), (rs, rx) = strips(img, ppm)
+def scan_side(img: np.ndarray, ppm: float, scale_range: tuple[float, float],
+              wide: bool = False) -> SideLadders:
+    """Both ladders of one image; ``wide``: the second look for a crooked sheet."""
+    (ls, lx), (rs, rx) = strips(img, ppm, WIDE_STRIP_MM if wide else STRIP_MM)
+    slope = WIDE_MAX_SLOPE if wide else MAX_SLOPE
     paper = max(paper_level(ls), paper_level(rs))
-    left = mend(find_run(find_blobs(ls, lx, ppm, paper), ppm, scale_range), ls, lx, ppm, paper)
-    right = mend(find_run(find_blobs(rs, rx, ppm, paper), ppm, scale_range), rs, rx, ppm, paper)
+    left = mend(find_run(find_blobs(ls, lx, ppm, paper), ppm, scale_range, slope),
+                ls, lx, ppm, paper)
+    right = mend(find_run(find_blobs(rs, rx, ppm, paper), ppm, scale_range, slope),
+                 rs, rx, ppm, paper)
     return SideLadders(left, right, paper)

@@ -9,9 +9,21 @@ darkness of the template at the same pixel, so printed digits and box
 borders never count. Scores are the shares of the interior and ring zones
 (``election.marking``) covered by new ink; thresholds are applied apart.
 
-The paper white used to turn grey levels into darkness is measured on each
-patch and clamped to within 15 % of the sheet's paper level, so neither a
-fully marked box nor a dark sheet can move it far.
+Darkness is what a person sees: each colour channel is divided by the paper
+white of that channel around the box, and the darkest channel counts
+(``election.marking``), so a red, green, purple or pale blue pen and grey
+pencil count by how dark they look, not by how dark they are in green. The
+paper white is measured on each patch, channel by channel, and clamped to
+within 15 % of the sheet's paper level, so neither a fully marked box nor a
+dark sheet can move it far.
+
+Real print is heavier or lighter than the renderer's raster (dot gain,
+toner). New ink is therefore measured against the blank template *dilated*
+by ``DOT_GAIN_TOLERANCE_MM`` (2 px at 200 DPI): lines printed up to 2 px
+wider than the raster (each edge 1 px out), plus optics blur, never read as
+ink around a border or digit.
+The interior zone starts 0.35 mm inside a box's border, so marks keep their
+whole interior.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import numpy as np
 
 from election.geometry import px_per_mm
 from election.layout import BallotLayout
-from election.marking import FAINT_LEVEL, INK_LEVEL, zone_window
+from election.marking import FAINT_LEVEL, INK_LEVEL, LIGHT_LEVEL, zone_window
 from vision.config import TemplateSource, Thresholds
 from vision.mesh import Mesh
 from vision.result import Mark, TargetReading, TargetScores
@@ -42,6 +54,7 @@ class LayoutTemplate:
     ids: tuple[tuple[str, str], ...]  # (contest, option) per target
     origin: np.ndarray  # (N, 2) template px (x0, y0) of each window
     dark: np.ndarray  # (N, h, w) template darkness
+    dark_tol: np.ndarray  # (N, h, w) the same, dilated by the dot-gain tolerance
     interior: np.ndarray  # (N, h, w) bool
     ring: np.ndarray  # (N, h, w) bool
     col_edges: np.ndarray  # (N, w - 1) derivative of the template's column profile
@@ -52,10 +65,14 @@ class LayoutTemplate:
         return self.dark.shape[1], self.dark.shape[2]
 
 
+DOT_GAIN_TOLERANCE_MM = 0.30
+BLUR_TOLERANCE_MM = 0.15
+
+
 def build_template(layout: BallotLayout, source: TemplateSource, dpi: float) -> LayoutTemplate:
     ppm = px_per_mm(dpi)
     rgb = source(layout, dpi)
-    page_dark = 1.0 - rgb[..., 1].astype(np.float32) / 255.0
+    page_dark = 1.0 - rgb.min(axis=2).astype(np.float32) / 255.0
     windows = [zone_window(t.box, ppm) for t in layout.targets]
     h = max(wi.shape[0] for wi in windows)
     w = max(wi.shape[1] for wi in windows)
@@ -67,11 +84,18 @@ def build_template(layout: BallotLayout, source: TemplateSource, dpi: float) -> 
         dark[i] = page_dark[wi.y0 : wi.y0 + h, wi.x0 : wi.x0 + w]
         interior[i, : wi.shape[0], : wi.shape[1]] = wi.interior
         ring[i, : wi.shape[0], : wi.shape[1]] = wi.ring
+    r = max(1, round(DOT_GAIN_TOLERANCE_MM * ppm))
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    # ... and the blur tail beyond the dilated edge (a scanner's optics soften every edge).
+    sigma = BLUR_TOLERANCE_MM * ppm
+    dark_tol = (np.stack([np.maximum(grown, cv2.GaussianBlur(grown, (0, 0), sigma))
+                          for grown in (cv2.dilate(d, kernel) for d in dark)])
+                if n else dark.copy())
     return LayoutTemplate(
         layout.layout_hash,
         tuple((t.contest, t.option) for t in layout.targets),
         np.array([(wi.x0, wi.y0) for wi in windows], np.float64),
-        dark, interior, ring,
+        dark, dark_tol, interior, ring,
         np.diff(dark.sum(axis=1), axis=1), np.diff(dark.sum(axis=2), axis=1),
     )
 
@@ -101,16 +125,25 @@ def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.n
 
 
 def classify(s: TargetScores, th: Thresholds) -> Mark:
-    if s.fill >= th.definite:
+    if s.fill >= th.definite or s.light >= th.light:
         return Mark.MARKED
     if s.fill >= th.marginal or s.faint >= th.faint or s.ring >= th.ring:
         return Mark.MARGINAL
     return Mark.UNMARKED
 
 
+def linear_lut(gamma: float) -> np.ndarray | None:
+    """uint8 table undoing a device tone curve ``image = reflectance ** gamma``."""
+    if abs(gamma - 1.0) < 1e-6:
+        return None
+    return np.clip(np.rint(255.0 * (np.arange(256) / 255.0) ** (1.0 / gamma)), 0,
+                   255).astype(np.uint8)
+
+
 def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: float,
                   th: Thresholds, search_px: int, dpi: float,
-                  debug: dict[str, Any] | None = None) -> tuple[TargetReading, ...]:
+                  debug: dict[str, Any] | None = None,
+                  gamma: float = 1.0) -> tuple[TargetReading, ...]:
     ppm = px_per_mm(dpi)
     m = search_px
     n = len(template.ids)
@@ -123,9 +156,9 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     pts = mesh.to_image(np.stack([ox, ox + d, ox], 1), np.stack([oy, oy, oy + d], 1))  # (N,3,2)
     ex = (pts[:, 1] - pts[:, 0]) / (d * ppm)
     ey = (pts[:, 2] - pts[:, 0]) / (d * ppm)
-    # Warp each patch from a small contiguous green crop of the image around it (cheaper
-    # than a 3-channel warp, and a channel *view* would make OpenCV copy the whole plane).
-    stack = np.empty((n, hp, wp), np.uint8)
+    # Warp each patch from a small crop of the image around it (all three channels:
+    # darkness is taken in the darkest channel after each is divided by its paper white).
+    stack = np.empty((n, hp, wp, 3), np.uint8)
     corners = pts[:, 0, None, :] + (np.array([0, wp, 0, wp])[None, :, None] * ex[:, None, :]
                                       + np.array([0, 0, hp, hp])[None, :, None] * ey[:, None, :])
     lo = np.floor(corners.min(axis=1)).astype(int) - 2
@@ -137,28 +170,44 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
         if x1 - x0 < 2 or y1 - y0 < 2:
             stack[k] = 0  # outside the image: reads as fully dark, never as "unmarked"
             continue
-        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1, 1])
+        crop = rgb[y0:y1, x0:x1]
         a = np.array([[ex[k, 0], ey[k, 0], pts[k, 0, 0] - x0],
                       [ex[k, 1], ey[k, 1], pts[k, 0, 1] - y0]])
         cv2.warpAffine(crop, a, (wp, hp), dst=stack[k],
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                        borderMode=cv2.BORDER_REPLICATE)
+    # Darkness as a person sees it: the channels are balanced to the paper white of the
+    # sheet (the same gains for every box: a colour cast is a property of the sheet),
+    # and the darkest balanced channel is kept, in uint8 (OpenCV, no float copies).
+    sample = stack[:, ::4, ::4].reshape(-1, 3)
+    q = int(0.9 * (sample.shape[0] - 1))
+    white = np.partition(sample, q, axis=0)[q].astype(np.float64)  # (3,) paper per channel
+    gains = white[1] / np.maximum(white, 1.0)
+    flat = stack.reshape(n * hp, wp, 3)
+    balance = (float(gains[0]), 1.0, float(gains[2]), 0.0)
+    planes = cv2.split(cv2.multiply(flat, balance))  # type: ignore[call-overload]
+    seen = cv2.min(cv2.min(planes[0], planes[1]), planes[2]).reshape(n, hp, wp)
+    lut = linear_lut(gamma)
+    if lut is not None:  # darkness is a share of reflectance: undo the device's tone curve
+        seen = cv2.LUT(seen, lut)
+        paper = float(lut[int(np.clip(round(paper), 0, 255))])
     # Paper white around each box: a high percentile of a sparse sample, clamped.
-    sample = stack[:, ::3, ::3].reshape(n, -1)
-    q = int(0.9 * (sample.shape[1] - 1))
-    local = np.partition(sample, q, axis=1)[:, q].astype(np.float32)
+    local_sample = seen[:, ::3, ::3].reshape(n, -1)
+    q = int(0.9 * (local_sample.shape[1] - 1))
+    local = np.partition(local_sample, q, axis=1)[:, q].astype(np.float32)
     local = np.clip(local, 0.85 * paper, min(255.0, 1.15 * paper))
-    dark = np.clip(1.0 - stack.astype(np.float32) / local[:, None, None], 0.0, 1.0)
+    dark = np.clip(1.0 - seen.astype(np.float32) / local[:, None, None], 0.0, 1.0)
     dx = _best_shifts(np.diff(dark[:, m : m + h].sum(axis=1), axis=1), template.col_edges, m)
     dy = _best_shifts(np.diff(dark[:, :, m : m + w].sum(axis=2), axis=1), template.row_edges, m)
     windows = np.lib.stride_tricks.sliding_window_view(dark, (h, w), axis=(1, 2))
     aligned = windows[np.arange(n), m + dy, m + dx]  # (N, h, w)
-    new = aligned - template.dark
-    ink, faint = new >= INK_LEVEL, new >= FAINT_LEVEL
+    new = aligned - template.dark_tol
+    ink, faint, light = new >= INK_LEVEL, new >= FAINT_LEVEL, new >= LIGHT_LEVEL
     n_in = template.interior.sum(axis=(1, 2))
     n_ring = template.ring.sum(axis=(1, 2))
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
+    light_share = (light & template.interior).sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
     border = template.dark > 0.5
     printed = ((aligned * border).sum(axis=(1, 2))
@@ -167,7 +216,7 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     readings = []
     for k, (contest, option) in enumerate(template.ids):
         scores = TargetScores(float(fill[k]), float(faint_share[k]), float(ring[k]),
-                              float(printed[k]))
+                              float(printed[k]), float(light_share[k]))
         readings.append(TargetReading(contest, option, scores, classify(scores, th),
                                       (float(centre[k, 0]), float(centre[k, 1])),
                                       (int(dx[k]), int(dy[k]))))

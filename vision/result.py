@@ -26,8 +26,9 @@ class TargetScores:
     """Raw measurements, kept apart from any threshold.
 
     ``fill``: share of the box interior with new ink at least ``INK_LEVEL`` dark;
-    ``faint``: the same at ``FAINT_LEVEL``; ``ring``: share of the ring around
-    the box with new ink. New ink = darker than the blank ballot at that spot.
+    ``faint``: the same at ``FAINT_LEVEL``; ``light``: at ``LIGHT_LEVEL``;
+    ``ring``: share of the ring around the box with new ink. New ink = darker
+    than the blank ballot at that spot.
     ``printed``: darkness of the scan on the box's printed border relative to
     the blank ballot's (about 1 when the box is printed; near 0 when it is not).
     """
@@ -36,6 +37,7 @@ class TargetScores:
     faint: float
     ring: float
     printed: float = 1.0
+    light: float = 0.0  # share of the interior with new ink at least LIGHT_LEVEL dark
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class TargetReading:
             "option": self.option,
             "score": round(self.scores.fill, 4),
             "faint": round(self.scores.faint, 4),
+            "light": round(self.scores.light, 4),
             "ring": round(self.scores.ring, 4),
             "mark": self.mark.value,
             "at_px": [round(self.centre_px[0], 1), round(self.centre_px[1], 1)],

@@ -1,0 +1,123 @@
+"""Real print: how a printing house's run differs from the renderer's raster.
+
+A printing house never prints the raster pixel for pixel. Each print run has:
+
+* **dot gain**: printed lines come out 0-2 px (at 200 DPI, 0-0.25 mm) wider
+  than the raster, each edge moving out by half of it, on the black and the
+  spot-colour plates alike (lines get heavier, the security hatching's gaps
+  narrow);
+* **toner density**: the ink film is a little lighter or heavier overall;
+* **offset and scale** of the print on the paper (the sheet is cut and fed
+  with a tolerance): the paper edges move against the print;
+* **misregistration** between the black plate and the spot-colour plate
+  (stripes, security band, tints): the colour is shifted against the black.
+
+The run is applied once to a blank ballot (cached per run). The voter marks
+the printed boxes, so ink patches are moved with the print
+(:meth:`PrintRun.place`).
+
+Plates are separated from the rendered RGB by a simple model that is exact
+for the renderer's inks: reflectance ``r_c = (1 - K) * (1 - a_c)``, with the
+black amount ``K = 1 - max_c r_c`` and the colour absorbance
+``a_c = 1 - r_c / max_c r_c`` (0 for neutral print, black included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+DOT_GAIN_REF_DPI = 200.0  # dot gain is stated in px at 200 DPI
+
+
+@dataclass(frozen=True)
+class PrintRun:
+    dot_gain_px: float = 0.0  # line-width growth at 200 DPI (0.127 mm per px)
+    toner: float = 1.0  # ink film density factor
+    offset_mm: tuple[float, float] = (0.0, 0.0)  # print against paper (x, y)
+    scale: float = 1.0  # print size against the layout, about the sheet centre
+    misregistration_mm: tuple[float, float] = (0.0, 0.0)  # colour plate against black
+
+    @property
+    def identity(self) -> bool:
+        return self == PrintRun()
+
+    def to_json(self) -> dict[str, object]:
+        return {"dot_gain_px": round(self.dot_gain_px, 3), "toner": round(self.toner, 3),
+                "offset_mm": [round(v, 3) for v in self.offset_mm],
+                "scale": round(self.scale, 5),
+                "misregistration_mm": [round(v, 3) for v in self.misregistration_mm]}
+
+    def matrix(self, hw: tuple[int, int], ppm: float) -> np.ndarray:
+        """2x3 affine: layout px -> paper px (scale about the centre, then offset)."""
+        h, w = hw
+        cx, cy = w / 2, h / 2
+        s = self.scale
+        dx, dy = self.offset_mm[0] * ppm, self.offset_mm[1] * ppm
+        return np.array([[s, 0, cx - s * cx + dx], [0, s, cy - s * cy + dy]], np.float64)
+
+    def place(self, y0: int, x0: int, hw: tuple[int, int], ppm: float) -> tuple[int, int]:
+        """Where an ink patch drawn at layout px (y0, x0) lands on the paper (rounded)."""
+        m = self.matrix(hw, ppm)
+        return (round(m[1, 1] * y0 + m[1, 2]), round(m[0, 0] * x0 + m[0, 2]))
+
+
+def draw_run(rng: np.random.Generator, dot_gain_px: tuple[float, float],
+             toner: tuple[float, float], offset_mm: float, scale: tuple[float, float],
+             misregistration_mm: float) -> PrintRun:
+    return PrintRun(
+        dot_gain_px=float(rng.uniform(*dot_gain_px)),
+        toner=float(rng.uniform(*toner)),
+        offset_mm=(float(rng.uniform(-offset_mm, offset_mm)),
+                   float(rng.uniform(-offset_mm, offset_mm))),
+        scale=float(rng.uniform(*scale)),
+        misregistration_mm=(float(rng.uniform(-misregistration_mm, misregistration_mm)),
+                            float(rng.uniform(-misregistration_mm, misregistration_mm))),
+    )
+
+
+def _spread(plane: np.ndarray, px: float) -> np.ndarray:
+    """Grey dilation of an absorbance plane by a fractional radius (blend of two radii)."""
+    if px <= 0:
+        return plane
+    lo = int(np.floor(px))
+    frac = px - lo
+    out = plane
+    if lo > 0:
+        out = cv2.dilate(plane, np.ones((2 * lo + 1, 2 * lo + 1), np.uint8))
+    if frac > 1e-3:
+        hi = cv2.dilate(plane, np.ones((2 * lo + 3, 2 * lo + 3), np.uint8))
+        out = cv2.addWeighted(out, 1.0 - frac, hi, frac, 0.0)
+    return out
+
+
+def apply_run(rgb: np.ndarray, run: PrintRun, ppm: float) -> np.ndarray:
+    """The blank ballot ``rgb`` (uint8, layout px) as this print run puts it on paper."""
+    if run.identity:
+        return rgb
+    refl = rgb.astype(np.float32) / 255.0
+    top = refl.max(axis=2)
+    k = 1.0 - top  # black plate
+    # Colour plate, per channel: (top - r_c) / top, which is 0 for neutral print, black
+    # included (where top is 0 there is no colour to speak of).
+    a = (top[..., None] - refl) / np.maximum(top, 1e-3)[..., None]
+    gain = 0.5 * run.dot_gain_px * ppm / (DOT_GAIN_REF_DPI / 25.4)  # per edge
+    k = _spread(k, gain)
+    a = _spread(a, gain)
+    mx, my = run.misregistration_mm
+    if mx or my:
+        shift = np.array([[1, 0, mx * ppm], [0, 1, my * ppm]], np.float64)
+        a = cv2.warpAffine(a, shift, (a.shape[1], a.shape[0]), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    k = np.clip(k * run.toner, 0.0, 1.0)
+    a = np.clip(a * run.toner, 0.0, 1.0)
+    out = (1.0 - k)[..., None] * (1.0 - a)
+    printed = np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+    if run.offset_mm != (0.0, 0.0) or run.scale != 1.0:
+        h, w = printed.shape[:2]
+        printed = cv2.warpAffine(printed, run.matrix((h, w), ppm), (w, h),
+                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                 borderValue=(255, 255, 255))
+    return printed
