@@ -102,3 +102,19 @@ def test_scan_of_missing_files_exits_nonzero(tmp_path: Path) -> None:
     assert "image-invalid" in proc.stdout
     assert "pcos: error: 1 of 1 sheets could not be read" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_three_identical_channels_are_a_greyscale_sensor(tmp_path: Path) -> None:
+    """A greyscale sensor that writes RGB files (three equal channels) is recognised too."""
+    out = tmp_path / "deck"
+    proc = _pcos("sim", "sheets", "--count", "1", "--seed", "4", "--kind", "district",
+                 "--preset", "clean", "--greyscale", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    rgb = load_scan(out / "000000-front.png").rgb
+    assert not load_scan(out / "000000-front.png").grey
+    assert (rgb[..., 0] == rgb[..., 2]).all()
+    proc = _pcos("scan", "--dir", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "greyscale" in proc.stderr
+    (line,) = _lines(proc.stdout)
+    assert line["outcome"] in ("accepted", "review"), line

@@ -7,9 +7,10 @@
 * ``--debug OUT`` writes stage overlays for every sheet into OUT.
 * The scanner profile: ``--profile FILE`` (JSON, ``vision.config.ScannerProfile``)
   and/or ``--dpi N --backing dark|grey|white [--cropped] [--greyscale]
-  [--optical-scale S]``; without ``--dpi`` the DPI comes from the first file
-  (PNG pHYs, TIFF XResolution, JPEG JFIF), else 200. Greyscale files switch the
-  colour checks off (said once on stderr). A file that cannot be read is
+  [--optical-scale S] [--gamma G]``; without ``--dpi`` the DPI comes from the
+  first file (PNG pHYs, TIFF XResolution, JPEG JFIF), else 200. Greyscale files
+  (one channel, or three identical ones) switch the colour checks off (said
+  once on stderr). A file that cannot be read is
   reported for its sheet, and the command then exits 2.
 """
 
@@ -69,6 +70,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+def _greyscale(one_channel: bool, rgb: Any) -> bool:
+    """A greyscale sensor's file: one channel, or three identical ones (a colour sensor
+    never gives identical channels, not even on a grey photocopy: its noise differs)."""
+    return one_channel or bool((rgb[..., 0] == rgb[..., 1]).all()
+                               and (rgb[..., 1] == rgb[..., 2]).all())
+
+
 def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> ScannerProfile:
     """The profile from --profile and the options; DPI and greyscale from the first file
     when not given."""
@@ -93,7 +101,7 @@ def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> 
             scan = None  # reported with its sheet
         if scan is not None and scan.dpi is not None and args.dpi is None and not args.profile:
             fields["dpi"] = scan.dpi
-        if scan is not None and scan.grey and fields["colour"]:
+        if scan is not None and _greyscale(scan.grey, scan.rgb) and fields["colour"]:
             fields["colour"] = False
             print(f"pcos: {first[1]} is a greyscale scan: reading with a greyscale profile",
                   file=sys.stderr)
