@@ -106,7 +106,8 @@ def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> 
             print(f"pcos: {first[1]} is a greyscale scan: reading with a greyscale profile",
                   file=sys.stderr)
     profile = ScannerProfile.from_json(fields)
-    print(f"pcos: scanner profile: {profile.describe()}", file=sys.stderr)
+    if profile != ScannerProfile():  # said once, when it is not the default device
+        print(f"pcos: scanner profile: {profile.describe()}", file=sys.stderr)
     return profile
 
 
