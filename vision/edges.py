@@ -32,8 +32,9 @@ RUN_MM = 1.0  # backing must last this long along a ray
 
 END_GAP_MM = 2.0  # the scanner images at least ~3 mm of backing past each end
 
-# Backing threshold as a share of the paper white: half-way between them.
-BACKING_LEVELS = {"dark": 0.42, "grey": 0.76, "white": 0.42}
+# Backing threshold as a share of the paper white: between backing and paper, nearer
+# the backing (a grey backing is ~0.53 of the paper; 0.76 caught uneven paper).
+BACKING_LEVELS = {"dark": 0.42, "grey": 0.66, "white": 0.42}
 
 
 def backing_level(backing: str) -> float:
