@@ -524,6 +524,7 @@ class Sim7600Modem:
         try:
             self._command("AT", self.timeouts.probe_s, probe=False)
         except ModemTimeoutError:
+            self._link_open = self._net_open = False  # nothing left to close politely
             return ModemNotRespondingError(f"modem on {self.port} stopped answering "
                                            "(powered off or hung?) while waiting to " + step)
         except _AtFailed:
