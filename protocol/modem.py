@@ -175,7 +175,7 @@ class Sim7600Modem:
         err = nums[1] if len(nums) >= 2 else -1
         if err != 0:
             raise ModemConnectError(f"server {host}:{port} refused or unreachable "
-                                    f"(+CIPOPEN error {err}: {cip_error_text(err)})")
+                                    f"(+CIPOPEN: 0,{err})")
         self._link_open = True
 
     def send(self, data: bytes) -> None:

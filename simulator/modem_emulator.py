@@ -159,6 +159,10 @@ class ModemEmulator:
             self._thread.join(timeout=5)
         self._shutdown_port()
 
+    def request_stop(self) -> None:
+        """Ask ``serve()`` to return (safe from a signal handler or another thread)."""
+        self._stop.set()
+
     def power_off(self, *, close_port: bool = False) -> None:
         """The modem loses power now: it falls silent (and closes the pty if asked)."""
         self._power_off_request = close_port
@@ -460,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7600)
     args = parser.parse_args(argv)
     emulator = ModemEmulator(ModemFaults.parse(args.fault), seed=args.seed)
-    signal.signal(signal.SIGTERM, lambda *_: emulator._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: emulator.request_stop())
     print(emulator.port_path, flush=True)
     try:
         emulator.serve()
