@@ -61,7 +61,7 @@ def run(count: int = 1_000_000, slow_rate: float = 10_000.0, slow_bytes: int = 3
     """``count`` bytes each way unlimited; ``slow_bytes`` each way at ``slow_rate`` B/s."""
     open_s, up, up_ok = _uplink(count, None)
     down, down_ok = _downlink(count, None)
-    _, slow_up, slow_up_ok = _uplink(slow_bytes, slow_rate)
+    _open_s, slow_up, slow_up_ok = _uplink(slow_bytes, slow_rate)
     slow_down, slow_down_ok = _downlink(slow_bytes, slow_rate)
     return [
         Figure("bytes_each_way", count),

@@ -27,7 +27,8 @@ Faults (:class:`ModemFaults`, changeable while running, or ``--fault`` on the CL
 - ``link_bytes_per_s=R``: the air link carries R bytes a second each way.
 - ``power_loss_after_commands=N``: after N commands the modem dies: silent, or with
   ``power_loss_closes_port`` the pty itself is closed (the driver's port vanishes).
-  :meth:`ModemEmulator.power_off` does the same at any moment.
+  :meth:`ModemEmulator.power_off` does the same at any moment, and
+  :meth:`ModemEmulator.drop_network` drops the data session at any moment.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class ModemEmulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._power_off_request: bool | None = None  # close_port flag when requested
+        self._drop_request = False
         self._powered = True
         self._port_open = True
         self._echo = True
@@ -163,6 +165,10 @@ class ModemEmulator:
         """Ask ``serve()`` to return (safe from a signal handler or another thread)."""
         self._stop.set()
 
+    def drop_network(self) -> None:
+        """The cell drops the data session now (``+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY``)."""
+        self._drop_request = True
+
     def power_off(self, *, close_port: bool = False) -> None:
         """The modem loses power now: it falls silent (and closes the pty if asked)."""
         self._power_off_request = close_port
@@ -179,6 +185,12 @@ class ModemEmulator:
             if self._power_off_request is not None:
                 self._lose_power(self._power_off_request)
                 continue
+            if self._drop_request:
+                self._drop_request = False
+                if self._net_open:
+                    self._close_sock()
+                    self._net_open = False
+                    self._emit("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY")
             now = time.monotonic()
             self._run_timers(now)
             rlist: list[int | socket.socket] = []

@@ -149,6 +149,18 @@ def test_drop_mid_send(echo_peer: LoopbackPeer) -> None:
     assert echo_peer.all_received() == payload(5000)[:2000]
 
 
+def test_network_lost_while_waiting_for_data() -> None:
+    with LoopbackPeer(PeerMode.SINK) as peer, ModemEmulator() as emu:
+        modem = connected(emu, peer.port)
+        modem.send(b"results")
+        emu.drop_network()
+        t0 = time.monotonic()
+        with pytest.raises(LinkDroppedError, match="closed the data session unexpectedly"):
+            modem.recv(100, 2.0)
+        assert time.monotonic() - t0 < 1.0  # the URC ends the wait, not the timeout
+        modem.close()
+
+
 def test_stall_is_a_timeout_not_a_dead_modem(echo_peer: LoopbackPeer) -> None:
     with ModemEmulator(ModemFaults(stall_after_bytes=1500)) as emu:
         modem = connected(emu, echo_peer.port)
