@@ -30,7 +30,7 @@ from protocol.modem import ModemTimeouts, Sim7600Modem
 from simulator.modem_emulator import ModemEmulator, ModemFaults
 from simulator.tcp_peer import LoopbackPeer, PeerMode
 
-FAST = ModemTimeouts.fast(0.6)
+FAST = ModemTimeouts.fast(1.0)
 #: Slack for scheduling on a loaded 2-core machine when checking "within its timeout".
 SLACK_S = 1.5
 
