@@ -247,8 +247,10 @@ class Sim7600Modem:
                     raise ModemNotRespondingError(
                         f"modem on {self.port} does not answer AT "
                         "(powered off, unplugged or wrong port?)") from None
-            except _AtFailed:
-                pass  # noise glued to our command: try again
+            except _AtFailed as exc:  # noise glued to our command: try again
+                if time.monotonic() >= deadline:
+                    raise ModemProtocolError(f"modem answers AT with {exc.final}") from None
+                self._idle(0.05)
         try:
             self._command("ATE0", self.timeouts.command_s)
         except _AtFailed as exc:

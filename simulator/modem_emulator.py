@@ -25,6 +25,8 @@ Faults (:class:`ModemFaults`, changeable while running, or ``--fault`` on the CL
 - ``stray_echo``: commands are echoed even after ``ATE0``.
 - ``duplicate_ipd``: every ``RECV FROM``/``+IPD`` block is reported twice.
 - ``link_bytes_per_s=R``: the air link carries R bytes a second each way.
+- ``partial_send_bytes=N``: each ``AT+CIPSEND`` takes only its first N bytes and says so
+  (``+CIPSEND: 0,n,N``); the driver must send the rest again.
 - ``power_loss_after_commands=N``: after N commands the modem dies: silent, or with
   ``power_loss_closes_port`` the pty itself is closed (the driver's port vanishes).
   :meth:`ModemEmulator.power_off` does the same at any moment, and
@@ -74,6 +76,7 @@ class ModemFaults:
     stray_echo: bool = False
     duplicate_ipd: bool = False
     link_bytes_per_s: float | None = None
+    partial_send_bytes: int | None = None
     power_loss_after_commands: int | None = None
     power_loss_closes_port: bool = False
 
@@ -360,6 +363,9 @@ class ModemEmulator:
 
     def _on_payload(self, payload: bytes) -> None:
         f = self.faults
+        requested = len(payload)
+        if f.partial_send_bytes is not None and 0 < f.partial_send_bytes < requested:
+            payload = payload[:f.partial_send_bytes]
         n = len(payload)
         if self._stalled or (f.stall_after_bytes is not None
                              and self.uplink_bytes + n > f.stall_after_bytes):
@@ -384,9 +390,9 @@ class ModemEmulator:
                 self._emit("+CIPERROR: 4")  # link closed meanwhile
                 return
             if self._forward(payload):
-                self._emit("OK", f"+CIPSEND: 0,{n},{n}")
+                self._emit("OK", f"+CIPSEND: 0,{requested},{n}")
             else:
-                self._emit("OK", f"+CIPSEND: 0,{n},-1")
+                self._emit("OK", f"+CIPSEND: 0,{requested},-1")
 
         if delay_s > 0:
             self._timers.append(_Timer(time.monotonic() + delay_s, deliver))

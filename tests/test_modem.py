@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+import tty
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +21,7 @@ from firmware.hal.modem import (
     ModemConnectError,
     ModemLink,
     ModemNotRespondingError,
+    ModemProtocolError,
     ModemTimeoutError,
     NetworkOpenError,
     NoSignalError,
@@ -89,6 +93,44 @@ def test_small_chunk_setting_and_reopen(echo_peer: LoopbackPeer) -> None:
                 assert recv_exactly(modem, 250) == payload(250, seed=i)
         assert emu.cipsend_sizes == [100, 100, 50, 100, 100, 50]
     assert [bytes(b) for b in echo_peer.received] == [payload(250, 0), payload(250, 1)]
+
+
+def test_partial_confirmation_resends_the_rest(echo_peer: LoopbackPeer) -> None:
+    data = payload(3000)
+    with ModemEmulator(ModemFaults(partial_send_bytes=1000)) as emu:
+        modem = connected(emu, echo_peer.port)
+        modem.send(data)
+        assert recv_exactly(modem, len(data)) == data
+        modem.close()
+        # 1000 of each 1500 taken; the untaken rest leads the next chunk: 1000+1000+1000
+        assert emu.cipsend_sizes == [1500, 1500, 1000]
+    assert echo_peer.all_received() == data
+
+
+def test_modem_answering_error_to_everything() -> None:
+    """A raw pty that answers ERROR to every line: a typed error, not a hang."""
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready and b"\r" in os.read(master, 1024):
+                os.write(master, b"\r\nERROR\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(ModemProtocolError, match="answers AT with ERROR"):
+            Sim7600Modem(os.ttyname(slave), timeouts=FAST).open("127.0.0.1", 9)
+        assert time.monotonic() - t0 < FAST.command_s + SLACK_S
+    finally:
+        stop.set()
+        thread.join()
+        os.close(master)
+        os.close(slave)
 
 
 def test_status_reports_sim_signal_registration() -> None:
