@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="inject a fault, e.g. no-sim, no-signal, registration-denied, "
                         "netopen-fails, connection-refused, drop-after-bytes=N, "
                         "stall-after-bytes=N, garbage, stray-echo, duplicate-ipd, "
-                        "link-bytes-per-s=R, power-loss-after-commands=N, "
+                        "link-bytes-per-s=R, partial-send-bytes=N, power-loss-after-commands=N, "
                         "power-loss-closes-port (repeatable)")
     e.add_argument("--seed", type=int, default=7600, help="seed of the line-noise generator")
     e.add_argument("--echo", action="store_true", help="also run a loopback TCP echo server")
