@@ -1,7 +1,8 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
+harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver and
+emulator; ``--count`` = bytes each way) and ``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, modem, render, scan, sim
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +31,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "modem": modem.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "modem")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                               description="Run a benchmark and print its figures.")
     p.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--count", type=int, help="sheets (or renders) to measure")
+    p.add_argument("--count", type=int, help="sheets (renders; modem: bytes each way)")
     p.add_argument("--seed", type=int, help="simulator seed")
     p.add_argument("--preset", dest="preset_name", help="scanner preset")
     p.add_argument("--kind", help="ballot kinds: mixed, a kind, or a comma list")

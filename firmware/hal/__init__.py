@@ -1,0 +1,1 @@
+"""Hardware interfaces the device uses (modem, ...); the simulator provides virtual parts."""
