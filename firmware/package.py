@@ -29,8 +29,8 @@ root the device trusts. Loading checks, in order, and refuses with a typed
 1. the container parses (else ``malformed``);
 2. the signing certificate chains to the trusted root (``wrong-key``; a corrupted
    certificate is ``tampered``; outside its validity ``certificate-expired``);
-3. the manifest signature verifies under that certificate (``tampered``, or
-   ``wrong-key`` when the manifest names another signer);
+3. the manifest signature verifies under that certificate (``tampered``; or
+   ``wrong-key`` when it verifiably comes from another key);
 4. every member is listed with its hash and size, none missing, none extra
    (``tampered``);
 5. the members parse and agree with the manifest: election hash and id
@@ -400,7 +400,7 @@ def build_package(*, election: Election, assignments: StationAssignments,
     }
     manifest_bytes = crypto.canonical_json(manifest)
     members[MANIFEST] = manifest_bytes
-    members[SIGNATURE] = crypto.sign(signing_key, SignatureKind.PACKAGE, manifest_bytes)
+    members[SIGNATURE] = signature_member(signing_key, manifest_bytes)
     return write_container(members)
 
 
@@ -565,15 +565,8 @@ def verify_package(data: bytes, *, root: TrustAnchor, now: str) -> PackageConten
             _refuse(PackageRefusal.TAMPERED, f"member {name!r} is missing")
     cert = verify_signing_certificate(members[SIGNING_CERT], root_key, now)
 
-    manifest_bytes, signature = members[MANIFEST], members[SIGNATURE]
-    try:
-        crypto.verify(cert.key, SignatureKind.PACKAGE, manifest_bytes, signature, MANIFEST)
-    except CryptoError:
-        claimed = _claimed_signer(manifest_bytes)
-        if claimed is not None and claimed != crypto.key_id(cert.key):
-            _refuse(PackageRefusal.WRONG_KEY, f"manifest signed by key {claimed}, not by the "
-                    f"certified CEC signing key {crypto.key_id(cert.key)}")
-        _refuse(PackageRefusal.TAMPERED, "the manifest signature does not verify")
+    manifest_bytes = members[MANIFEST]
+    _check_manifest_signature(manifest_bytes, members[SIGNATURE], cert)
     manifest = _manifest(strict_json(manifest_bytes, MANIFEST, PackageRefusal.MALFORMED))
     if manifest.signer_key_id != crypto.key_id(cert.key):
         _refuse(PackageRefusal.MALFORMED, "manifest names another signer than the one "
@@ -618,14 +611,30 @@ def verify_package(data: bytes, *, root: TrustAnchor, now: str) -> PackageConten
         manifest=manifest)
 
 
-def _claimed_signer(manifest_bytes: bytes) -> str | None:
-    """The signer key id an (unverified) manifest claims, if it can be read at all."""
+def signature_member(key: Ed25519PrivateKey, manifest_bytes: bytes) -> bytes:
+    """``manifest.sig``: the signer's raw public key (32 bytes), then the signature (64)."""
+    return crypto.public_bytes(key) + crypto.sign(key, SignatureKind.PACKAGE, manifest_bytes)
+
+
+def _check_manifest_signature(manifest_bytes: bytes, member: bytes, cert: Certificate) -> None:
+    """``tampered`` unless the certified key signed the manifest; ``wrong-key`` when
+    another key verifiably did (a genuine signature, by a key the root did not certify)."""
+    if len(member) != 32 + 64:
+        _refuse(PackageRefusal.TAMPERED, f"{SIGNATURE}: expected 96 bytes, got {len(member)}")
+    signer, signature = member[:32], member[32:]
+    if signer == cert.public_key:
+        try:
+            crypto.verify(cert.key, SignatureKind.PACKAGE, manifest_bytes, signature, MANIFEST)
+        except CryptoError:
+            _refuse(PackageRefusal.TAMPERED, "the manifest signature does not verify")
+        return
     try:
-        doc = json.loads(manifest_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    claimed = doc.get("signer_key_id") if isinstance(doc, dict) else None
-    return claimed if isinstance(claimed, str) else None
+        crypto.verify(crypto.public_key_from_bytes(signer), SignatureKind.PACKAGE,
+                      manifest_bytes, signature, MANIFEST)
+    except (CryptoError, ValueError):
+        _refuse(PackageRefusal.TAMPERED, "the manifest signature does not verify")
+    _refuse(PackageRefusal.WRONG_KEY, f"manifest signed by key {crypto.sha256_hex(signer)[:16]}"
+            f", not by the certified CEC signing key {crypto.key_id(cert.key)}")
 
 
 def _election(data: bytes, manifest: Manifest) -> Election:
