@@ -270,6 +270,8 @@ def load_amendment(data: bytes, *, root: TrustAnchor, now: str,
         signature = crypto.unb64(doc["signature"], "amendment signature")
     except CryptoError as exc:
         _refuse(AmendmentRefusal.TAMPERED, str(exc))
+    if cert.to_json() != doc["certificate"] or crypto.b64(signature) != doc["signature"]:
+        _refuse(AmendmentRefusal.MALFORMED, "certificate or signature not in canonical form")
     if cert.issuer_key_id != crypto.key_id(root_key):
         _refuse(AmendmentRefusal.WRONG_KEY, f"certificate issued by key {cert.issuer_key_id}, "
                 "not by the trusted CEC root")
