@@ -50,7 +50,7 @@ def build(keys: provision.CecKeys | None = None, *, e: Election | None = None,
         calibration=calibration)
 
 
-def resign(members: Mapping[str, bytes], key: Ed25519PrivateKey,
+def resign(members: Mapping[str, bytes], key: Ed25519PrivateKey, /,
            certificate: Certificate | None = None, claimed_signer: bytes | None = None,
            **manifest_changes: object) -> bytes:
     """Re-hash ``members`` into a new manifest, sign it with ``key``, re-encode.

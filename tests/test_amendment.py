@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from package_fixtures import NOW, OTHER_SEED, cec_keys, election
 
 from election.hashing import definition_hash, election_hash
@@ -196,3 +198,37 @@ def test_malformed_files_are_typed_errors() -> None:
     doc = json.loads(DATA)
     doc["format_version"] = 2
     _refused(_resign(doc), AmendmentRefusal.MALFORMED)
+
+
+FUZZ = settings(derandomize=True, deadline=None, database=None, max_examples=120,
+                suppress_health_check=[HealthCheck.too_slow])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 99) | st.floats(allow_nan=False)
+    | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=10)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzz_arbitrary_bytes_only_typed_errors(blob: bytes) -> None:
+    with pytest.raises(AmendmentError):
+        load_amendment(blob, root=KEYS.root_certificate, now=NOW, election=ELECTION)
+
+
+@FUZZ
+@given(st.sampled_from(sorted(json.loads(DATA))), JSON_VALUES)
+def test_fuzz_signed_junk_fields_only_typed_errors(key: str, value: object) -> None:
+    """Any field replaced (and the body re-signed by the CEC): a typed refusal, or exactly
+    what was signed, valid for this election."""
+    doc = json.loads(DATA)
+    doc[key] = value
+    data = crypto.canonical_json(doc) if key == "signature" else _resign(doc)
+    try:
+        found = load_amendment(data, root=KEYS.root_certificate, now=NOW, election=ELECTION)
+    except AmendmentError:
+        return
+    signed = {k: v for k, v in json.loads(data).items() if k not in ("signature", "certificate")}
+    assert found.body() == signed
+    with_withdrawals(ELECTION, found.list_positions, found.candidates)

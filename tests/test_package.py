@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import random
 
 import pytest
@@ -362,3 +363,45 @@ def test_describe_shows_claims_without_verifying() -> None:
     assert set(doc["members"]) == set(package.read_container(DATA))
     with pytest.raises(PackageError):
         package.describe_package(b"nope")
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=False)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+def _signed_with(member: str, body: bytes) -> bytes:
+    members = package.read_container(DATA)
+    members[member] = body
+    return resign(members, KEYS.signing_key)
+
+
+@settings(FUZZ, max_examples=80)
+@given(st.sampled_from([package.STATIONS, package.THRESHOLDS]), JSON_VALUES)
+def test_fuzz_signed_junk_members_only_typed_errors(member: str, value: object) -> None:
+    """Even contents the CEC signed are parsed strictly: junk is ``malformed``, never a crash."""
+    with pytest.raises(PackageError) as info:
+        _load(_signed_with(member, json.dumps(value).encode()))
+    assert info.value.reason is PackageRefusal.MALFORMED
+
+
+@settings(FUZZ, max_examples=80)
+@given(JSON_VALUES, st.sampled_from(["package_version", "election_hash", "created", "members",
+                                     "format", "election_id"]))
+def test_fuzz_signed_junk_manifest_fields_only_typed_errors(value: object, key: str) -> None:
+    members = package.read_container(DATA)
+    data = resign(members, KEYS.signing_key, **{key: value})
+    try:
+        loaded = _load(data)
+    except PackageError:
+        return
+    # only the real value passes, or (for the version) another valid version
+    original = package.strict_json(package.read_container(DATA)[package.MANIFEST], "m",
+                                    PackageRefusal.MALFORMED)[key]
+    if key == "package_version":
+        assert loaded.version == value and isinstance(value, int) and value >= 1
+    else:
+        assert value == original
