@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import random
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -393,7 +394,8 @@ def test_fuzz_signed_junk_members_only_typed_errors(member: str, value: object) 
                                      "format", "election_id"]))
 def test_fuzz_signed_junk_manifest_fields_only_typed_errors(value: object, key: str) -> None:
     members = package.read_container(DATA)
-    data = resign(members, KEYS.signing_key, **{key: value})
+    changes: dict[str, Any] = {key: value}
+    data = resign(members, KEYS.signing_key, **changes)
     try:
         loaded = _load(data)
     except PackageError:

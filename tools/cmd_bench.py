@@ -1,7 +1,8 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
+harsh preset: counts silent errors), ``package`` (election package load, amendment,
+CVR export) and ``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import accuracy, render, scan, sim
+from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +32,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "package": package_bench.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "package")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
