@@ -61,7 +61,8 @@ def run(count: int = 5) -> list[Figure]:
         outcome = judge_ballot(election, BallotKind.PARTY_LIST, "party-list", marked)
         records.append(cvr.CastSheetRecord(
             sheet_id=f"S{i:06d}", ballot_kind=BallotKind.PARTY_LIST, contest_id="party-list",
-            marked=marked, marginal={}, outcome=outcome.to_json(),
+            marked={k: frozenset(v) for k, v in marked.items()}, marginal={},
+            outcome=outcome.to_json(),
             image_sha256_front="a" * 64, image_sha256_back="b" * 64, test=False, time=NOW))
     t = time.perf_counter()
     export = cvr.export_cvrs(records, election=election, station=station.number,
