@@ -102,6 +102,9 @@ def retains_images(policy: ImageRetention, *, returned: bool, marginal: bool) ->
 
 
 def _frozen_marks(value: Mapping[str, Iterable[str]]) -> Mapping[str, frozenset[str]]:
+    if not isinstance(value, Mapping) or any(
+            not isinstance(k, str) or isinstance(v, str) for k, v in value.items()):
+        raise CvrError("marks must map contest ids to sets of option ids")
     return MappingProxyType({k: frozenset(v) for k, v in value.items() if frozenset(v)})
 
 

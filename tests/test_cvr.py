@@ -11,6 +11,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from package_fixtures import election
 
 from election.default import default_election
@@ -272,3 +274,24 @@ def test_the_schema_check_can_fail() -> None:
     report = _export()
     del report["Election"][0]["Contest"][0]["ContestSelection"]
     assert not VALIDATOR.is_valid(report)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 99) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=10)
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=150)
+@given(st.sampled_from(sorted(RECORDS[3].to_json())), JSON_VALUES)
+def test_fuzz_record_fields_only_typed_errors(key: str, value: object) -> None:
+    """A record with any field replaced: a CvrError, or a record that exports validly."""
+    doc = RECORDS[3].to_json()
+    doc[key] = value
+    try:
+        rec = CastSheetRecord.from_json(doc)
+        report = _export([rec])
+    except CvrError:
+        return
+    VALIDATOR.validate(report)
