@@ -27,6 +27,7 @@ The body is every key but ``signature`` and ``certificate``. Refusals are
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -239,7 +240,7 @@ def build_amendment(*, election: Election, amendment_id: str,
                                   "certificate": signing_certificate.to_json()})
 
 
-def load_amendment(data: bytes, *, root: TrustAnchor, now: str,
+def load_amendment(data: bytes, *, root: TrustAnchor, now: str | dt.datetime,
                    election: Election) -> Amendment:
     """Verify an amendment up to the CEC root, for ``election``; refuse with a typed reason.
 

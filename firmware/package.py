@@ -43,6 +43,7 @@ root the device trusts. Loading checks, in order, and refuses with a typed
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -551,7 +552,7 @@ def verify_signing_certificate(cert_bytes: bytes, root: Ed25519PublicKey,
     return cert
 
 
-def verify_package(data: bytes, *, root: TrustAnchor, now: str) -> PackageContents:
+def verify_package(data: bytes, *, root: TrustAnchor, now: str | dt.datetime) -> PackageContents:
     """Check a package up to the CEC root and parse it; raise :class:`PackageError` if not.
 
     ``now`` is a UTC instant (``YYYY-MM-DDTHH:MM:SSZ`` or an aware datetime) at which
@@ -653,7 +654,7 @@ def _election(data: bytes, manifest: Manifest) -> Election:
     return election
 
 
-def load_package(data: bytes, *, root: TrustAnchor, device_id: str, now: str,
+def load_package(data: bytes, *, root: TrustAnchor, device_id: str, now: str | dt.datetime,
                  installed_version: int | None = None,
                  installed_package_hash: str | None = None,
                  device_certificate: Certificate | None = None,

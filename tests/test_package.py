@@ -4,6 +4,7 @@ with its typed reason (firmware/package.py)."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import random
@@ -84,6 +85,14 @@ def test_build_is_deterministic_and_options_travel() -> None:
     loaded = _load(data, root=KEYS.root_public_key)  # the bare root key works too
     assert loaded.thresholds == custom and loaded.calibration is None and loaded.version == 9
     assert package.CALIBRATION not in package.read_container(data)
+
+
+def test_now_may_be_an_aware_datetime() -> None:
+    assert _load(DATA, now=dt.datetime(2021, 11, 28, 12, tzinfo=dt.UTC)).version == 3
+    with pytest.raises(crypto.CryptoError, match="timezone-aware"):
+        _load(DATA, now=dt.datetime(2021, 11, 28, 12))
+    _refused(DATA, PackageRefusal.CERTIFICATE_EXPIRED,
+             now=dt.datetime(2023, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=6))))
 
 
 def test_second_device_and_spare_of_the_tec() -> None:
