@@ -91,8 +91,11 @@ def test_now_may_be_an_aware_datetime() -> None:
     assert _load(DATA, now=dt.datetime(2021, 11, 28, 12, tzinfo=dt.UTC)).version == 3
     with pytest.raises(crypto.CryptoError, match="timezone-aware"):
         _load(DATA, now=dt.datetime(2021, 11, 28, 12))
+    bishkek = dt.timezone(dt.timedelta(hours=6))
+    # 05:00 in Bishkek on 1 January is still 2022 in UTC: converted, not taken as written
+    assert _load(DATA, now=dt.datetime(2023, 1, 1, 5, tzinfo=bishkek)).version == 3
     _refused(DATA, PackageRefusal.CERTIFICATE_EXPIRED,
-             now=dt.datetime(2023, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=6))))
+             now=dt.datetime(2023, 1, 1, 7, tzinfo=bishkek))
 
 
 def test_second_device_and_spare_of_the_tec() -> None:
