@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "tools.cmd_bench",
     "tools.cmd_modem",
     "tools.cmd_demo",
+    "tools.cmd_package",
+    "tools.cmd_cvr",
 )
 
 

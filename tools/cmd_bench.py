@@ -2,7 +2,8 @@
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
 harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver and
-emulator; ``--count`` = bytes each way) and ``all``. Each figure prints as
+emulator; ``--count`` = bytes each way), ``package`` (election package load, amendment,
+CVR export) and ``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import accuracy, modem, render, scan, sim
+from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -32,8 +34,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "accuracy": accuracy.run,
     "harsh": _harsh,
     "modem": modem.run,
+    "package": package_bench.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh", "modem")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "modem", "package")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
