@@ -391,3 +391,19 @@ def trim_white(image: np.ndarray) -> np.ndarray:
 def to_grey(image: np.ndarray) -> np.ndarray:
     """A uint8 picture of a 1-bit raster: 0 for a burnt dot, 255 for paper."""
     return np.where(image, 0, 255).astype(np.uint8)
+
+
+def same_paper(pieces: Sequence[np.ndarray], images: Sequence[np.ndarray]) -> bool:
+    """True when each cut piece is exactly its image (padded to 576 dots), then white paper.
+
+    The check a test makes between what a printer printed and what was meant.
+    """
+    if len(pieces) != len(images):
+        return False
+    for piece, image in zip(pieces, images, strict=True):
+        h, w = image.shape
+        if piece.shape[0] < h or not np.array_equal(piece[:h, :w], image):
+            return False
+        if piece[:h, w:].any() or piece[h:].any():
+            return False
+    return True

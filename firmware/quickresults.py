@@ -46,7 +46,7 @@ from firmware.reportdata import ReportData, ReportMode
 MAGIC = b"PQ\x01"
 PREFIX = "PQR1"
 SIGNATURE_BYTES = 64
-DEFAULT_PART_CHARS = 600  # a version ~15 code at level M: 6 dots a module on 576 dots
+DEFAULT_PART_CHARS = 450  # a version ~13 code at level M: 7 dots a module on 576 dots
 MAX_BODY_BYTES = 1 << 20  # refuse to inflate more than 1 MiB (a hostile code)
 BODY_FORMAT = 1
 
@@ -139,7 +139,9 @@ def split(message: bytes, part_chars: int = DEFAULT_PART_CHARS) -> list[str]:
     if part_chars < 30:
         raise QuickResultsError(f"QR part of {part_chars} characters is too small")
     text = b45encode(message)
-    step = part_chars - part_chars % 3  # keep Base45 triplets whole within a part
+    count = max(1, -(-len(text) // (part_chars - part_chars % 3)))
+    step = -(-len(text) // count)
+    step += -step % 3  # parts of even size, Base45 triplets whole within a part
     chunks = [text[i:i + step] for i in range(0, len(text), step)] or [""]
     tag = digest(message)
     return [f"{PREFIX}/{i}/{len(chunks)}/{tag}/{chunk}" for i, chunk in enumerate(chunks, 1)]

@@ -382,10 +382,12 @@ def _signatures(lang: Language) -> list[Block]:
 
 
 def _figures_report(kind: ReportKind, election: Election, data: ReportData, lang: Language,
-                    copies: int, device_key: Ed25519PrivateKey | None) -> Report:
+                    copies: int, device_key: Ed25519PrivateKey | None, part_chars: int
+                    ) -> Report:
     if not 1 <= copies <= 20:
         raise ReportError(f"report: {copies} copies; 1..20 allowed")
-    texts = tuple(quickresults.encode(data, device_key)) if device_key is not None else ()
+    texts = (tuple(quickresults.encode(data, device_key, part_chars))
+             if device_key is not None else ())
     body: list[Block] = _sheets(data, lang)
     for c in data.tally.contests:
         body += _contest(election, c, lang)
@@ -428,21 +430,24 @@ def zero_report(election: Election, data: ReportData, lang: Language) -> Report:
 
 
 def results_report(election: Election, data: ReportData, lang: Language, copies: int = 1,
-                   device_key: Ed25519PrivateKey | None = None) -> Report:
+                   device_key: Ed25519PrivateKey | None = None,
+                   part_chars: int = quickresults.DEFAULT_PART_CHARS) -> Report:
     """The results report at polls close, in ``copies`` copies, with signed QR codes."""
     _check(election, data)
     if data.mode is not ReportMode.OFFICIAL:
         raise ReportError("results report refused: the figures are from test mode")
-    return _figures_report(ReportKind.RESULTS, election, data, lang, copies, device_key)
+    return _figures_report(ReportKind.RESULTS, election, data, lang, copies, device_key,
+                           part_chars)
 
 
 def test_report(election: Election, data: ReportData, lang: Language,
-                device_key: Ed25519PrivateKey | None = None) -> Report:
+                device_key: Ed25519PrivateKey | None = None,
+                part_chars: int = quickresults.DEFAULT_PART_CHARS) -> Report:
     """The test (logic and accuracy) report, marked TEST at top and bottom."""
     _check(election, data)
     if data.mode is not ReportMode.TEST:
         raise ReportError("test report refused: the figures are official, not test")
-    return _figures_report(ReportKind.TEST, election, data, lang, 1, device_key)
+    return _figures_report(ReportKind.TEST, election, data, lang, 1, device_key, part_chars)
 
 
 test_report.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
