@@ -272,10 +272,10 @@ class Decoder:
                     return 4, [Feed(at, buf[3]), Cut(at, partial=(m == 66))]
                 raise EscPosError(f"byte {at}: GS V with unknown mode {m}")
             if op == 0x76:  # GS v 0
+                if self._need(3) and buf[2] != 0x30:
+                    raise EscPosError(f"byte {at}: GS v 0x{buf[2]:02x} is not GS v 0")
                 if not self._need(8):
                     return None
-                if buf[2] != 0x30:
-                    raise EscPosError(f"byte {at}: GS v 0x{buf[2]:02x} is not GS v 0")
                 mode = buf[3]
                 if mode not in (0, 1, 2, 3, 48, 49, 50, 51):
                     raise EscPosError(f"byte {at}: GS v 0 with unknown mode {mode}")

@@ -90,7 +90,7 @@ def _opencv_decode(image: np.ndarray) -> Iterator[str]:
 
 def _zxing_decode(image: np.ndarray) -> Iterator[str]:
     try:
-        import zxingcpp  # type: ignore[import-not-found]
+        import zxingcpp
     except ImportError:
         raise PhotoError("zxing-cpp is not installed (pip install zxing-cpp)") from None
     for result in zxingcpp.read_barcodes(image):

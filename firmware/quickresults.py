@@ -135,13 +135,21 @@ def digest(message: bytes) -> str:
 
 
 def split(message: bytes, part_chars: int = DEFAULT_PART_CHARS) -> list[str]:
-    """The QR texts carrying ``message``, each with at most ``part_chars`` Base45 characters."""
-    if part_chars < 30:
+    """The QR texts carrying ``message``, each at most ``part_chars`` characters long
+    (header included), the parts as even in size as Base45 triplets allow."""
+    if part_chars < 60:
         raise QuickResultsError(f"QR part of {part_chars} characters is too small")
     text = b45encode(message)
-    count = max(1, -(-len(text) // (part_chars - part_chars % 3)))
+    count = 1
+    while True:
+        header = len(f"{PREFIX}/{count}/{count}/{'0' * 16}/")
+        capacity = (part_chars - header) - (part_chars - header) % 3
+        needed = max(1, -(-len(text) // capacity))
+        if needed <= count:
+            break
+        count = needed
     step = -(-len(text) // count)
-    step += -step % 3  # parts of even size, Base45 triplets whole within a part
+    step += -step % 3  # Base45 triplets stay whole within a part; step <= capacity
     chunks = [text[i:i + step] for i in range(0, len(text), step)] or [""]
     tag = digest(message)
     return [f"{PREFIX}/{i}/{len(chunks)}/{tag}/{chunk}" for i, chunk in enumerate(chunks, 1)]
