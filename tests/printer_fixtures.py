@@ -61,13 +61,14 @@ def phone_photo(paper: np.ndarray, path: Path, seed: int, jpeg_quality: int = 70
     grey = escpos.to_grey(paper)
     h, w = grey.shape
     s = 1.6
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     corners = [[150, 150], [150 + w * s, 150], [150 + w * s, 150 + h * s], [150, 150 + h * s]]
-    dst = np.float32([[x + rng.uniform(-60, 60), y + rng.uniform(-60, 60)] for x, y in corners])
+    dst = np.array([[x + rng.uniform(-60, 60), y + rng.uniform(-60, 60)] for x, y in corners],
+                   dtype=np.float32)
     size = (int(w * s + 300), int(h * s + 300))
-    photo = cv2.warpPerspective(grey, cv2.getPerspectiveTransform(src, dst), size,
-                                borderValue=70).astype(np.float64)
-    photo = cv2.GaussianBlur(photo, (0, 0), 1.5)
+    warped = cv2.warpPerspective(grey, cv2.getPerspectiveTransform(src, dst), size,
+                                 borderValue=70).astype(np.float64)
+    photo = np.asarray(cv2.GaussianBlur(warped, (0, 0), 1.5), dtype=np.float64)
     light = np.linspace(0.8, 1.0, size[0])[None, :]
     photo = photo * light * 0.9 + 15 + rng.normal(0, 8, photo.shape)
     image = np.clip(photo, 0, 255).astype(np.uint8)

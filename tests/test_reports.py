@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import printer_fixtures as fx
@@ -143,7 +144,7 @@ def test_audit_summary_must_match_the_report_head() -> None:
                               Language.KY)
 
 
-def test_report_files_are_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_report_files_are_written(tmp_path: Path) -> None:
     report = reports.zero_report(fx.election(), fx.data(ballots=0), Language.KY)
     png, raw = report.save(tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
