@@ -17,6 +17,7 @@ import pytest
 from election.model import Language
 from firmware import crypto, escpos, qrphoto, reports
 from firmware.hal.printer import SerialPrinter, print_job
+from simulator.photo import phone_photo
 from simulator.printer import VirtualPrinter
 from tools.cli import main
 
@@ -58,7 +59,7 @@ def test_photo_of_the_roll_verifies_and_gives_the_figures(
         capsys: pytest.CaptureFixture[str], seed: int, suffix: str) -> None:
     report, paper = official
     assert len(report.qr_texts) >= 2
-    photo = fx.phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
+    photo = phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
                            tmp_path / f"photo{suffix}", seed)
     cert, root = _files(tmp_path)
     code = main(["verify-report", str(photo), "--cert", str(cert), "--cec-root", str(root),
@@ -78,7 +79,7 @@ def test_zxing_reads_the_same_photo_independently(
         official: tuple[reports.Report, np.ndarray], tmp_path: Path) -> None:
     pytest.importorskip("zxingcpp")
     report, paper = official
-    photo = fx.phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
+    photo = phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
                            tmp_path / "photo.jpg", 4)
     image = qrphoto.load_grey(photo)
     assert sorted(qrphoto.decode_image(image, qrphoto.Engine.ZXING)) == sorted(report.qr_texts)
@@ -109,7 +110,7 @@ def test_a_tampered_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     report = reports.results_report(fx.election(), forged, Language.RU,
                                     device_key=fx.key(fx.OTHER_DEVICE))
     assert party.count("P01") + 5 == forged.tally.contest("party-list").count("P01")
-    photo = fx.phone_photo(_tail_with_codes(_printed(report), len(report.qr_texts)),
+    photo = phone_photo(_tail_with_codes(_printed(report), len(report.qr_texts)),
                            tmp_path / "forged.jpg", 5)
     cert, _ = _files(tmp_path)
     assert main(["verify-report", str(photo), "--cert", str(cert)]) == 2
@@ -122,7 +123,7 @@ def test_another_devices_certificate_is_refused(
         official: tuple[reports.Report, np.ndarray], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     report, paper = official
-    photo = fx.phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
+    photo = phone_photo(_tail_with_codes(paper, len(report.qr_texts)),
                            tmp_path / "p.jpg", 6)
     other = crypto.save_certificate(fx.device_cert(n=fx.OTHER_DEVICE, subject="DEV-0002"),
                                     tmp_path / "other.json")

@@ -1,9 +1,9 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
-``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
-one object per benchmark).
+harsh preset: counts silent errors), ``printer`` (reports and QR photos) and
+``all``. Each figure prints as ``name: value unit``; ``--json`` prints one JSON
+object instead (for ``all``, one object per benchmark).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, printer, render, scan, sim
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +30,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "printer": printer.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "printer")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
