@@ -103,6 +103,7 @@ LABELS: dict[str, Text] = {
     "valid": T("Жарактуу бюллетендер", "Действительные бюллетени"),
     "ballots": T("Бардык бюллетендер", "Всего бюллетеней"),
     "party_list": T("Партиялык тизмелер", "Партийные списки"),
+    "district": T("№{n} шайлоо округу", "Избирательный округ №{n}"),
     "preferences": T("Артыкчылык добуштары (тизмедеги орун)",
                      "Преференциальные голоса (место в списке)"),
     "pref_none": T("Артыкчылык добуштары жок", "Преференциальных голосов нет"),
@@ -222,10 +223,13 @@ def contest_name(election: Election, contest_id: str, lang: Language) -> str:
     if contest_id == PARTY_LIST_CONTEST:
         return label("party_list", lang)
     try:
-        return election.contest(contest_id).name.get(lang)
+        contest = election.contest(contest_id)
     except KeyError:
         raise ReportError(f"report: contest {contest_id!r} is not in election "
                           f"{election.election_id!r}") from None
+    if contest.kind is BallotKind.DISTRICT:
+        return f"{label('district', lang, n=contest.number)}: {contest.name.get(lang)}"
+    return contest.name.get(lang)
 
 
 def option_name(election: Election, contest_id: str, option: str, lang: Language) -> str:
