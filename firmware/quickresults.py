@@ -40,7 +40,7 @@ from election.reject import RejectReason
 from election.rules import PreferenceStatus
 from election.tally import ContestTally, Tally, TallyError
 from firmware import crypto
-from firmware.crypto import Certificate, CryptoError, SignatureKind
+from firmware.crypto import Certificate, CertificateRole, CryptoError, SignatureKind
 from firmware.reportdata import ReportData, ReportMode
 
 MAGIC = b"PQ\x01"
@@ -329,6 +329,18 @@ def verify(message: bytes, certificate: Certificate) -> QuickResults:
     doc = read_body(body)
     device = _field(doc, "d", str)
     station = _field(doc, "st", str)
+    election_id = _field(doc, "e", str)
+    at = _field(doc, "t", str)
+    if certificate.role is not CertificateRole.DEVICE:
+        raise QuickResultsError(f"quick results: {certificate.subject} has a "
+                                f"{certificate.role.value} certificate, not a device one")
+    if not certificate.valid_from <= at <= certificate.valid_until:
+        raise QuickResultsError(f"quick results: signed at {at}, outside the validity of the "
+                                f"certificate of {certificate.subject} ({certificate.valid_from}"
+                                f" .. {certificate.valid_until})")
+    if certificate.election_id is not None and election_id != certificate.election_id:
+        raise QuickResultsError(f"quick results: election {election_id!r}, but the "
+                                f"certificate is for {certificate.election_id!r}")
     if device != certificate.subject:
         raise QuickResultsError(f"quick results: signed for device {device!r}, but the "
                                 f"certificate is of {certificate.subject!r}")
@@ -340,12 +352,11 @@ def verify(message: bytes, certificate: Certificate) -> QuickResults:
         returned = tuple((RejectReason(r), n) for r, n in sorted(dict(doc["r"]).items()))
     except (ValueError, KeyError, TypeError) as exc:
         raise QuickResultsError(f"quick results: bad mode or return reasons ({exc})") from None
-    election_id = _field(doc, "e", str)
     return QuickResults(
         election_id=election_id, election_hash=_field(doc, "eh", str),
         package_hash=_field(doc, "ph", str), software_hash=_field(doc, "sh", str),
         audit_head_hash=_field(doc, "ah", str), device_id=device, station=station,
-        time=_field(doc, "t", str), mode=mode, sheets_cast=_field(doc, "sc", int),
+        time=at, mode=mode, sheets_cast=_field(doc, "sc", int),
         marginal_sheets=_field(doc, "mg", int), returned=returned,
         tally=_tally(election_id, doc.get("c")), signer_key_id=crypto.key_id(certificate.key))
 

@@ -16,6 +16,7 @@ Results and test reports end with the signed quick-results QR codes
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,8 +208,6 @@ class Report:
         out.mkdir(parents=True, exist_ok=True)
         stem = stem or f"report-{self.kind.value}-{self.language.value}"
         png = out / f"{stem}.png"
-        import io
-
         buffer = io.BytesIO()
         Image.fromarray(escpos.to_grey(self.preview())).convert("1").save(buffer, format="PNG")
         write_atomically(png, buffer.getvalue())

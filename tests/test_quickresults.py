@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from firmware import crypto, quickresults
 from firmware.crypto import SignatureKind
 from firmware.quickresults import QuickResultsError
+from firmware.reportdata import ReportMode
+from firmware.reports import sample_report_data
 
 
 @pytest.mark.parametrize(("raw", "text"), [(b"AB", "BB8"), (b"Hello!!", "%69 VD92EX0"),
@@ -150,3 +152,26 @@ def test_split_respects_the_part_size_and_reassembles(message: bytes, part_chars
     texts = quickresults.split(message, part_chars)
     assert all(len(t) <= part_chars for t in texts)
     assert quickresults.reassemble(reversed(texts)) == message
+
+
+def test_certificate_role_validity_and_election_are_checked() -> None:
+    message = quickresults.sign_message(fx.data(), fx.key(fx.DEVICE))
+    late = dataclasses.replace(fx.device_cert(), valid_until="2021-11-28T19:00:00Z")
+    with pytest.raises(QuickResultsError, match="outside the validity"):
+        quickresults.verify(message, late)
+    wrong_role = dataclasses.replace(fx.device_cert(), role=crypto.CertificateRole.CEC_SIGNING)
+    with pytest.raises(QuickResultsError, match="not a device one"):
+        quickresults.verify(message, wrong_role)
+    other_election = dataclasses.replace(fx.device_cert(), election_id="kg-2026")
+    with pytest.raises(QuickResultsError, match="certificate is for 'kg-2026'"):
+        quickresults.verify(message, other_election)
+
+
+@settings(max_examples=15, deadline=None)
+@given(ballots=st.integers(0, 150), seed=st.integers(0, 1000),
+       mode=st.sampled_from(list(ReportMode)))
+def test_any_report_data_round_trips_through_the_codes(ballots: int, seed: int,
+                                                       mode: ReportMode) -> None:
+    d = sample_report_data(fx.election(), ballots=ballots, seed=seed, mode=mode)
+    texts = quickresults.encode(d, fx.key(fx.DEVICE))
+    assert quickresults.verify(quickresults.reassemble(texts), fx.device_cert()).matches(d)
