@@ -359,14 +359,19 @@ def _withdrawals(election: Election, w: Withdrawals, lang: Language) -> list[Blo
     return [*blocks, Separator()]
 
 
+def grouped(hex_hash: str, size: int = 8) -> str:
+    """A hash in groups of ``size`` characters, so a person can read it out and compare."""
+    return " ".join(hex_hash[i:i + size] for i in range(0, len(hex_hash), size))
+
+
 def _identity(data: ReportData, lang: Language) -> list[Block]:
     return [
         Heading(label("identity", lang)),
         KeyValue(label("election_id", lang), data.election_id),
-        KeyValue(label("election_hash", lang), data.election_hash),
-        KeyValue(label("package_hash", lang), data.package_hash),
-        KeyValue(label("software_hash", lang), data.software_hash),
-        KeyValue(label("audit_head", lang), data.audit_head_hash),
+        KeyValue(label("election_hash", lang), grouped(data.election_hash)),
+        KeyValue(label("package_hash", lang), grouped(data.package_hash)),
+        KeyValue(label("software_hash", lang), grouped(data.software_hash)),
+        KeyValue(label("audit_head", lang), grouped(data.audit_head_hash)),
         Separator(),
     ]
 
