@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "tools.cmd_demo",
     "tools.cmd_package",
     "tools.cmd_cvr",
+    "tools.cmd_report",
 )
 
 

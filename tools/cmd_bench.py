@@ -1,11 +1,11 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver and
-emulator; ``--count`` = bytes each way), ``package`` (election package load, amendment,
-CVR export) and ``all``. Each figure prints as
-``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
-one object per benchmark).
+harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver
+and emulator; ``--count`` = bytes each way), ``package`` (election package load,
+amendment, CVR export), ``printer`` (reports and QR photos) and ``all``. Each figure
+prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
+``all``, one object per benchmark).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, modem, render, scan, sim
+from benchmarks import accuracy, modem, printer, render, scan, sim
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -35,8 +35,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "harsh": _harsh,
     "modem": modem.run,
     "package": package_bench.run,
+    "printer": printer.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh", "modem", "package")
+ALL = tuple(BENCHES)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
