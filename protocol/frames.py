@@ -91,29 +91,39 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def read_frame(transport: Transport, timeout_s: float,
-               max_bytes: int = MAX_FRAME_BYTES) -> bytes:
-    """One frame from a blocking transport within ``timeout_s`` (total)."""
-    decoder = FrameDecoder(max_bytes)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise ProtocolError(Reason.TIMEOUT, f"no complete frame within {timeout_s:g} s")
-        try:
-            chunk = transport.recv(65536, left)
-        except (TimeoutError, OSError) as exc:
-            if isinstance(exc, TimeoutError):
+class FrameReader:
+    """Frames from a blocking transport; bytes past one frame are kept for the next."""
+
+    def __init__(self, transport: Transport, max_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.transport = transport
+        self._decoder = FrameDecoder(max_bytes)
+        self._ready: list[bytes] = []
+
+    def read(self, timeout_s: float) -> bytes:
+        """The next frame within ``timeout_s`` (total)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._ready:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProtocolError(Reason.TIMEOUT, f"no complete frame within {timeout_s:g} s")
+            try:
+                chunk = self.transport.recv(65536, left)
+            except TimeoutError:
                 raise ProtocolError(Reason.TIMEOUT,
                                     f"no complete frame within {timeout_s:g} s") from None
-            raise ProtocolError(Reason.CONNECTION_CLOSED, f"link failed: {exc}") from None
-        if not chunk:
-            if decoder.pending:
-                decoder.close()
-            raise ProtocolError(Reason.CONNECTION_CLOSED, "peer closed before a frame")
-        frames = decoder.feed(chunk)
-        if frames:
-            return frames[0]
+            except OSError as exc:
+                raise ProtocolError(Reason.CONNECTION_CLOSED, f"link failed: {exc}") from None
+            if not chunk:
+                self._decoder.close()
+                raise ProtocolError(Reason.CONNECTION_CLOSED, "peer closed before a frame")
+            self._ready += self._decoder.feed(chunk)
+        return self._ready.pop(0)
+
+
+def read_frame(transport: Transport, timeout_s: float,
+               max_bytes: int = MAX_FRAME_BYTES) -> bytes:
+    """One frame from a transport that carries nothing after it (one request, one answer)."""
+    return FrameReader(transport, max_bytes).read(timeout_s)
 
 
 async def read_frame_async(reader: asyncio.StreamReader, *, idle_timeout_s: float,

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.envelope import CecPublicKeys, SuiteName, seal
 from protocol.errors import ProtocolError, Reason
-from protocol.frames import MAX_FRAME_BYTES, Transport, encode_frame, read_frame
+from protocol.frames import MAX_FRAME_BYTES, FrameReader, Transport, encode_frame
 from protocol.messages import SignedMessage
 from protocol.receipts import Receipt, ReceiptStatus, parse_receipt
 
@@ -186,10 +186,11 @@ class Sender:
         self.receipt_timeout_s = receipt_timeout_s
         self.clock = clock
 
-    def _exchange(self, transport: Transport, entry: OutboxEntry) -> Receipt:
+    def _exchange(self, transport: Transport, reader: FrameReader,
+                  entry: OutboxEntry) -> Receipt:
         signed = SignedMessage.loads(entry.signed)
         transport.send(encode_frame(seal(signed, self.cec, self.suite), MAX_FRAME_BYTES))
-        receipt_bytes = read_frame(transport, self.receipt_timeout_s)
+        receipt_bytes = reader.read(self.receipt_timeout_s)
         receipt = parse_receipt(receipt_bytes, self.cec_signing_key)
         if receipt.message_hash not in (entry.message_hash, None) or (
                 receipt.status is ReceiptStatus.ACCEPTED
@@ -223,10 +224,11 @@ class Sender:
             self._fail(due[0], f"connect: {exc}")
             report.failed += 1
             return report
+        reader = FrameReader(transport)
         try:
             for entry in due:
                 try:
-                    receipt = self._exchange(transport, entry)
+                    receipt = self._exchange(transport, reader, entry)
                 except (ProtocolError, OSError) as exc:
                     self._fail(entry, str(exc))
                     report.failed += 1

@@ -49,7 +49,8 @@ class World:
 
     def messenger(self, device_id: str, *, election_hash: str | None = None,
                   package_hash: str | None = None) -> DeviceMessenger:
-        return DeviceMessenger(self.devices[device_id], election_hash or self.registry.election_hash,
+        return DeviceMessenger(self.devices[device_id],
+                               election_hash or self.registry.election_hash,
                                package_hash or self.registry.package_hash)
 
     def message(self, device_id: str, content: Content, *, sequence: int | None = None,

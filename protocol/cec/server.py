@@ -168,3 +168,39 @@ class CecServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+class ServerThread:
+    """Run a :class:`CecServer` on its own event loop in a background thread.
+
+    For embedding (tests, the demo, the benchmark's in-process mode)::
+
+        with ServerThread(ingestor) as srv:
+            ... connect to 127.0.0.1:srv.port ...
+    """
+
+    def __init__(self, ingestor: Ingestor, settings: ServerSettings | None = None) -> None:
+        import threading
+
+        self.server = CecServer(ingestor, settings)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cec-server", daemon=True)
+        self.port = 0
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self.port = self._loop.run_until_complete(self.server.start())
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
