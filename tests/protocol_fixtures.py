@@ -85,9 +85,9 @@ class World:
 
 def make_world(stations: tuple[str, ...] = STATIONS, per_station: int = 2,
                spares: dict[str, str] | None = None, revoked: frozenset[str] = frozenset(),
-               seed: str = "test") -> World:
+               seed: str = "test", election: Election | None = None) -> World:
     """Devices ``pcos-<station>-<i>``; ``spares`` maps extra device ids to their station."""
-    election = default_election()
+    election = election or default_election()
     signing, encryption = cec_keys(seed)
     devices = {}
     for station in stations:
