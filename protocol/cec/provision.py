@@ -7,6 +7,7 @@ side's key + certificate per device, so a person can try ``pcos cec serve``.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -40,11 +41,12 @@ def cec_keys(seed: str) -> tuple[Ed25519PrivateKey, CecEncryptionKeys]:
 
 
 def device_identity(cec_signing: Ed25519PrivateKey, device_id: str, station: str,
-                    seed: str, election_id: str | None = None) -> DeviceIdentity:
+                    seed: str, election_id: str | None = None, *, valid_from: str = VALID_FROM,
+                    valid_until: str = VALID_UNTIL) -> DeviceIdentity:
     key = key_from_seed(_seed("device", seed, device_id))
     cert = issue_certificate(cec_signing, role=CertificateRole.DEVICE, subject=device_id,
-                             public_key=public_bytes(key), valid_from=VALID_FROM,
-                             valid_until=VALID_UNTIL, station=station, election_id=election_id)
+                             public_key=public_bytes(key), valid_from=valid_from,
+                             valid_until=valid_until, station=station, election_id=election_id)
     return DeviceIdentity(device_id, station, key, cert)
 
 
@@ -70,9 +72,15 @@ def provision(directory: str | Path, election: Election, stations: list[str], *,
     if package_hash is not None:
         (root / "package-hash.txt").write_text(package_hash + "\n")
     out = []
+    # Valid from a year before the election until a year after it, or after today for a
+    # demo played now (the device clock is checked against this window).
+    until = max(election.date.year, dt.date.today().year) + 1
+    window = {"valid_from": f"{election.date.year - 1}-01-01T00:00:00Z",
+              "valid_until": f"{until}-12-31T23:59:59Z"}
     for station in stations:
         for device_id in device_ids(station, devices_per_station):
-            ident = device_identity(signing, device_id, station, seed, election.election_id)
+            ident = device_identity(signing, device_id, station, seed, election.election_id,
+                                    **window)
             save_certificate(ident.certificate, root / "devices" / f"{device_id}.cert.json")
             save_private_key(ident.key, root / "device-keys" / f"{device_id}.key")
             out.append(ident)
