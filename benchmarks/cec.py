@@ -127,8 +127,8 @@ def _serve(registry: CecRegistry, db: str, ready: mp.Queue, stop: mp.Event) -> N
             await asyncio.sleep(0.05)
         await server.stop()
         s = server.stats
-        ready.put({"cpu_s": time.process_time() - cpu0, "duplicates": s.duplicates, "refused": s.refused, "batches": s.batches,
-                   "reasons": s.reasons})
+        ready.put({"cpu_s": time.process_time() - cpu0, "duplicates": s.duplicates,
+                   "refused": s.refused, "batches": s.batches, "reasons": s.reasons})
         store.close()
 
     asyncio.run(main())
