@@ -34,8 +34,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from benchmarks.cec_data import PNG_1X1, dec_figures_for, random_tally
 from benchmarks.common import Figure
@@ -53,7 +55,7 @@ from protocol.device import DeviceIdentity, DeviceMessenger
 from protocol.envelope import seal
 from protocol.errors import ProtocolError, Reason
 from protocol.frames import encode_frame, read_frame_async
-from protocol.messages import DecProtocol, Results, SheetCounts, ZeroReport
+from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
 from protocol.outbox import Backoff
 from protocol.receipts import ReceiptStatus, parse_receipt
 
@@ -99,7 +101,7 @@ def _prepare(election: Election, devices: int, link_faults: float, seed: int
     for d in idents:
         station = election.station(d.station)
         m = DeviceMessenger(d, registry.election_hash, registry.package_hash)
-        contents = [ZeroReport(Tally.empty(election, station.contest_ids())),
+        contents: list[Content] = [ZeroReport(Tally.empty(election, station.contest_ids())),
                     Results(tallies[d.device_id], SheetCounts(
                         tallies[d.device_id].contest("party-list").ballots, 0, 0)),
                     DecProtocol((PNG_1X1,), dec_figures_for(station,
@@ -113,7 +115,7 @@ def _prepare(election: Election, devices: int, link_faults: float, seed: int
     return registry, sims
 
 
-def _serve(registry: CecRegistry, db: str, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-arg]
+def _serve(registry: CecRegistry, db: str, ready: Any, stop: Any) -> None:
     logging.getLogger("pcos.cec").setLevel(logging.ERROR)  # refusals are counted, not printed
 
     async def main() -> None:
@@ -134,7 +136,7 @@ def _serve(registry: CecRegistry, db: str, ready: mp.Queue, stop: mp.Event) -> N
     asyncio.run(main())
 
 
-async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key,  # type: ignore[no-untyped-def]
+async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key: Ed25519PublicKey,
                   sem: asyncio.Semaphore) -> int:
     """Deliver every envelope; returns the number of attempts used."""
     backoff = Backoff(base_s=0.02, cap_s=1.0, rng=rng)
@@ -179,7 +181,7 @@ async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key,  # typ
     return attempts
 
 
-async def _drive(sims: list[SimDevice], port: int, cec_key, seed: int,  # type: ignore[no-untyped-def]
+async def _drive(sims: list[SimDevice], port: int, cec_key: Ed25519PublicKey, seed: int,
                  concurrency: int) -> list[int]:
     sem = asyncio.Semaphore(concurrency)
     rngs = [random.Random(seed * 100003 + i) for i in range(len(sims))]

@@ -22,6 +22,8 @@ from election.default import default_election
 from election.definition import load_election
 from election.errors import PcosError
 from election.fileio import write_atomically
+from protocol.cec.registry import CecRegistry
+from protocol.cec.store import Store, open_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,9 +78,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "postgresql://user@host:port/db")
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from protocol.cec.registry import CecRegistry
-    from protocol.cec.store import open_store
+def _open(args: argparse.Namespace) -> tuple[CecRegistry, Store]:
 
     registry = CecRegistry.load(args.dir)
     return registry, open_store(args.db or Path(args.dir) / "cec.db")
@@ -125,7 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
 
             from protocol.cec.web import create_app
 
-            config = uvicorn.Config(create_app(ResultsApi(registry, store)), host=args.host,
+            reader = open_store(args.db or Path(args.dir) / "cec.db")  # the API's own
+            config = uvicorn.Config(create_app(ResultsApi(registry, reader)), host=args.host,
                                     port=args.http_port, log_level="warning")
             print(f"CEC: JSON API on http://{args.host}:{args.http_port}/api/national",
                   flush=True)

@@ -197,12 +197,12 @@ def open_store(url: str | Path) -> Store:
         return PostgresStore(conn, text)
     path = Path(text.removeprefix("sqlite:///"))
     try:
-        conn = sqlite3.connect(path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        lite = sqlite3.connect(path, check_same_thread=False)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    return SqliteStore(conn, str(path))
+    return SqliteStore(lite, str(path))
 
 
 def reset_postgres(url: str, tables: Iterable[str] = ("messages", "incidents",
