@@ -45,8 +45,9 @@ from election.default import default_election
 from election.errors import PcosError
 from election.model import Election
 from election.tally import Tally, TallyBuilder
-from protocol.cec.consolidate import consolidate
+from protocol.cec.consolidate import consolidate, national_view
 from protocol.cec.ingest import Ingestor
+from protocol.cec.nist import election_report
 from protocol.cec.provision import cec_keys, device_identity
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import CecServer, ServerSettings
@@ -226,7 +227,13 @@ def run(devices: int = 200, link_faults: float = 0.3, seed: int = 1, db: str | N
         expected = {(s.identity.device_id, i + 1): h for s in sims for i, h in enumerate(s.hashes)}
         accepted_once = sum(1 for k, h in expected.items() if stored.get(k) == h)
         lost = sum(1 for k in expected if k not in stored)
+        t2 = time.perf_counter()
         c = consolidate(registry, store)
+        national_view(c)
+        consolidate_s = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        election_report(c, "2021-11-29T06:00:00Z")
+        nist_s = time.perf_counter() - t3
         signed_per_station: dict[str, TallyBuilder] = {}
         for s in sims:
             signed_per_station.setdefault(s.identity.station, TallyBuilder.from_tally(
@@ -257,4 +264,6 @@ def run(devices: int = 200, link_faults: float = 0.3, seed: int = 1, db: str | N
         Figure("devices_cpu_s", round(client_cpu_s, 2), "s"),
         Figure("load_average", round(os.getloadavg()[0], 1)),
         Figure("prepare_s", round(prepare_s, 2), "s"),
+        Figure("consolidate_s", round(consolidate_s, 2), "s"),
+        Figure("nist_export_s", round(nist_s, 2), "s"),
     ]
