@@ -301,3 +301,31 @@ def test_frames_helper_sanity() -> None:
     assert decode_frames(encode_frame(b"x")) == [b"x"]
     assert Message  # re-exported types used by the fixtures
     assert TIME
+
+
+def test_registry_refuses_certificates_it_cannot_trust(world: World) -> None:
+    from firmware.crypto import key_from_seed
+    from protocol.cec.registry import CecRegistry, RegistryError
+
+    reg = world.registry
+    dev = world.devices["pcos-1001-1"]
+    cases = {
+        "issued by key": issue_certificate(key_from_seed(b"x" * 32), role=CertificateRole.DEVICE,
+                                           subject="d1", public_key=public_bytes(dev.key),
+                                           valid_from="2021-01-01T00:00:00Z",
+                                           valid_until="2022-01-01T00:00:00Z", station="1001"),
+        "not in the election": issue_certificate(
+            reg.signing_key, role=CertificateRole.DEVICE, subject="d2",
+            public_key=public_bytes(dev.key), valid_from="2021-01-01T00:00:00Z",
+            valid_until="2022-01-01T00:00:00Z", station="99999"),
+        "certified for election": issue_certificate(
+            reg.signing_key, role=CertificateRole.DEVICE, subject="d3",
+            public_key=public_bytes(dev.key), valid_from="2021-01-01T00:00:00Z",
+            valid_until="2022-01-01T00:00:00Z", station="1001", election_id="other"),
+    }
+    for message, cert in cases.items():
+        with pytest.raises(RegistryError, match=message):
+            CecRegistry.build(reg.election, reg.signing_key, reg.encryption_keys, [cert])
+    with pytest.raises(RegistryError, match="two certificates"):
+        CecRegistry.build(reg.election, reg.signing_key, reg.encryption_keys,
+                          [dev.certificate, dev.certificate])
