@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import socket
 import struct
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from protocol_fixtures import TIME, World, ingestor, make_world
 
 from firmware.crypto import CertificateRole, issue_certificate, public_bytes
@@ -329,3 +332,46 @@ def test_registry_refuses_certificates_it_cannot_trust(world: World) -> None:
     with pytest.raises(RegistryError, match="two certificates"):
         CecRegistry.build(reg.election, reg.signing_key, reg.encryption_keys,
                           [dev.certificate, dev.certificate])
+
+
+def test_hybrid_post_quantum_suite_is_accepted(world: World, cec: tuple[Ingestor, Store]) -> None:
+    from protocol.envelope import SuiteName
+
+    signed = world.message("pcos-1001-1", world.zero("1001"))
+    out = cec[0].process(world.envelope(signed, SuiteName.MLKEM768_X25519))
+    assert out.status is ReceiptStatus.ACCEPTED
+    # the same message under the default suite is the same message: same receipt
+    assert cec[0].process(world.envelope(signed)).receipt == out.receipt
+
+
+_WORLD = make_world(stations=("1001",))
+_MESSAGES = {d: [_WORLD.message(d, c, sequence=i + 1) for i, c in enumerate(
+    (_WORLD.zero("1001"), _WORLD.results("1001", n), _WORLD.status()))]
+    for n, d in enumerate(("pcos-1001-1", "pcos-1001-2"))}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_MESSAGES)), st.integers(0, 2)),
+                min_size=1, max_size=25))
+def test_any_arrival_order_stores_each_message_once_in_sequence(
+        arrivals: list[tuple[str, int]]) -> None:
+    """Duplicates, gaps and reorders in any order: the store holds, per device, exactly a
+    prefix 1..k of its messages, each once; every copy of a stored message gets its receipt."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ing, store = ingestor(_WORLD, Path(tmp) / "cec.db")
+        receipts: dict[tuple[str, int], bytes] = {}
+        for device, index in arrivals:
+            signed = _MESSAGES[device][index]
+            out = ing.process(_WORLD.envelope(signed))
+            key = (device, index + 1)
+            if out.status is ReceiptStatus.ACCEPTED:
+                assert receipts.setdefault(key, out.receipt) == out.receipt
+            else:
+                assert out.reason is Reason.OUT_OF_ORDER_SEQUENCE
+                assert key not in receipts
+        store.commit()
+        for device in _MESSAGES:
+            stored = [m.sequence for m in store.messages() if m.device_id == device]
+            assert stored == list(range(1, len(stored) + 1))
+            assert {k for k in receipts if k[0] == device} == {(device, s) for s in stored}
+        store.close()

@@ -58,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--outbox", help="outbox file (default: DIR/outbox-<device>.db)")
     send.add_argument("--seed", type=int, default=1, help="seed of the simulated results")
     send.add_argument("--timeout-s", type=float, default=60.0)
+    send.add_argument("--suite", default="x25519-hkdf-sha256-aes256gcm",
+                      choices=["x25519-hkdf-sha256-aes256gcm",
+                               "mlkem768x25519-hkdf-sha256-aes256gcm"],
+                      help="HPKE suite (the second is the post-quantum hybrid)")
     send.add_argument("--with-dec", action="store_true",
                       help="also send a DEC protocol (figures = this device's count only)")
     send.set_defaults(func=_send)
@@ -150,6 +154,7 @@ def _send(args: argparse.Namespace) -> int:
     from firmware.crypto import load_certificate, load_private_key
     from protocol.cec.registry import CecRegistry
     from protocol.device import DeviceIdentity, DeviceMessenger
+    from protocol.envelope import SuiteName
     from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
     from protocol.outbox import Outbox, Sender, TcpTransport
     from protocol.receipts import parse_receipt
@@ -175,7 +180,8 @@ def _send(args: argparse.Namespace) -> int:
             head = hashlib.sha256(f"{args.device}/{i}".encode()).hexdigest()
             messenger.queue(outbox, content, time=now, audit_head=head)
     sender = Sender(outbox, TcpTransport, args.host, args.port,
-                    registry.encryption_keys.public(), registry.signing_public)
+                    registry.encryption_keys.public(), registry.signing_public,
+                    suite=SuiteName(args.suite))
     done = sender.run(deadline_s=time.time() + args.timeout_s)
     for e in outbox.entries():
         why = e.last_error if e.state.value == "pending" else ""
