@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import struct
 import tempfile
 import time
@@ -375,3 +376,27 @@ def test_any_arrival_order_stores_each_message_once_in_sequence(
             assert stored == list(range(1, len(stored) + 1))
             assert {k for k in receipts if k[0] == device} == {(device, s) for s in stored}
         store.close()
+
+
+def test_a_failing_write_leaves_no_partial_trace(world: World,
+                                                 cec: tuple[Ingestor, Store]) -> None:
+    """A database error in the middle of one message undoes that message only."""
+    ing, store = cec
+    ok = world.message("pcos-1001-1", world.zero("1001"))
+    ing.process(world.envelope(ok))
+    bad = world.message("pcos-1001-2", world.zero("1001"))
+    original = store.insert_message
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        store.log_refusal(received_at=TIME, peer="x", reason="partial", device_id=None,
+                          sequence=None, detail="written before the failure")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.insert_message = failing  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        ing.process(world.envelope(bad))
+    store.insert_message = original  # type: ignore[method-assign]
+    store.commit()
+    assert [m.device_id for m in store.messages()] == ["pcos-1001-1"]
+    assert store.refusals() == []
+    assert ing.process(world.envelope(bad)).status is ReceiptStatus.ACCEPTED

@@ -97,6 +97,19 @@ class Ingestor:
         return self._refuse(err, sha256_hex(data), peer, None, None, None).receipt
 
     def process(self, envelope: bytes, peer: str = "-") -> IngestOutcome:
+        """Check and store one envelope; its writes are all or nothing (a savepoint), so an
+        unexpected failure (a database error) leaves no partial trace in the batch."""
+        self.store.savepoint()
+        try:
+            outcome = self._process(envelope, peer)
+        except BaseException:
+            self.store.rollback_to_savepoint()
+            self.reload()
+            raise
+        self.store.release()
+        return outcome
+
+    def _process(self, envelope: bytes, peer: str) -> IngestOutcome:
         envelope_hash = sha256_hex(envelope)
         device_id: str | None = None
         sequence: int | None = None

@@ -96,6 +96,18 @@ class Store:
     def rollback(self) -> None:
         self.conn.rollback()
 
+    def savepoint(self) -> None:
+        """Mark the start of one message's writes inside the batch's transaction."""
+        self._exec("SAVEPOINT one_message")
+
+    def release(self) -> None:
+        self._exec("RELEASE SAVEPOINT one_message")
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo one message's partial writes; the rest of the batch stays."""
+        self._exec("ROLLBACK TO SAVEPOINT one_message")
+        self._exec("RELEASE SAVEPOINT one_message")
+
     def close(self) -> None:
         self.conn.close()
 
