@@ -400,3 +400,16 @@ def test_a_failing_write_leaves_no_partial_trace(world: World,
     assert [m.device_id for m in store.messages()] == ["pcos-1001-1"]
     assert store.refusals() == []
     assert ing.process(world.envelope(bad)).status is ReceiptStatus.ACCEPTED
+
+
+def test_nothing_is_durable_before_the_batch_commit(world: World, tmp_path: Path) -> None:
+    """Group commit: other readers see a batch's messages only after its one commit."""
+    from protocol.cec.store import open_store
+
+    ing, store = ingestor(world, tmp_path / "cec.db")
+    reader = open_store(tmp_path / "cec.db")
+    for device in ("pcos-1001-1", "pcos-1001-2"):
+        ing.process(world.envelope(world.message(device, world.zero("1001"))))
+    assert reader.count("messages") == 0
+    store.commit()
+    assert reader.count("messages") == 2

@@ -185,7 +185,12 @@ class Store:
 
 
 class SqliteStore(Store):
-    pass
+    def savepoint(self) -> None:
+        # An outermost SAVEPOINT would open its own transaction, and its RELEASE would
+        # commit (fsync) each message alone: open the batch's transaction first.
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        super().savepoint()
 
 
 class PostgresStore(Store):
