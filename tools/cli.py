@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "tools.cmd_package",
     "tools.cmd_cvr",
     "tools.cmd_report",
+    "tools.cmd_cec",
 )
 
 
