@@ -310,4 +310,6 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
                 assert why in page.eval_on_selector("#content",
                                                     "e => e.dataset.integrityFailures")
                 assert page.locator("#content table").count() == 0, "numbers shown anyway"
+                if path == "/" and os.environ.get("PCOS_UPDATE_SCREENSHOT") == "1":
+                    page.screenshot(path=str(SCREENSHOT.with_name("website-integrity.png")))
         page.close()
