@@ -57,7 +57,8 @@ def decode(data: bytes, what: str = "document") -> Any:
     except UnicodeDecodeError:
         raise ProtocolError(Reason.MALFORMED, f"{what}: not UTF-8") from None
     try:
-        doc = json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant)
+        doc = json.loads(text, parse_float=_reject_float, parse_constant=_reject_constant,
+                         parse_int=_bounded_int)
     except ProtocolError as exc:
         raise ProtocolError(Reason.MALFORMED, f"{what}: {exc.detail}") from None
     except (ValueError, RecursionError):
@@ -68,12 +69,16 @@ def decode(data: bytes, what: str = "document") -> Any:
         raise ProtocolError(Reason.MALFORMED, f"{what}: text is not valid Unicode") from None
     if canonical != bytes(data):
         raise ProtocolError(Reason.MALFORMED, f"{what}: not in canonical form")
-    if _LONG_NUMBER.search(text) or _too_deep(text):
+    if _too_deep(text):
         _check_value(doc, "$", 0, what)  # slow path: names the offending place
     return doc
 
 
-_LONG_NUMBER = re.compile(r"\d{16}")
+def _bounded_int(text: str) -> int:
+    value = int(text)
+    if not -MAX_INT <= value <= MAX_INT:
+        raise ProtocolError(Reason.MALFORMED, f"integer {text[:20]} out of range")
+    return value
 
 
 def _too_deep(text: str) -> bool:
@@ -88,7 +93,7 @@ def _too_deep(text: str) -> bool:
     return best > MAX_DEPTH
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
 
 

@@ -383,12 +383,22 @@ class SignedMessage:
         body = bytes(data[len(_PREFIX):data.rindex(_MIDDLE)])
         return cls(message, body, signature)
 
-    def verify(self, cec_signing_key: Ed25519PublicKey, at: str | None = None) -> None:
+    def verify(self, cec_signing_key: Ed25519PublicKey, at: str | None = None, *,
+               trusted: Certificate | None = None) -> None:
         """Check the certificate (CEC-signed, a device's, for this device and station) and
-        the device's signature. Each failure raises its own :class:`Reason`."""
+        the device's signature. Each failure raises its own :class:`Reason`.
+
+        ``trusted``: a certificate whose CEC signature the caller has already verified
+        (the CEC's registry); when the message carries exactly it, only its validity
+        window is checked here, not its signature again.
+        """
         m, cert = self.message, self.message.certificate
         try:
-            cert.verify(cec_signing_key, at)
+            if trusted is not None and cert == trusted:
+                if at is not None and not cert.valid_from <= at <= cert.valid_until:
+                    raise CryptoError(f"certificate of {cert.subject}: not valid at {at}")
+            else:
+                cert.verify(cec_signing_key, at)
         except CryptoError as exc:
             raise ProtocolError(Reason.BAD_CERTIFICATE, str(exc)) from None
         if cert.role is not CertificateRole.DEVICE or cert.subject != m.device_id:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, cec, render, scan, sim
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,6 +30,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "cec": cec.run,
 }
 ALL = ("render", "sim", "scan", "accuracy", "harsh")
 
@@ -44,11 +45,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--preset", dest="preset_name", help="scanner preset")
     p.add_argument("--kind", help="ballot kinds: mixed, a kind, or a comma list")
     p.add_argument("--fakes", type=float, help="share of fake sheets (accuracy)")
+    p.add_argument("--devices", type=int, help="simulated devices (cec)")
+    p.add_argument("--link-faults", dest="link_faults", type=float,
+                   help="share of faulty device links (cec)")
+    p.add_argument("--db", help="CEC database URL (cec; default a temporary SQLite file)")
     p.set_defaults(func=run)
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("count", "seed", "preset_name", "kind", "fakes")
+    keys = ("count", "seed", "preset_name", "kind", "fakes", "devices", "link_faults", "db")
     kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if kw.get("count", 1) < 1:
         raise PcosError("--count must be at least 1")

@@ -132,7 +132,7 @@ class Ingestor:
         if m.station != registered.station:
             raise ProtocolError(Reason.WRONG_STATION, f"device {m.device_id} is registered for "
                                 f"station {registered.station}, message claims {m.station}")
-        signed.verify(reg.signing_public, at=m.time)
+        signed.verify(reg.signing_public, at=m.time, trusted=registered)
         if m.election_hash != reg.election_hash:
             raise ProtocolError(Reason.WRONG_ELECTION,
                                 f"election hash {m.election_hash[:16]}... is not this election's")
