@@ -15,7 +15,6 @@ Set PCOS_UPDATE_SCREENSHOT=1 to refresh docs/img/website.png.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 from protocol_fixtures import World, make_world
 
 from benchmarks.cec_data import dec_figures_for, random_tally, station_total
@@ -35,6 +33,7 @@ from election.tally import Tally
 from protocol.cec import consolidate as cons
 from protocol.cec.api import ResultsApi
 from protocol.cec.live import LiveCec
+from protocol.cec.showcase import protocol_page_png
 from protocol.cec.store import open_store
 from protocol.device import DeviceMessenger
 from protocol.messages import DecProtocol, Results, SheetCounts, ZeroReport
@@ -52,25 +51,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
 
 
 # --- the devices' side ------------------------------------------------------------------------
-
-def protocol_page_png(station: str, tally: Tally) -> bytes:
-    """A scanned page of a DEC protocol: a real PNG with the figures written on it."""
-    img = Image.new("L", (420, 594), 255)
-    draw = ImageDraw.Draw(img)
-    draw.rectangle((10, 10, 409, 583), outline=0, width=2)
-    draw.text((24, 24), f"DEC PROTOCOL  station {station}", fill=0)
-    pl = tally.contest(PARTY_LIST_CONTEST)
-    y = 54
-    for option, votes in pl.options:
-        draw.text((24, y), f"{option:<12}{votes:>8}", fill=0)
-        draw.line((24, y + 13, 396, y + 13), fill=180)
-        y += 22
-    draw.text((24, y + 10), f"ballots cast {pl.ballots}   valid {pl.valid}", fill=0)
-    draw.text((24, 540), "signatures: ________  ________  ________", fill=0)
-    out = io.BytesIO()
-    img.save(out, format="PNG", optimize=True)
-    return out.getvalue()
-
 
 def against_all_wins(tally: Tally, contest: str) -> Tally:
     """The same ballots with "against all" swapped to the top of ``contest``."""
