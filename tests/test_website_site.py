@@ -57,7 +57,8 @@ def test_names_in_both_languages_from_the_model(tmp_path: Path) -> None:
     for cand in d.candidates:
         assert doc["contests"][d.id][cand.id] == {lang.value: cand.name.full(lang)
                                                  for lang in Language}
-    assert doc["contest_names"][d.id] == {"ky": d.name.ky, "ru": d.name.ru}
+    assert doc["contest_names"][d.id] == {"ky": d.name.ky, "ru": d.name.ru,
+                                          "kind": "district", "number": str(d.number)}
     assert set(doc["regions"]) == {r.id for r in election.regions}
 
 

@@ -62,9 +62,10 @@ def names(election: Election) -> dict[str, Any]:
         return {lang.value: get(lang) for lang in Language}
 
     contests: dict[str, dict[str, dict[str, str]]] = {}
-    contest_names: dict[str, dict[str, str]] = {}
+    contest_names: dict[str, dict[str, str]] = {}  # also its kind and number
     for c in election.candidate_contests():
-        contest_names[c.id] = {"ky": c.name.ky, "ru": c.name.ru}
+        contest_names[c.id] = {"ky": c.name.ky, "ru": c.name.ru, "kind": c.kind.value,
+                               "number": str(c.number)}
         contests[c.id] = {cand.id: both(cand.name.full) for cand in c.candidates}
         contests[c.id][AGAINST_ALL] = dict(AGAINST_ALL_TEXT)
     parties = {p.id: {"ky": p.name.ky, "ru": p.name.ru} for p in election.party_list.parties}

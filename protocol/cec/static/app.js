@@ -26,7 +26,9 @@
       reported: "Маалымат берген участоктор", of: "ичинен", turnout: "Катышуу",
       ballots: "Берилген бюллетендер", valid: "Жарактуу", invalid: "Жараксыз",
       voters: "Шайлоочулар", leader: "Алдыда", district: "Округ", region: "Аймак",
-      tec: "АШК", rerun: "Кайра шайлоо: «Баарына каршы» алдыдагы талапкерден көп",
+      tec: "АШК", rerun: "Кайра шайлоо", rerun_why: "«Баарына каршы» алдыдагы талапкерден көп добуш алды",
+      share_short: "Үлүшү", stations_short: "Участоктор", council: "Жергиликтүү кеңеш", more: "дагы",
+      sheet_cast: "саналды", sheet_marginal: "текшерүүгө", sheet_returned: "кайтарылды",
       status_partial: "алдын ала, толук эмес", status_complete: "алдын ала, толук",
       last_updated: "Акыркы жаңыртуу:", offline: "Сервер менен байланыш жок",
       integrity: "Эскертүү: бул барактагы сандар бири-бирине дал келбейт, ошондуктан алар көрсөтүлбөйт.",
@@ -50,7 +52,9 @@
       reported: "Участков сообщили", of: "из", turnout: "Явка",
       ballots: "Поданные бюллетени", valid: "Действительные", invalid: "Недействительные",
       voters: "Избиратели", leader: "Лидер", district: "Округ", region: "Регион",
-      tec: "ТИК", rerun: "Повторные выборы: «против всех» больше, чем у лидера",
+      tec: "ТИК", rerun: "Повторные выборы", rerun_why: "«Против всех» получило больше голосов, чем лидер",
+      share_short: "Доля", stations_short: "Участки", council: "Местный кенеш", more: "ещё",
+      sheet_cast: "засчитано", sheet_marginal: "на проверку", sheet_returned: "возвращено",
       status_partial: "предварительные, неполные", status_complete: "предварительные, полные",
       last_updated: "Последнее обновление:", offline: "Нет связи с сервером",
       integrity: "Внимание: суммы на этой странице не сходятся, поэтому числа не показаны.",
@@ -132,7 +136,8 @@
   function contestName(contest) {
     if (contest === "party-list") return TEXT.party_list;
     const c = NAMES && NAMES.contest_names[contest];
-    return c ? c[LANG] : contest;
+    if (!c) return contest;
+    return c.kind === "district" ? `${TEXT.district} ${c.number}: ${c[LANG]}` : `${TEXT.council}: ${c[LANG]}`;
   }
   function areaName(kind, id) {
     const a = NAMES && NAMES[kind] && NAMES[kind][id];
@@ -244,16 +249,25 @@
     const chart = svg("svg", {id: "progress-chart", class: "chart", viewBox: `0 0 ${width} ${height}`, width, height,
       role: "img", "aria-label": TEXT.chart_title, "data-points": progress.length});
     const x0 = left, x1 = width - right, y0 = height - bottom, y1 = top;
+    // Early in the evening a few stations of thousands would hug the axis: the scale is
+    // the next round number above what has arrived, up to all stations.
+    const reported = progress.length ? progress[progress.length - 1].stations_reported : 0;
+    const yMax = niceCeil(Math.max(1, reported * 1.2), total);
+    chart.dataset.yMax = String(yMax);
     chart.append(svg("line", {x1: x0, x2: x1, y1: y0, y2: y0, class: "axis"}),
       svg("line", {x1: x0, x2: x0, y1: y0, y2: y1, class: "axis"}),
       svg("text", {x: x0 - 4, y: y0 + 4, "text-anchor": "end", class: "tick", text: "0"}),
-      svg("text", {x: x0 - 4, y: y1 + 8, "text-anchor": "end", class: "tick", text: fmtInt(total)}),
+      svg("text", {x: x0 - 4, y: y1 + 8, "text-anchor": "end", class: "tick", text: fmtInt(yMax)}),
       svg("line", {x1: x0, x2: x1, y1: y1, y2: y1, class: "grid"}));
+    if (yMax < total) {
+      chart.append(svg("text", {x: x1, y: y1 - 2, "text-anchor": "end", class: "tick",
+        text: `${TEXT.all_stations}: ${fmtInt(total)}`}));
+    }
     if (!progress.length) return chart;
     const times = progress.map((p) => Date.parse(p.time));
     const t0 = times[0], t1 = Math.max(times[times.length - 1], t0 + 60000);
     const px = (t) => x0 + ((x1 - x0) * (t - t0)) / (t1 - t0);
-    const py = (n) => y0 - ((y0 - y1) * n) / Math.max(1, total);
+    const py = (n) => y0 - ((y0 - y1) * n) / yMax;
     let d = `M${px(t0)},${py(0)}`;
     progress.forEach((p, i) => { d += ` H${px(times[i])} V${py(p.stations_reported)}`; });
     d += ` H${x1}`;
@@ -263,6 +277,13 @@
     chart.append(svg("text", {x: x0, y: height - 8, class: "tick", text: hhmm(t0)}),
       svg("text", {x: x1, y: height - 8, "text-anchor": "end", class: "tick", text: hhmm(t1)}));
     return chart;
+  }
+
+  function niceCeil(x, cap) {  // 1, 2, 2.5, 5 times a power of ten, at most cap
+    for (let p = 1; ; p *= 10) {
+      for (const m of [1, 2, 2.5, 5]) if (m * p >= x) return Math.min(cap, Math.ceil(m * p));
+      if (p > cap) return cap;
+    }
   }
 
   // --- pages ---------------------------------------------------------------------------------
@@ -334,12 +355,13 @@
         td(leader ? fmtInt(leader.votes) : "", {class: "num votes"}),
         td(leader ? fmtPct(leader.share_pct) : "", {class: "num share"}),
         td(against ? fmtInt(against.votes) : "", {class: "num"}),
-        td(rerun ? TEXT.rerun : "", {class: "flag"}));
+        td(rerun ? TEXT.rerun : "", {class: "flag", title: rerun ? TEXT.rerun_why : null}));
     });
     return [el("h1", {}, TEXT.districts),
       el("table", {class: "results", id: "districts"},
-        el("thead", {}, tr(th(TEXT.district), th(""), th(TEXT.reported), th(TEXT.leader),
-          th(TEXT.votes, {class: "num"}), th(TEXT.share, {class: "num"}), th(TEXT.against_all, {class: "num"}), th(""))),
+        el("thead", {}, tr(th(TEXT.district), th(""), th(TEXT.stations_short, {title: TEXT.reported}), th(TEXT.leader),
+          th(TEXT.votes, {class: "num"}), th(TEXT.share_short, {class: "num", title: TEXT.share}),
+          th(TEXT.against_all, {class: "num"}), th(""))),
         el("tbody", {}, rows))];
   }
 
@@ -379,11 +401,13 @@
       el("thead", {}, tr(th(TEXT.device), th(TEXT.sequence), th(TEXT.device_time), th(TEXT.received),
         th(TEXT.ballots, {class: "num"}), th(TEXT.sheets), th(TEXT.hash))),
       el("tbody", {}, st.devices.map((d) => el("tr", {"data-device": d.device_id, "data-ballots": d.ballots["party-list"]},
-        td(d.device_id), td(String(d.sequence), {class: "num"}), td(fmtTime(d.device_time)), td(fmtTime(d.received_at)),
+        td(d.device_id, {class: "nowrap"}), td(String(d.sequence), {class: "num"}), td(fmtTime(d.device_time)), td(fmtTime(d.received_at)),
         td(fmtInt(d.ballots["party-list"] || 0), {class: "num"}),
-        td(Object.entries(d.sheets).map(([k, v]) => `${k}: ${v}`).join(", ")),
+        td(Object.entries(d.sheets).map(([k, v]) => `${TEXT["sheet_" + k] || k}: ${v}`).join(", ")),
         td(d.message_hash.slice(0, 16) + "…", {class: "mono", title: d.message_hash}))))));
-    for (const [cid, c] of Object.entries(st.results)) {
+    const order = (cid) => (cid === "party-list" ? "" : cid);  // the party list first
+    const contests = Object.entries(st.results).sort(([a], [b]) => order(a).localeCompare(order(b)));
+    for (const [cid, c] of contests) {
       const devs = st.devices;
       const head = devs.map((d) => th(d.device_id, {class: "num"}));
       const cells = (o) => devs.map((d) => td(fmtInt((d.tally.contests[cid] || {options: {}}).options[o.option] || 0), {class: "num"}));
@@ -443,7 +467,8 @@
       progressChart(progress, nat.stations, true),
       el("table", {class: "results", id: "progress"},
         el("thead", {}, tr(th(TEXT.time), th(TEXT.reported, {class: "num"}))),
-        el("tbody", {}, progress.map((p) => tr(td(fmtTime(p.time)), td(`${p.stations_reported} (${fmtPct(p.share_pct)})`, {class: "num"})))))];
+        el("tbody", {}, progress.slice(-30).reverse().map((p) =>
+          tr(td(fmtTime(p.time)), td(`${p.stations_reported} (${fmtPct(p.share_pct)})`, {class: "num"})))))];
   }
 
   // --- data per page ---------------------------------------------------------------------------
@@ -512,7 +537,9 @@
         content.dataset.integrity = failures.length ? "fail" : "ok";
         content.dataset.integrityFailures = failures.join("; ");
         if (failures.length) {
-          warning.replaceChildren(el("strong", {}, TEXT.integrity), el("ul", {}, failures.map((f) => el("li", {}, f))));
+          const shown = failures.slice(0, 8).map((f) => el("li", {}, f));
+          if (failures.length > 8) shown.push(el("li", {}, `… ${TEXT.more} ${failures.length - 8}`));
+          warning.replaceChildren(el("strong", {}, TEXT.integrity), el("ul", {}, shown));
           warning.hidden = false;
           content.replaceChildren();
         } else {
