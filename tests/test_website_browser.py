@@ -34,6 +34,7 @@ from protocol.cec import consolidate as cons
 from protocol.cec.api import ResultsApi
 from protocol.cec.live import LiveCec
 from protocol.cec.showcase import protocol_page_png
+from protocol.cec.site import AGAINST_ALL_TEXT
 from protocol.cec.store import open_store
 from protocol.device import DeviceMessenger
 from protocol.messages import DecProtocol, Results, SheetCounts, ZeroReport
@@ -65,8 +66,8 @@ def against_all_wins(tally: Tally, contest: str) -> Tally:
 
 
 def send_station(world: World, station: str, seed: int, outboxes: Path, *, port: int,
-                 dec_shift: dict[str, int] | None = None, rerun: bool = False) -> Tally:
-    """Both devices of ``station`` send their day over TCP; returns the station total."""
+                 dec_shift: dict[str, int] | None = None, rerun: bool = False) -> list[Tally]:
+    """Both devices of ``station`` send their day over TCP; returns what each signed."""
     st = world.election.station(station)
     devices = sorted(d for d in world.devices if world.devices[d].station == station)
     tallies = []
@@ -93,7 +94,7 @@ def send_station(world: World, station: str, seed: int, outboxes: Path, *, port:
                         world.registry.encryption_keys.public(), world.registry.signing_public)
         assert sender.run(deadline_s=time.time() + 20), f"{did}: messages without receipt"
         outbox.close()
-    return total
+    return tallies
 
 
 # --- reading pages ---------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
     outboxes.mkdir()
     party_ids = [p.id for p in election.party_list.parties]
     shifted = party_ids[6]
-    totals: dict[str, Tally] = {}
+    signed: dict[str, list[Tally]] = {}
     with LiveCec(world.registry, store) as cec:
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         page.goto(f"{cec.url}/?poll=300")
@@ -197,13 +198,14 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
         page.evaluate("window.__noReload = 42")
 
         # Results arrive while the page is open: it updates itself.
-        totals[a] = send_station(world, a, 1, outboxes, port=cec.device_port,
+        signed[a] = send_station(world, a, 1, outboxes, port=cec.device_port,
                                  dec_shift={shifted: 5})
         wait_reported(page, 1)
-        totals[b] = send_station(world, b, 2, outboxes, port=cec.device_port)
+        signed[b] = send_station(world, b, 2, outboxes, port=cec.device_port)
         wait_reported(page, 2)
-        totals[c] = send_station(world, c, 3, outboxes, port=cec.device_port, rerun=True)
+        signed[c] = send_station(world, c, 3, outboxes, port=cec.device_port, rerun=True)
         wait_reported(page, 3)
+        totals = {s: station_total(t) for s, t in signed.items()}
         assert page.evaluate("window.__noReload") == 42, "the page reloaded"
         assert page.eval_on_selector("#progress-chart", "e => e.dataset.points") == "3"
         assert page.inner_text("#last-updated") != "—"
@@ -256,25 +258,33 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
                 assert row.get_attribute("data-rerun") == ("yes" if station == c else "no")
 
         # A station: devices, their sum, the DEC protocol image and the discrepancy.
-        page.goto(f"{cec.url}/station/{a}?lang=ru&poll=300")
-        assert integrity(page) == "ok"
-        devices = page.locator("#devices tbody tr")
-        assert devices.count() == 2
-        device_ballots = [int(devices.nth(i).get_attribute("data-ballots") or 0)
-                          for i in range(2)]
-        assert sum(device_ballots) == totals[a].contest(PARTY_LIST_CONTEST).ballots
-        table = page.locator('table[data-contest="party-list"]')
-        for option, n in totals[a].contest(PARTY_LIST_CONTEST).options:
-            assert number(table.locator(f'tr[data-option="{option}"] .votes').inner_text()) == n
-        assert table.locator('tfoot tr[data-figure="ballots"]').get_attribute("data-value") == \
-            str(totals[a].contest(PARTY_LIST_CONTEST).ballots)
-        diff = page.locator(f'#comparison tr[data-key="party-list/{shifted}"]')
-        assert "discrepancy" in (diff.get_attribute("class") or "")
-        assert diff.locator("td").last.inner_text() == "+5"
-        assert page.locator("#comparison tr.discrepancy").count() == 1
-        img = page.locator("img.dec-page").first
-        page.wait_for_function("document.querySelector('img.dec-page').complete")
-        assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [420, 594]
+        for lang in (Language.RU, Language.KY):
+            page.goto(f"{cec.url}/station/{a}?lang={lang.value}&poll=300")
+            assert integrity(page) == "ok"
+            party_names = {p.id: p.name.get(lang) for p in election.party_list.parties}
+            party_names[AGAINST_ALL] = AGAINST_ALL_TEXT[lang.value]
+            devices = page.locator("#devices tbody tr")
+            assert devices.count() == 2
+            device_ballots = [int(devices.nth(i).get_attribute("data-ballots") or 0)
+                              for i in range(2)]
+            assert device_ballots == [t.contest(PARTY_LIST_CONTEST).ballots for t in signed[a]]
+            table = page.locator('table[data-contest="party-list"]')
+            for option, n in totals[a].contest(PARTY_LIST_CONTEST).options:
+                row = table.locator(f'tr[data-option="{option}"]')
+                cells = [number(x) for x in row.locator("td.num").all_inner_texts()[:-1]]
+                assert cells == [*(t.contest(PARTY_LIST_CONTEST).count(option)
+                                   for t in signed[a]), n], option
+                assert row.locator(".name").inner_text() == party_names[option]
+            assert table.locator('tfoot tr[data-figure="ballots"]').get_attribute(
+                "data-value") == str(totals[a].contest(PARTY_LIST_CONTEST).ballots)
+            diff = page.locator(f'#comparison tr[data-key="party-list/{shifted}"]')
+            assert "discrepancy" in (diff.get_attribute("class") or "")
+            assert diff.locator("td").last.inner_text() == "+5"
+            assert election.party_list.party(shifted).name.get(lang) in diff.inner_text()
+            assert page.locator("#comparison tr.discrepancy").count() == 1
+            img = page.locator("img.dec-page").first
+            page.wait_for_function("document.querySelector('img.dec-page').complete")
+            assert img.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [420, 594]
         page.goto(f"{cec.url}/station/{b}?lang=ky&poll=300")
         assert integrity(page) == "ok"
         assert page.locator("#comparison tr.discrepancy").count() == 0
