@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, render, scan, sim
+from benchmarks import accuracy, cec, render, scan, sim, website
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -31,6 +31,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "accuracy": accuracy.run,
     "harsh": _harsh,
     "cec": cec.run,
+    "website": website.run,
 }
 ALL = ("render", "sim", "scan", "accuracy", "harsh")
 
