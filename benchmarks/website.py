@@ -36,7 +36,7 @@ from protocol.cec.registry import CecRegistry
 from protocol.cec.store import open_store
 from protocol.device import DeviceMessenger
 from protocol.envelope import seal
-from protocol.messages import DecProtocol, Results, SheetCounts
+from protocol.messages import Content, DecProtocol, Results, SheetCounts
 
 TIME = "2021-11-28T20:05:00Z"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -63,8 +63,9 @@ def _fill(db: Path, count: int | None, seed: int) -> tuple[CecRegistry, str, int
         messenger = DeviceMessenger(ident, registry.election_hash, registry.package_hash)
         tally = random_tally(election, st, rng, int(rng.integers(100, 900)))
         ballots = tally.contest("party-list").ballots
-        for seq, content in enumerate((Results(tally, SheetCounts(ballots, 0, 0)),
-                                       DecProtocol((PNG_1X1,), dec_figures_for(st, tally))), 1):
+        contents: list[Content] = [Results(tally, SheetCounts(ballots, 0, 0)),
+                                   DecProtocol((PNG_1X1,), dec_figures_for(st, tally))]
+        for seq, content in enumerate(contents, 1):
             head = hashlib.sha256(f"{ident.device_id}/{seq}".encode()).hexdigest()
             signed = messenger.build(content, sequence=seq, time=TIME, audit_head=head)
             ingestor.process(seal(signed, public))
