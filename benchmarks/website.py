@@ -7,8 +7,12 @@ and its faults are ``pcos bench cec``'s job). Then a real CEC
 (:class:`~protocol.cec.live.LiveCec`) serves the website and the figures are:
 
 * ``consolidate_s``: the first consolidation of the whole store;
-* ``<endpoint>_ms``: median wall time of 20 GETs of each JSON endpoint a page
-  polls (the snapshot is cached between store changes), ``<endpoint>_kb`` its size;
+* ``<endpoint>_first_ms``: the first GET of each JSON endpoint a page polls (the
+  view is built), ``<endpoint>_ms``: median of the next 20 (as pages poll it while
+  nothing new arrives; :class:`~protocol.cec.cache.CachedResultsApi`, the website's
+  default, serves them from its per-snapshot cache), ``<endpoint>_kb``: its size;
+* ``uncached_<endpoint>_ms``: the same median with the plain :class:`ResultsApi`
+  (``pcos cec serve`` as of this commit);
 * ``<page>_page_ms`` (when Debian's Chromium is installed): median of 3 loads of
   the page in a headless browser until its sums are checked and it is drawn
   (``#content[data-integrity]`` set), and ``<page>_integrity`` (must be ``ok``).
@@ -29,6 +33,7 @@ from benchmarks.cec_data import PNG_1X1, dec_figures_for, random_tally
 from benchmarks.common import Figure
 from election.default import default_election
 from election.errors import PcosError
+from protocol.cec.api import ResultsApi
 from protocol.cec.ingest import Ingestor
 from protocol.cec.live import LiveCec
 from protocol.cec.provision import cec_keys, device_identity
@@ -73,14 +78,15 @@ def _fill(db: Path, count: int | None, seed: int) -> tuple[CecRegistry, str, int
     return registry, stations[0].number, len(stations)
 
 
-def _get_ms(url: str, times: int = 20) -> tuple[float, int]:
+def _get_ms(url: str, times: int = 20) -> tuple[float, float, int]:
+    """The first GET (view computed) and the median of the next ``times`` (as polled)."""
     walls, size = [], 0
-    for _ in range(times):
+    for _ in range(times + 1):
         t0 = time.perf_counter()
         with urllib.request.urlopen(url, timeout=60) as r:
             size = len(r.read())
         walls.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(walls), size
+    return walls[0], statistics.median(walls[1:]), size
 
 
 def _browser(base: str) -> list[Figure]:
@@ -120,9 +126,16 @@ def run(count: int | None = None, seed: int = 1) -> list[Figure]:
             figures.append(Figure("consolidate_s", round(time.perf_counter() - t1, 2), "s"))
             for name in ENDPOINTS:
                 path = f"/api/station/{first}" if name == "station" else f"/api/{name}"
-                ms, size = _get_ms(cec.url + path)
-                figures += [Figure(f"{name}_ms", round(ms, 1), "ms"),
+                first, ms, size = _get_ms(cec.url + path)
+                figures += [Figure(f"{name}_first_ms", round(first, 1), "ms"),
+                            Figure(f"{name}_ms", round(ms, 1), "ms"),
                             Figure(f"{name}_kb", round(size / 1024, 1), "KiB")]
             if CHROMIUM.exists():
                 figures += _browser(cec.url)
+        plain = ResultsApi(registry, open_store(Path(tmp) / "cec.db"))
+        with LiveCec(registry, plain.store, api=plain) as cec:
+            plain.snapshot()
+            for name in ("national", "districts", "stations"):
+                plain_ms = _get_ms(f"{cec.url}/api/{name}", times=5)[1]
+                figures.append(Figure(f"uncached_{name}_ms", round(plain_ms, 1), "ms"))
     return figures

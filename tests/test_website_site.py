@@ -103,3 +103,34 @@ def test_pcos_cec_serve_serves_the_website_at_root(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+
+
+def test_cached_api_serves_each_view_once_per_store_change(tmp_path: Path) -> None:
+    from protocol_fixtures import ingestor
+
+    from protocol.cec.cache import CachedResultsApi
+
+    world = make_world()
+    ing, store = ingestor(world, tmp_path / "cec.db")
+    cached, plain = CachedResultsApi(world.registry, store), ResultsApi(world.registry, store)
+    first = cached.national()
+    assert cached.national() is first and first == plain.national()
+    r = world.results("1001", 4)
+    for content in (world.zero("1001"), r, world.dec("1001", r.tally)):
+        ing.process(world.envelope(world.message("pcos-1001-1", content)))
+    store.commit()
+    after = cached.national()
+    assert after is not first and after == plain.national()
+    assert after["stations_reported"] == 1
+    for view in ("districts", "stations", "progress"):
+        assert getattr(cached, view)() == getattr(plain, view)()
+    assert cached.station("1001") == plain.station("1001")
+    assert cached.station("1001") is cached.station("1001")
+    assert cached.area("district", "1") == plain.area("district", "1")
+    for bad in (lambda: cached.station("nope"), lambda: cached.area("planet", "x")):
+        try:
+            bad()
+        except KeyError:
+            pass
+        else:
+            raise AssertionError("an unknown station or area must raise KeyError")

@@ -9,7 +9,9 @@ start it, feed devices over loopback TCP, and point a browser at :attr:`url`::
         print(cec.url)   # the results website
 
 ``api`` lets a caller serve a different :class:`ResultsApi` (the browser test
-wraps it to serve corrupted sums and check the page refuses to show them).
+wraps it to serve corrupted sums and check the page refuses to show them); the
+default is :class:`~protocol.cec.cache.CachedResultsApi` (views computed once per
+store change, so polling pages cost little).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import uvicorn
 
 from election.errors import PcosError
 from protocol.cec.api import ResultsApi
+from protocol.cec.cache import CachedResultsApi
 from protocol.cec.ingest import Ingestor
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import CecServer, ServerSettings
@@ -41,7 +44,7 @@ class LiveCec:
                  device_port: int = 0, http_port: int = 0, api: ResultsApi | None = None,
                  start_timeout_s: float = 20.0) -> None:
         self.registry, self.store, self.host = registry, store, host
-        self.api = api or ResultsApi(registry, store)
+        self.api = api or CachedResultsApi(registry, store)
         self.server = CecServer(Ingestor(registry, store),
                                 ServerSettings(host=host, port=device_port))
         self._http_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
