@@ -169,6 +169,14 @@ class CorruptApi(ResultsApi):
             opts[first] += 1
         return view
 
+    def stations(self) -> list[dict[str, Any]]:
+        view = super().stations()
+        for line in view:
+            if line["reported"]:
+                line["ballots_cast"] += 1
+                break
+        return view
+
     def districts(self) -> list[dict[str, Any]]:
         view = super().districts()
         for d in view:
@@ -289,11 +297,17 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
         assert integrity(page) == "ok"
         assert page.locator("#comparison tr.discrepancy").count() == 0
 
+        page.goto(f"{cec.url}/stations?lang=ru&poll=300")
+        assert integrity(page) == "ok"
+        assert page.locator('#stations tr[data-reported="yes"]').count() == 3
+        assert {page.locator('#stations tr[data-reported="yes"]').nth(i).get_attribute(
+            "data-station") for i in range(3)} == {a, b, c}
+
         # The same store behind an API that serves wrong sums: the pages refuse.
         corrupt = CorruptApi(world.registry, open_store(tmp_path / "cec.db"))
         with LiveCec(world.registry, corrupt.store, api=corrupt) as bad:
             for path, why in (("/", "shares add up to"), (f"/station/{a}", "devices give"),
-                              ("/districts", "valid")):
+                              ("/districts", "valid"), ("/stations", "stations add up to")):
                 page.goto(f"{bad.url}{path}?lang=ru&poll=300")
                 assert integrity(page) == "fail"
                 assert page.is_visible("#integrity-warning")
