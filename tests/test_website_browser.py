@@ -316,4 +316,8 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
                 assert page.locator("#content table").count() == 0, "numbers shown anyway"
                 if path == "/" and os.environ.get("PCOS_UPDATE_SCREENSHOT") == "1":
                     page.screenshot(path=str(SCREENSHOT.with_name("website-integrity.png")))
+        # The server gone: the page says it has lost the connection (and keeps its state).
+        page.wait_for_function("document.getElementById('connection').textContent !== ''",
+                               timeout=TIMEOUT_MS)
+        assert "Нет связи" in page.inner_text("#connection")
         page.close()
