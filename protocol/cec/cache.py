@@ -32,12 +32,15 @@ class CachedResultsApi(ResultsApi):
         self._views_of: cons.Consolidation | None = None
 
     def _cached(self, key: tuple[str, ...], compute: Callable[[], _T]) -> _T:
-        snapshot = self.snapshot()
-        if snapshot is not self._views_of:
-            self._views, self._views_of = {}, snapshot
-        if key not in self._views:
-            self._views[key] = compute()  # an exception (unknown station) is not cached
-        return self._views[key]  # type: ignore[no-any-return,unused-ignore]
+        # The HTTP layer calls from a thread pool: one lock (ResultsApi's, re-entrant)
+        # so a view is built once even when several pages ask for it at the same time.
+        with self._lock:
+            snapshot = self.snapshot()
+            if snapshot is not self._views_of:
+                self._views, self._views_of = {}, snapshot
+            if key not in self._views:
+                self._views[key] = compute()  # an exception (unknown station) is not cached
+            return self._views[key]  # type: ignore[no-any-return,unused-ignore]
 
     def national(self) -> dict[str, Any]:
         return self._cached(("national",), super().national)

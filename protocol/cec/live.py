@@ -29,7 +29,7 @@ from protocol.cec.cache import CachedResultsApi
 from protocol.cec.ingest import Ingestor
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import CecServer, ServerSettings
-from protocol.cec.store import Store
+from protocol.cec.store import Store, open_store
 from protocol.cec.web import create_app
 
 
@@ -44,7 +44,13 @@ class LiveCec:
                  device_port: int = 0, http_port: int = 0, api: ResultsApi | None = None,
                  start_timeout_s: float = 20.0) -> None:
         self.registry, self.store, self.host = registry, store, host
-        self.api = api or CachedResultsApi(registry, store)
+        # The API reads through its own connection (WAL: readers do not block the writer),
+        # from Starlette's thread pool; the device listener writes through ``store``.
+        self._reader: Store | None = None
+        if api is None:
+            self._reader = open_store(store.url)
+            api = CachedResultsApi(registry, self._reader)
+        self.api = api
         self.server = CecServer(Ingestor(registry, store),
                                 ServerSettings(host=host, port=device_port))
         self._http_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -95,6 +101,9 @@ class LiveCec:
             self._thread.join(10)
         with contextlib.suppress(OSError):
             self._http_socket.close()
+        if self._reader is not None and not self._thread.is_alive():
+            self._reader.close()
+            self._reader = None
         if not self._loop.is_closed() and not self._loop.is_running():
             self._loop.close()
 
