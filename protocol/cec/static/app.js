@@ -584,5 +584,7 @@
     setTimeout(refresh, POLL_MS);
   }
 
+  // The checks, for tests that feed them generated data in a real browser.
+  window.PcosChecks = Object.freeze({checkContest, checkNational, checkStation, checkStations, checkProgress});
   refresh();
 })();
