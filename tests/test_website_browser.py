@@ -265,6 +265,14 @@ def test_website_live_in_a_real_browser(browser: Any, tmp_path: Path) -> None:
                 assert number(row.locator(".votes").inner_text()) == counts[leader]
                 assert row.get_attribute("data-rerun") == ("yes" if station == c else "no")
 
+        # A district's area page: its two stations summed, from a link on the districts page.
+        page.click('tr[data-district="1"] a')
+        page.wait_for_url(re.compile(r"/area/district/1\?"))
+        assert integrity(page) == "ok"
+        d1 = station_total([totals[a], totals[b]]).contest(PARTY_LIST_CONTEST)
+        assert {o: v for o, (_, v, _) in party_rows(page).items()} == d1.counts
+        assert page.locator("#stations-reported").get_attribute("data-value") == "2"
+
         # A station: devices, their sum, the DEC protocol image and the discrepancy.
         for lang in (Language.RU, Language.KY):
             page.goto(f"{cec.url}/station/{a}?lang={lang.value}&poll=300")

@@ -30,7 +30,7 @@ def test_pages_are_shells_in_the_asked_language(tmp_path: Path) -> None:
     client = _client(tmp_path)
     for path, page in (("/", "national"), ("/districts", "districts"),
                        ("/stations", "stations"), ("/station/1001", "station"),
-                       ("/progress", "progress")):
+                       ("/progress", "progress"), ("/area/district/1", "area")):
         ky = client.get(path)
         assert ky.status_code == 200 and f'data-page="{page}"' in ky.text
         assert '<html lang="ky">' in ky.text and 'data-lang="ky"' in ky.text
@@ -38,6 +38,11 @@ def test_pages_are_shells_in_the_asked_language(tmp_path: Path) -> None:
         assert '<html lang="ru">' in ru.text and "Результаты выборов" in ru.text
         assert '<html lang="ky">' in client.get(path, params={"lang": "xx"}).text
     assert 'data-key="1001"' in client.get("/station/1001").text
+    region = make_world().election.station("1001").region
+    assert f'data-key="region/{region}"' in client.get(f"/area/region/{region}").text
+    assert client.get("/area/district/1").status_code == 200
+    for bad in ("/area/planet/x", "/area/region/nowhere", "/area/district/99"):
+        assert client.get(bad).status_code == 404, bad
     assert client.get("/station/9999999").status_code == 404
     assert client.get("/station/%3Cscript%3E").status_code == 404
     assert client.get("/api").status_code == 200  # the API index moved from / to /api

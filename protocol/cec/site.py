@@ -15,6 +15,7 @@ Routes added here (mounted by :func:`protocol.cec.web.create_app`):
     GET /stations             every station in one line
     GET /station/{number}     devices' reports, DEC protocol pages, machine vs protocol
     GET /progress             reporting progress over the evening
+    GET /area/{level}/{key}   a region, TEC or district: its stations' results summed
     GET /site/names.json      party, candidate, district and area names in ky and ru
     GET /static/...           app.js, site.css, page.html (served locally; no CDN)
 
@@ -45,6 +46,7 @@ class Page(StrEnum):
     STATIONS = "stations"
     STATION = "station"
     PROGRESS = "progress"
+    AREA = "area"
 
 
 AGAINST_ALL_TEXT = {"ky": "Баарына каршы", "ru": "Против всех"}
@@ -82,6 +84,16 @@ def names(election: Election) -> dict[str, Any]:
     }
 
 
+def _area_exists(election: Election, level: str, key: str) -> bool:
+    if level == "region":
+        return any(r.id == key for r in election.regions)
+    if level == "tec":
+        return any(t.id == key for t in election.tecs)
+    if level == "district":
+        return any(str(d.number) == key for d in election.districts)
+    return False
+
+
 def _shell(page: Page, lang: Language, key: str = "") -> str:
     text = (STATIC_DIR / "page.html").read_text(encoding="utf-8")
     return (text.replace("{{lang}}", lang.value)
@@ -102,6 +114,12 @@ def routes(api: ResultsApi) -> list[BaseRoute]:
                     api.registry.election.station(key)
                 except KeyError:
                     return HTMLResponse(f"no station {html.escape(key)}", status_code=404)
+            if which is Page.AREA:
+                level, area = request.path_params["level"], request.path_params["key"]
+                if not _area_exists(api.registry.election, level, area):
+                    return HTMLResponse(f"no {html.escape(level)} {html.escape(area)}",
+                                        status_code=404)
+                key = f"{level}/{area}"
             return HTMLResponse(_shell(which, language_of(request), key),
                                 headers={"Cache-Control": "no-store"})
         return endpoint
@@ -115,6 +133,7 @@ def routes(api: ResultsApi) -> list[BaseRoute]:
         Route("/stations", page(Page.STATIONS)),
         Route("/station/{number}", page(Page.STATION)),
         Route("/progress", page(Page.PROGRESS)),
+        Route("/area/{level}/{key}", page(Page.AREA)),
         Route("/site/names.json", names_json),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -363,7 +363,8 @@
       return el("tr", {"data-district": d.district, "data-leader": d.leader || "",
         "data-leader-votes": leader ? leader.votes : "", "data-rerun": rerun ? "yes" : "no",
         class: rerun ? "rerun" : null},
-        td(String(d.district), {class: "num"}), td(d.name[LANG]),
+        td(String(d.district), {class: "num"}),
+        td(el("a", {href: href(`/area/district/${d.district}`)}, d.name[LANG])),
         td(`${d.stations_reported} / ${d.stations}`, {class: "num"}),
         td(leader ? optionName(d.contest, leader.option) : "—", {class: "leader"}),
         td(leader ? fmtInt(leader.votes) : "", {class: "num votes"}),
@@ -383,7 +384,8 @@
     const rows = stations.map((s) => el("tr", {"data-station": s.station, "data-reported": s.reported ? "yes" : "no",
       class: s.discrepancies ? "discrepancy" : null},
       td(el("a", {href: href(`/station/${s.station}`)}, s.station)),
-      td(areaName("regions", s.region)), td(s.district === null ? "—" : String(s.district), {class: "num"}),
+      td(el("a", {href: href(`/area/region/${s.region}`)}, areaName("regions", s.region))),
+      td(s.district === null ? "—" : String(s.district), {class: "num"}),
       td(s.reported ? TEXT.yes : TEXT.no), td(String(s.devices_reported), {class: "num"}),
       td(fmtInt(s.ballots_cast), {class: "num"}), td(s.dec_protocol ? TEXT.yes : TEXT.no),
       td(String(s.discrepancies), {class: "num"})));
@@ -399,9 +401,9 @@
   function renderStation({st}) {
     const out = [el("h1", {}, `${TEXT.station} ${st.station}`),
       summary([
-        [TEXT.region, areaName("regions", st.region)],
-        [TEXT.tec, areaName("tecs", st.tec)],
-        [TEXT.district, st.district === null ? "—" : `${st.district}`],
+        [TEXT.region, el("a", {href: href(`/area/region/${st.region}`)}, areaName("regions", st.region))],
+        [TEXT.tec, el("a", {href: href(`/area/tec/${st.tec}`)}, areaName("tecs", st.tec))],
+        [TEXT.district, st.district === null ? "—" : el("a", {href: href(`/area/district/${st.district}`)}, `${st.district}`)],
         [TEXT.voters, fmtInt(st.voters), {id: "voters", "data-value": st.voters}],
         [TEXT.registered, st.devices_registered.join(", ")],
         [TEXT.zero_reports, String(st.zero_reports)],
@@ -474,6 +476,31 @@
     return out;
   }
 
+  function renderArea({area}) {
+    const [level, key] = KEY.split("/");
+    const title = level === "region" ? `${TEXT.region}: ${areaName("regions", key)}`
+      : level === "tec" ? `${TEXT.tec}: ${areaName("tecs", key)}`
+        : contestName(`district-${String(key).padStart(2, "0")}`);
+    const out = [el("h1", {}, title), summary([
+      [TEXT.reported, outOf(area.stations_reported, area.stations),
+        {id: "stations-reported", "data-value": area.stations_reported, "data-total": area.stations}],
+      [TEXT.ballots, fmtInt(area.ballots_cast), {id: "ballots-cast", "data-value": area.ballots_cast}],
+      [TEXT.turnout, fmtPct(area.turnout_pct), {id: "turnout"}],
+    ])];
+    const order = (cid) => (cid === "party-list" ? "" : cid);
+    for (const [cid, c] of Object.entries(area.contests).sort(([a], [b]) => order(a).localeCompare(order(b)))) {
+      out.push(el("h2", {}, contestName(cid)));
+      if (cid === "party-list") out.push(sharesChart(c));
+      out.push(contestTable(c, cid));
+      if (c.against_all_beats_leader) out.push(el("p", {class: "discrepancy-note", title: TEXT.rerun_why}, TEXT.rerun));
+    }
+    out.push(el("h2", {}, TEXT.discrepant), area.discrepant_stations.length
+      ? el("ul", {class: "inline", id: "discrepant"}, area.discrepant_stations.map((s) =>
+        el("li", {}, el("a", {href: href(`/station/${s}`), class: "discrepancy"}, s))))
+      : el("p", {id: "discrepant"}, TEXT.none));
+    return out;
+  }
+
   function renderProgress({progress, nat}) {
     return [el("h1", {}, TEXT.progress),
       el("p", {id: "stations-reported", "data-value": nat.stations_reported},
@@ -511,6 +538,11 @@
       load: async () => ({st: await getJson(`/api/station/${encodeURIComponent(KEY)}`)}),
       check: (d) => checkStation(d.st),
       render: renderStation,
+    },
+    area: {
+      load: async () => ({area: await getJson(`/api/area/${KEY.split("/").map(encodeURIComponent).join("/")}`)}),
+      check: (d) => Object.entries(d.area.contests).flatMap(([cid, c]) => checkContest(c, cid)),
+      render: renderArea,
     },
     progress: {
       load: async () => ({nat: await getJson("/api/national"), progress: await getJson("/api/progress")}),
