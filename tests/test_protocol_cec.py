@@ -413,3 +413,24 @@ def test_nothing_is_durable_before_the_batch_commit(world: World, tmp_path: Path
     assert reader.count("messages") == 0
     store.commit()
     assert reader.count("messages") == 2
+
+
+_FUZZ_DIR = tempfile.TemporaryDirectory()
+_FUZZ_ING, _FUZZ_STORE = ingestor(_WORLD, Path(_FUZZ_DIR.name) / "cec.db")
+_FUZZ_ENVELOPE = _WORLD.envelope(_MESSAGES["pcos-1001-1"][0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.binary(max_size=200),
+                 st.tuples(st.integers(0, len(_FUZZ_ENVELOPE) - 1), st.integers(0, 255)).map(
+                     lambda pb: _FUZZ_ENVELOPE[:pb[0]] + bytes([pb[1]])
+                     + _FUZZ_ENVELOPE[pb[0] + 1:])))
+def test_fuzz_ingest_answers_every_frame_with_a_signed_receipt(data: bytes) -> None:
+    """Whatever arrives in a frame, the CEC answers with a receipt it signed; a changed
+    envelope is never accepted as something else."""
+    out = _FUZZ_ING.process(data, "fuzz")
+    receipt = parse_receipt(out.receipt, _WORLD.registry.signing_public)
+    if receipt.status is ReceiptStatus.ACCEPTED:
+        assert receipt.message_hash == _MESSAGES["pcos-1001-1"][0].message_hash
+    else:
+        assert isinstance(receipt.reason, Reason)

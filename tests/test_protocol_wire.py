@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protocol_fixtures import TIME, make_world
 
+from benchmarks.cec_data import PNG_1X1
 from firmware.crypto import (
     CertificateRole,
     SignatureKind,
@@ -34,6 +35,7 @@ from protocol.errors import ProtocolError, Reason
 from protocol.frames import FrameDecoder, decode_frames, encode_frame
 from protocol.messages import (
     DecFigures,
+    DecProtocol,
     MessageKind,
     SignedMessage,
     confirm_dec_figures,
@@ -133,6 +135,12 @@ def test_dec_figures_typed_twice_must_agree() -> None:
         confirm_dec_figures(first, slip)
     assert err.value.reason is Reason.DEC_FIGURES_MISMATCH
     assert "party-list/P07" in str(err.value)
+    assert DecProtocol.from_entries((PNG_1X1,), first, first).figures == first
+    with pytest.raises(ProtocolError) as err:
+        DecProtocol.from_entries((PNG_1X1,), first, slip)
+    assert err.value.reason is Reason.DEC_FIGURES_MISMATCH
+    with pytest.raises(ProtocolError, match="PNG"):
+        DecProtocol.from_entries((b"GIF89a",), first, first)
     other = replace(first, ballots_cast=first.ballots_cast + 1)
     with pytest.raises(ProtocolError, match="ballots_cast"):
         confirm_dec_figures(first, other)
