@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, modem, printer, render, scan, sim
+from benchmarks import accuracy, cec, modem, printer, render, scan, sim, website
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -37,6 +37,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "package": package_bench.run,
     "printer": printer.run,
     "cec": cec.run,
+    "website": website.run,
 }
 ALL = tuple(BENCHES)
 

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from protocol.cec import site
 from protocol.cec.api import ResultsApi
 
 _INDEX = """<!doctype html><meta charset="utf-8"><title>PCOS-KG CEC</title>
@@ -77,8 +78,8 @@ def create_app(api: ResultsApi) -> Starlette:
     def nist(request: Request) -> Response:
         return JSONResponse(api.nist())
 
-    return Starlette(routes=[
-        Route("/", index), Route("/api/national", national), Route("/api/districts", districts),
+    return Starlette(routes=[*site.routes(api),  # the ky/ru website: / and its pages
+        Route("/api", index), Route("/api/national", national), Route("/api/districts", districts),
         Route("/api/stations", stations), Route("/api/station/{number}", station),
         Route("/api/station/{number}/dec/{page:int}.png", dec_page),
         Route("/api/area/{level}/{key}", area), Route("/api/progress", progress),
