@@ -203,6 +203,47 @@ class _Page:
         self.c.drawString(ft.x_mm * mm, (self.h - ft.baseline_mm) * mm, ft.text)
 
 
+def grey_of(srgb: tuple[int, int, int]) -> CMYKColor:
+    """The K tint an office copier makes of an sRGB colour (Rec. 601 luma)."""
+    r, g, b = srgb
+    return CMYKColor(0, 0, 0, round(1.0 - (0.299 * r + 0.587 * g + 0.114 * b) / 255.0, 2))
+
+
+def draw_layout(canvas: Canvas, layout: BallotLayout, grey_copy: bool = False) -> None:
+    """Draw a layout on the current page of ``canvas`` (mm from the top-left corner).
+
+    ``grey_copy`` draws what a grey office copy of the ballot carries: the
+    stripes as K tints and no protective paint (a copier's background
+    suppression drops that pale tint); used for a test deck's photocopy sheet.
+    """
+    page = _Page(canvas, layout.paper_h_mm)
+
+    for tb in layout.texts:
+        fitted = fit_text(tb)
+        if fitted is not None:
+            page.text(fitted)
+    for rule in layout.rules:
+        grey = CMYKColor(0, 0, 0, round(1.0 - rule.grey / 255.0, 2))
+        page.fill_rect(rule.rect, grey)
+    ink = stripe_ink(layout)
+    if ink is not None:
+        colour = grey_of(ink.srgb) if grey_copy else ink.colour()
+        for stripe in layout.stripes:
+            page.fill_rect(stripe.rect, colour)
+    for mark in (*layout.timing.left, *layout.timing.right):
+        page.fill_rect(mark, BLACK)
+    code = layout.code
+    for copy in range(len(code.copies)):
+        for rect in code.black_rects(copy):
+            page.fill_rect(rect, BLACK)
+    if not grey_copy:
+        paint = protective_paint_ink(layout).colour()
+        for rect in layout.security.line_rects():
+            page.fill_rect(rect, paint)
+    for t in layout.targets:
+        page.fill_ring(t.box, t.box.inset(layout.box_border_mm), BLACK)
+
+
 def document_title(layout: BallotLayout, election_id: str) -> str:
     return (f"PCOS-KG ballot {election_id} {layout.kind.value} {layout.contest} "
             f"{layout.language.value}")
@@ -236,32 +277,7 @@ def render_pdf(layout: BallotLayout, election_id: str | None = None) -> bytes:
     canvas.setCreator("PCOS-KG calibration.render_pdf")
     canvas.setKeywords(f"ballot, {layout.kind.value}, {layout.contest}, "
                        f"{layout.language.value}, layout_hash={layout.layout_hash}")
-    page = _Page(canvas, layout.paper_h_mm)
-
-    for tb in layout.texts:
-        fitted = fit_text(tb)
-        if fitted is not None:
-            page.text(fitted)
-    for rule in layout.rules:
-        grey = CMYKColor(0, 0, 0, round(1.0 - rule.grey / 255.0, 2))
-        page.fill_rect(rule.rect, grey)
-    ink = stripe_ink(layout)
-    if ink is not None:
-        colour = ink.colour()
-        for stripe in layout.stripes:
-            page.fill_rect(stripe.rect, colour)
-    for mark in (*layout.timing.left, *layout.timing.right):
-        page.fill_rect(mark, BLACK)
-    code = layout.code
-    for copy in range(len(code.copies)):
-        for rect in code.black_rects(copy):
-            page.fill_rect(rect, BLACK)
-    paint = protective_paint_ink(layout).colour()
-    for rect in layout.security.line_rects():
-        page.fill_rect(rect, paint)
-    for t in layout.targets:
-        page.fill_ring(t.box, t.box.inset(layout.box_border_mm), BLACK)
-
+    draw_layout(canvas, layout)
     canvas.showPage()
     canvas.save()
     return buf.getvalue()
