@@ -92,8 +92,6 @@ class TestReport:
 class TestModeCounter(Protocol):
     """A device in test mode, as ``pcos testdeck run`` sees it."""
 
-    __test__ = False
-
     def count(self, sheets: Iterable[FedSheet]) -> TestReport:
         """Feed every sheet in order; return the test report."""
         ...

@@ -673,7 +673,8 @@ class MadeDeck:
 def make_deck(election: Election, station: Station, out_dir: str | os.PathLike[str],
               seed: int = 0, params: ScannerParams | None = None,
               preset_name: str | None = "realistic", scans: bool = True,
-              progress: Callable[[int], None] | None = None) -> MadeDeck:
+              progress: Callable[[int], None] | None = None,
+              fmt: ImageFormat = ImageFormat.PNG) -> MadeDeck:
     """Write ``deck.pdf``, ``expected.json`` and (unless ``scans`` is False) ``scans/``."""
     out = Path(out_dir)
     prepare_dir(out)
@@ -685,5 +686,5 @@ def make_deck(election: Election, station: Station, out_dir: str | os.PathLike[s
     summary = None
     if scans:
         summary = write_scans(deck, out / SCANS_DIR, params or preset("realistic"), seed,
-                              preset_name, progress=progress)
+                              preset_name, fmt=fmt, progress=progress)
     return MadeDeck(out, deck, deck.physical_sheets + 1, summary)

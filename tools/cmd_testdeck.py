@@ -1,9 +1,10 @@
 """``pcos testdeck``: logic-and-accuracy test decks (make, run, verify).
 
-* ``pcos testdeck make --station ID --out DIR [--seed S] [--preset P] [--no-scans]
-  [--election FILE]`` writes ``DIR/deck.pdf`` (the marked deck to print and
-  feed), ``DIR/expected.json`` (the counts it must give, from the rules) and
-  ``DIR/scans/`` (simulated scans, as ``pcos sim sheets`` writes them).
+* ``pcos testdeck make --station ID --out DIR [--seed S] [--preset P]
+  [--format png|tiff|jpg] [--no-scans] [--election FILE]`` writes ``DIR/deck.pdf``
+  (the marked deck to print and feed), ``DIR/expected.json`` (the counts it
+  must give, from the rules) and ``DIR/scans/`` (simulated scans, as ``pcos sim
+  sheets`` writes them).
 * ``pcos testdeck run --deck DIR [--dir SCANS] [--out REPORT.json] [--election FILE]``
   feeds the scans (default ``DIR/scans``) through a counter in test mode and
   writes its test report (default ``DIR/report.json``). Today the counter is
@@ -33,7 +34,7 @@ from election.fileio import write_atomically
 from election.hashing import election_hash
 from simulator.scanner import PRESETS, preset
 from simulator.testdeck import EXPECTED_JSON, SCANS_DIR, find_station, make_deck
-from simulator.writer import encode_image, prepare_dir
+from simulator.writer import ImageFormat, encode_image, image_format, prepare_dir
 from tools.common import add_election_option, load_election_arg
 
 
@@ -48,7 +49,8 @@ def _make(args: argparse.Namespace) -> int:
         def progress(done: int) -> None:
             print(f"\r{done} sheets scanned", end="", file=sys.stderr, flush=True)
     made = make_deck(election, station, Path(args.out), seed=args.seed, params=params,
-                     preset_name=args.preset, scans=not args.no_scans, progress=progress)
+                     preset_name=args.preset, scans=not args.no_scans, progress=progress,
+                     fmt=image_format(args.format))
     if progress is not None:
         print("\r", end="", file=sys.stderr, flush=True)
     print(f"wrote {made.out_dir}: {made.line()}")
@@ -105,6 +107,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     make.add_argument("--preset", default="realistic", metavar="NAME",
                       help=f"scanner preset of the scans: {', '.join(PRESETS)} "
                            "(default realistic)")
+    make.add_argument("--format", default=ImageFormat.PNG.value,
+                      choices=[f.value for f in ImageFormat],
+                      help="image format of the scans (default png; jpg is lossy but "
+                           "several times faster to write and read)")
     make.add_argument("--no-scans", action="store_true", help="only the PDF and expected.json")
     add_election_option(make)
     make.set_defaults(func=_make)
