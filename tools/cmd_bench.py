@@ -1,7 +1,8 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
+harsh preset: counts silent errors), ``testdeck`` (a default station's whole
+test deck, make -> run -> verify) and ``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -13,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, render, scan, sim, testdeck
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +31,9 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "testdeck": testdeck.run,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "testdeck")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
