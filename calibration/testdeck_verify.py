@@ -63,8 +63,8 @@ class Check:
     def line(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
         got = "missing" if self.reported is None else str(self.reported)
-        return f"{verdict}  {self.section:<22} {self.item:<28} expected {self.expected!s:>6}  " \
-               f"reported {got:>7}"
+        return (f"{verdict}  {self.section:<22} {self.item:<31} expected "
+                f"{self.expected!s:>6}  reported {got:>7}")
 
 
 @dataclass(frozen=True)

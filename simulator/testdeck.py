@@ -71,7 +71,7 @@ from election.model import (
 )
 from election.rules import BallotOutcome, judge_ballot, rule_set
 from election.tally import Tally, TallyBuilder
-from simulator.fakes import EXPECTED_REASON, Fake, _word, other_election, wrong_stripe_layout
+from simulator.fakes import EXPECTED_REASON, Fake, other_election, random_word, wrong_stripe_layout
 from simulator.ink import INSTRUMENTS
 from simulator.marks import Shape, Variant, VoterStyle
 from simulator.scanner import ScannerParams, preset
@@ -578,7 +578,7 @@ def _vector_marks(layout: BallotLayout, ballot: DeckBallot, shape: MarkShape
 
 def _document_lines(index: int) -> tuple[str, ...]:
     rng = np.random.default_rng([2021, index])
-    words = [_word(rng) for _ in range(400)]
+    words = [random_word(rng) for _ in range(400)]
     lines = [" ".join(words[:4]).upper()]
     for i in range(4, len(words), 9):
         lines.append(" ".join(words[i:i + 9]))

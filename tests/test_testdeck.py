@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 import pytest
 from election_fixtures import candidate_contest, party, small_election
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from calibration.marked_pdf import CROSS_INSET_MM, FILL_INSET_MM, MarkShape
@@ -41,7 +43,7 @@ from election.model import (
     Text,
 )
 from election.rules import ContestStatus, PreferenceStatus, judge_ballot, rule_set
-from election.tally import Tally
+from election.tally import Tally, TallyError
 from simulator.fakes import Fake
 from simulator.scanner import preset
 from simulator.testdeck import (
@@ -444,3 +446,31 @@ def test_scans_are_the_deck_in_feed_order(e2e: dict[str, Path]) -> None:
             assert t["expected"] == s["expected"]
     img = cv2.imread(str(deck / "scans" / "000000-front.jpg"))
     assert isinstance(img, np.ndarray) and img.ndim == 3
+
+
+_SMALL_DOC = expected_results(SMALL)
+_SMALL_OPTIONS = [(c, o) for c, d in sorted(_SMALL_DOC["tally"]["contests"].items())
+                  for o in sorted(d["options"]) if d["options"][o] > 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(_SMALL_OPTIONS), st.integers(min_value=-30, max_value=30))
+def test_any_count_moved_between_an_option_and_blank_fails_on_exactly_those_lines(
+        target: tuple[str, str], delta: int) -> None:
+    contest, option = target
+    doc = json.loads(json.dumps(_SMALL_DOC["tally"]))
+    c = doc["contests"][contest]
+    delta = max(-c["options"][option], min(delta, c["blank"]))  # keep counts >= 0
+    c["options"][option] -= delta
+    c["blank"] += delta
+    c["valid"] -= delta
+    c["invalid"] += delta
+    exp = Tally.from_json(_SMALL_DOC["tally"])
+    try:
+        rep = Tally.from_json(doc)
+    except TallyError:  # fewer votes than preferences for a party: refused, never compared
+        assume(False)
+    verdict = compare(exp, _SMALL_DOC["returned"], rep, _SMALL_DOC["returned"])
+    failed = {(f.section, f.item) for f in verdict.failures}
+    assert verdict.passed == (delta == 0)
+    assert failed == (set() if delta == 0 else {(contest, option), (contest, "(blank)")})
