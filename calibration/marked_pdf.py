@@ -35,7 +35,7 @@ from reportlab.lib.colors import CMYKColor
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 
-from calibration.render_pdf import BLACK, _register_font, draw_layout
+from calibration.render_pdf import BLACK, draw_layout, pdf_font
 from election.geometry import Rect
 from election.layout import BallotLayout
 
@@ -127,7 +127,7 @@ def _text_page(canvas: Canvas, lines: Sequence[str], h_mm: float) -> None:
     y = 25.0
     for i, line in enumerate(lines):
         size = 4.5 if i == 0 else 3.0
-        canvas.setFont(_register_font(i == 0), size * mm)
+        canvas.setFont(pdf_font(i == 0), size * mm)
         canvas.drawString(25 * mm, _y(h_mm, y), line)
         y += 12.0 if i == 0 else 5.5
         if y > h_mm - 25:
@@ -138,7 +138,7 @@ def _cover(canvas: Canvas, title: str, lines: Sequence[str]) -> None:
     """The cover: a title, then the lines in up to two columns (smaller type if needed)."""
     w, h = A4_MM
     canvas.setFillColor(BLACK)
-    canvas.setFont(_register_font(True), 5.0 * mm)
+    canvas.setFont(pdf_font(True), 5.0 * mm)
     canvas.drawString(15 * mm, _y(h, 20), title)
     top, bottom = 30.0, h - 12.0
     size = 2.6
@@ -148,7 +148,7 @@ def _cover(canvas: Canvas, title: str, lines: Sequence[str]) -> None:
         size -= 0.2
         per_col = int((bottom - top) / (size * 1.3))
     col_w = (w - 30) / columns
-    regular = _register_font(False)
+    regular = pdf_font(False)
     for i, line in enumerate(lines[: columns * per_col]):
         col, row = divmod(i, per_col)
         canvas.setFont(regular, size * mm)
@@ -160,7 +160,7 @@ def render_deck_pdf(pages: Sequence[DeckPage], cover_title: str, cover_lines: Se
     """The cover page, then one page per physical sheet, in feed order (PDF bytes)."""
     buf = io.BytesIO()
     canvas = Canvas(buf, pagesize=(A4_MM[0] * mm, A4_MM[1] * mm), invariant=1,
-                    pageCompression=1, initialFontName=_register_font(False),
+                    pageCompression=1, initialFontName=pdf_font(False),
                     initialFontSize=10)
     canvas.setTitle(cover_title)
     canvas.setSubject(subject)

@@ -127,6 +127,11 @@ def _register_font(bold: bool) -> str:
     return name
 
 
+def pdf_font(bold: bool) -> str:
+    """The reportlab name of a shipped DejaVu face, registered on first use."""
+    return _register_font(bold)
+
+
 @cache
 def _ascent_em(bold: bool) -> float:
     """The ascent FreeType reports (hhea), per em: the raster renderer's vertical reference."""
