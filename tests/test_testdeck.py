@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 from pypdf import PdfReader
 
 from calibration.marked_pdf import CROSS_INSET_MM, FILL_INSET_MM, MarkShape
-from calibration.testdeck_verify import Check, compare, diagnose
+from calibration.testdeck_verify import (
+    REPORT_FORMAT,
+    Check,
+    VerifyError,
+    compare,
+    diagnose,
+    parse_counts,
+)
 from election.default import default_election
 from election.definition import dump_election
 from election.model import (
@@ -474,3 +481,25 @@ def test_any_count_moved_between_an_option_and_blank_fails_on_exactly_those_line
     failed = {(f.section, f.item) for f in verdict.failures}
     assert verdict.passed == (delta == 0)
     assert failed == (set() if delta == 0 else {(contest, option), (contest, "(blank)")})
+
+
+# Keys are at most 6 characters, so no generated object can be a valid tally ("election",
+# "contests" are longer): every generated document must be refused.
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-3, 3) | st.text(max_size=4),
+                     lambda kids: st.lists(kids, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), kids, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.fixed_dictionaries({"format": st.just(REPORT_FORMAT), "tally": _JSON,
+                              "returned": _JSON}) | _JSON)
+def test_a_malformed_report_is_a_typed_error(doc: Any) -> None:
+    with pytest.raises(VerifyError):
+        parse_counts(doc, "report.json", REPORT_FORMAT)
+
+
+def test_a_well_formed_report_parses() -> None:
+    doc = {"format": REPORT_FORMAT, "tally": _SMALL_DOC["tally"],
+           "returned": _SMALL_DOC["returned"], "source": "anything"}
+    tally, returned = parse_counts(doc, "report.json", REPORT_FORMAT)
+    assert tally == Tally.from_json(_SMALL_DOC["tally"]) and returned == _SMALL_DOC["returned"]
