@@ -34,8 +34,8 @@ shifted shows it at once in its counts:
 Expected results (:func:`expected_results`) are computed from each sheet's
 *intended* selections by :func:`election.rules.judge_ballot` and counted by
 :class:`election.tally.Tally` — the pure validity rules, never a reader. The
-simulated scans (:func:`write_scans`) and the PDF (:mod:`simulator.testdeck_pdf`)
-draw exactly those selections.
+simulated scans (:func:`write_scans`) and the PDF (:func:`render_deck`, drawn by
+:mod:`calibration.marked_pdf`) draw exactly those selections.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from calibration.marked_pdf import DeckPage, MarkShape, PageStyle, VectorMark, render_deck_pdf
+from calibration.testdeck_verify import EXPECTED_FORMAT
 from election.errors import PcosError
 from election.fileio import write_atomically
 from election.hashing import election_hash
@@ -78,7 +79,6 @@ from simulator.scanner import ScannerParams, preset
 from simulator.sheets import GivenBallot, GivenSheet, SheetFactory
 from simulator.writer import ImageFormat, WriteSummary, prepare_dir, write_sheets
 
-EXPECTED_FORMAT = "pcos-kg/testdeck-expected"
 EXPECTED_FORMAT_VERSION = 1
 COUNTS_FROM = ("election.rules.judge_ballot over each sheet's intended selections, counted by "
                "election.tally; never read from any image or reader")
