@@ -271,7 +271,9 @@ def _mark_strokes(page: Any) -> list[tuple[float, float, float, float]]:
 def test_pdf_has_a_cover_and_one_page_per_sheet_with_marks_in_their_boxes() -> None:
     pages = deck_pages(SMALL)
     expected = expected_results(SMALL)
-    reader = PdfReader(io.BytesIO(render_deck(SMALL, expected)))
+    pdf = render_deck(SMALL, expected)
+    assert pdf == render_deck(SMALL, expected)  # byte-deterministic, like the ballots
+    reader = PdfReader(io.BytesIO(pdf))
     assert len(reader.pages) == SMALL.physical_sheets + 1 == len(pages) + 1
     cover = reader.pages[0].extract_text()
     assert "station 0001" in cover and "P02: 5" in cover
