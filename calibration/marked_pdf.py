@@ -33,6 +33,7 @@ from enum import StrEnum
 
 from reportlab.lib.colors import CMYKColor
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
 
 from calibration.render_pdf import BLACK, draw_layout, pdf_font
@@ -46,6 +47,7 @@ STROKE_MM = 0.5
 CROSS_INSET_MM = 0.9
 FILL_INSET_MM = 0.6
 FIT_TO_PAGE_SCALE = 0.95
+MIN_COVER_SIZE_MM = 1.4
 
 
 class MarkShape(StrEnum):
@@ -134,22 +136,49 @@ def _text_page(canvas: Canvas, lines: Sequence[str], h_mm: float) -> None:
             break
 
 
+def wrap_line(line: str, font: str, size_mm: float, width_mm: float) -> list[str]:
+    """Split ``line`` at spaces so that each piece fits ``width_mm`` (continuations indented)."""
+    lead = line[: len(line) - len(line.lstrip())]
+    out: list[str] = []
+    current = lead
+    for word in line.lstrip().split(" "):
+        trial = f"{current} {word}" if current.strip() else current + word
+        if current.strip() and pdfmetrics.stringWidth(trial, font, size_mm) > width_mm:
+            out.append(current)
+            current = lead + "    " + word
+        else:
+            current = trial
+    out.append(current)
+    return out
+
+
+def _cover_layout(lines: Sequence[str], font: str, w_mm: float, rows_mm: float
+                  ) -> tuple[float, int, list[str]]:
+    """The largest type size (and column count) at which the wrapped lines fit the page."""
+    size = 2.6
+    while True:  # ends: the size shrinks to MIN_COVER_SIZE_MM
+        per_col = int(rows_mm / (size * 1.3))
+        for columns in (1, 2):
+            col_w = (w_mm - 30) / columns - 3
+            wrapped = [piece for line in lines for piece in wrap_line(line, font, size, col_w)]
+            fits = len(wrapped) <= columns * per_col
+            if fits or (columns == 2 and size <= MIN_COVER_SIZE_MM):  # else: cut, smallest
+                return size, columns, wrapped[: columns * per_col]
+        size -= 0.2
+
+
 def _cover(canvas: Canvas, title: str, lines: Sequence[str]) -> None:
-    """The cover: a title, then the lines in up to two columns (smaller type if needed)."""
+    """The cover: a title, then the lines wrapped, in one or two columns (smaller if needed)."""
     w, h = A4_MM
     canvas.setFillColor(BLACK)
     canvas.setFont(pdf_font(True), 5.0 * mm)
     canvas.drawString(15 * mm, _y(h, 20), title)
     top, bottom = 30.0, h - 12.0
-    size = 2.6
-    per_col = int((bottom - top) / (size * 1.3))
-    columns = 1 if len(lines) <= per_col else 2
-    while columns == 2 and len(lines) > 2 * per_col and size > 1.4:
-        size -= 0.2
-        per_col = int((bottom - top) / (size * 1.3))
-    col_w = (w - 30) / columns
     regular = pdf_font(False)
-    for i, line in enumerate(lines[: columns * per_col]):
+    size, columns, wrapped = _cover_layout(lines, regular, w, bottom - top)
+    per_col = int((bottom - top) / (size * 1.3))
+    col_w = (w - 30) / columns
+    for i, line in enumerate(wrapped):
         col, row = divmod(i, per_col)
         canvas.setFont(regular, size * mm)
         canvas.drawString((15 + col * col_w) * mm, _y(h, top + row * size * 1.3), line)

@@ -59,7 +59,7 @@ from reportlab.pdfgen.canvas import FILL_EVEN_ODD, Canvas
 from calibration.fonts import font_path, pil_font
 from calibration.render_raster import MIN_TEXT_SCALE
 from election.geometry import Rect
-from election.layout import BallotLayout, TextBox
+from election.layout import STRIPE_SRGB, BallotLayout, TextBox
 from election.model import BallotKind
 
 FONT_NAMES = {False: "PCOS-DejaVuSans", True: "PCOS-DejaVuSans-Bold"}
@@ -108,11 +108,19 @@ def cmyk_from_srgb(srgb: tuple[int, int, int]) -> tuple[float, float, float, flo
 
 
 def stripe_ink(layout: BallotLayout) -> SpotInk | None:
-    """The spot ink of the layout's side stripes (None for the all-white party list)."""
+    """The spot ink of the layout's side stripes (None for the all-white party list).
+
+    The ink is named after the stripe *colour* (a misprint with another kind's
+    stripes, as a test deck's wrong-stripe sheet, gets that kind's ink): a
+    separation is identified by its name, so one name must never stand for two
+    colours in a document.
+    """
     if not layout.stripes:
         return None
-    name = STRIPE_INK_NAMES.get(layout.kind, f"PCOS Stripe {layout.kind.value}")
-    return SpotInk(name, layout.stripes[0].srgb)
+    srgb = layout.stripes[0].srgb
+    kind = next((k for k, c in STRIPE_SRGB.items() if c == srgb), layout.kind)
+    name = STRIPE_INK_NAMES.get(kind, f"PCOS Stripe {kind.value}")
+    return SpotInk(name, srgb)
 
 
 def protective_paint_ink(layout: BallotLayout) -> SpotInk:

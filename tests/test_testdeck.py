@@ -25,8 +25,10 @@ from election_fixtures import candidate_contest, party, small_election
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
+from reportlab.pdfbase import pdfmetrics
 
-from calibration.marked_pdf import CROSS_INSET_MM, FILL_INSET_MM, MarkShape
+from calibration.marked_pdf import CROSS_INSET_MM, FILL_INSET_MM, MarkShape, wrap_line
+from calibration.render_pdf import pdf_font
 from calibration.testdeck_verify import (
     REPORT_FORMAT,
     Check,
@@ -60,6 +62,7 @@ from simulator.testdeck import (
     DeckSheet,
     TestDeck,
     build_deck,
+    cover_lines,
     deck_pages,
     expected_results,
     given_sheet,
@@ -505,3 +508,39 @@ def test_a_well_formed_report_parses() -> None:
            "returned": _SMALL_DOC["returned"], "source": "anything"}
     tally, returned = parse_counts(doc, "report.json", REPORT_FORMAT)
     assert tally == Tally.from_json(_SMALL_DOC["tally"]) and returned == _SMALL_DOC["returned"]
+
+
+def test_pdf_cover_lines_fit_and_the_wrong_stripe_sheet_uses_the_other_ink() -> None:
+    doc = expected_results(DEFAULT)
+    pdf = PdfReader(io.BytesIO(render_deck(DEFAULT, doc)))
+    assert len(pdf.pages) == DEFAULT.physical_sheets + 1 == 286
+    font = pdf_font(False)
+    for line in cover_lines(DEFAULT, doc):
+        for piece in wrap_line(line, font, 2.6, 170.0):
+            assert pdfmetrics.stringWidth(piece, font, 2.6) <= 170.0 or " " not in piece
+    cover = pdf.pages[0].extract_text()
+    assert "wrong-election 1" in cover and "P21: 21" in cover
+
+    def inks(page: Any) -> set[str]:
+        spaces = page["/Resources"].get("/ColorSpace", {})
+        return {str(cs.get_object()[1]) for cs in spaces.values()}
+
+    wrong = next(s for s in DEFAULT.sheets if s.fake is Fake.WRONG_STRIPE)
+    page_of = {s.index: n for n, s in enumerate(
+        x for s in DEFAULT.sheets for x in ([s, s] if s.second else [s]))}
+    genuine_district = next(s for s in DEFAULT.sheets if s.ballot is not None and s.fake is None
+                            and s.ballot.kind is BallotKind.DISTRICT)
+    assert "/PCOS Stripe Blue" in inks(pdf.pages[page_of[genuine_district.index] + 1])
+    assert "/PCOS Stripe Pink" in inks(pdf.pages[page_of[wrong.index] + 1])
+    photocopy = next(s for s in DEFAULT.sheets if s.fake is Fake.PHOTOCOPY)
+    assert not inks(pdf.pages[page_of[photocopy.index] + 1])  # no spot ink on a grey copy
+
+
+def test_wrap_line_keeps_indentation_and_every_word() -> None:
+    font = pdf_font(False)
+    long = "  " + " ".join(f"word{i}" for i in range(40))
+    pieces = wrap_line(long, font, 2.6, 60.0)
+    assert len(pieces) > 1 and all(p.startswith("  ") for p in pieces)
+    assert " ".join(p.strip() for p in pieces) == long.strip()
+    assert all(pdfmetrics.stringWidth(p, font, 2.6) <= 60.0 for p in pieces)
+    assert wrap_line("  P01: 1", font, 2.6, 60.0) == ["  P01: 1"]
