@@ -511,28 +511,27 @@ def test_a_well_formed_report_parses() -> None:
 
 
 def test_pdf_cover_lines_fit_and_the_wrong_stripe_sheet_uses_the_other_ink() -> None:
-    doc = expected_results(DEFAULT)
-    pdf = PdfReader(io.BytesIO(render_deck(DEFAULT, doc)))
-    assert len(pdf.pages) == DEFAULT.physical_sheets + 1 == 286
     font = pdf_font(False)
-    for line in cover_lines(DEFAULT, doc):
+    for line in cover_lines(DEFAULT, expected_results(DEFAULT)):
         for piece in wrap_line(line, font, 2.6, 170.0):
             assert pdfmetrics.stringWidth(piece, font, 2.6) <= 170.0 or " " not in piece
+    deck = SMALL
+    pdf = PdfReader(io.BytesIO(render_deck(deck, expected_results(deck))))
     cover = pdf.pages[0].extract_text()
-    assert "wrong-election 1" in cover and "P21: 21" in cover
+    assert "wrong-election 1" in cover and "P03: 6" in cover
 
     def inks(page: Any) -> set[str]:
         spaces = page["/Resources"].get("/ColorSpace", {})
         return {str(cs.get_object()[1]) for cs in spaces.values()}
 
-    wrong = next(s for s in DEFAULT.sheets if s.fake is Fake.WRONG_STRIPE)
+    wrong = next(s for s in deck.sheets if s.fake is Fake.WRONG_STRIPE)
     page_of = {s.index: n for n, s in enumerate(
-        x for s in DEFAULT.sheets for x in ([s, s] if s.second else [s]))}
-    genuine_district = next(s for s in DEFAULT.sheets if s.ballot is not None and s.fake is None
+        x for s in deck.sheets for x in ([s, s] if s.second else [s]))}
+    genuine_district = next(s for s in deck.sheets if s.ballot is not None and s.fake is None
                             and s.ballot.kind is BallotKind.DISTRICT)
     assert "/PCOS Stripe Blue" in inks(pdf.pages[page_of[genuine_district.index] + 1])
     assert "/PCOS Stripe Pink" in inks(pdf.pages[page_of[wrong.index] + 1])
-    photocopy = next(s for s in DEFAULT.sheets if s.fake is Fake.PHOTOCOPY)
+    photocopy = next(s for s in deck.sheets if s.fake is Fake.PHOTOCOPY)
     assert not inks(pdf.pages[page_of[photocopy.index] + 1])  # no spot ink on a grey copy
 
 
