@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "tools.cmd_ballots",
     "tools.cmd_sim",
     "tools.cmd_scan",
+    "tools.cmd_testdeck",
     "tools.cmd_bench",
     "tools.cmd_modem",
     "tools.cmd_demo",

@@ -1,11 +1,10 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver
-and emulator; ``--count`` = bytes each way), ``package`` (election package load,
-amendment, CVR export), ``printer`` (reports and QR photos) and ``all``. Each figure
-prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
-``all``, one object per benchmark).
+harsh preset: counts silent errors), and one per part of the system: ``modem``,
+``package``, ``printer``, ``cec``, ``website``, ``testdeck`` (see ``pcos bench
+--help``), and ``all``. Each figure prints as ``name: value unit``; ``--json``
+prints one JSON object instead (for ``all``, one object per benchmark).
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, modem, printer, render, scan, sim, website
+from benchmarks import accuracy, cec, modem, printer, render, scan, sim, testdeck, website
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -38,6 +37,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "printer": printer.run,
     "cec": cec.run,
     "website": website.run,
+    "testdeck": testdeck.run,
 }
 ALL = tuple(BENCHES)
 
