@@ -2,15 +2,17 @@
 
 Off unless the environment says otherwise, so production runs never stop
 here. ``PCOS_FAULT=NAME:N`` sends SIGKILL to this process the N-th time the
-code reaches ``hit(NAME)``; ``PCOS_FAULT=sqlite-commit:K`` kills inside the
-K-th SQLite virtual-machine step of a COMMIT (through SQLite's progress
-handler), i.e. truly inside a commit. The kill harness sets one per run.
+code reaches ``hit(NAME)``; ``PCOS_FAULT=sqlite-commit:K:D`` arms a timer
+thread as the K-th SQLite COMMIT starts that kills the process D microseconds
+later - while SQLite writes and fsyncs its WAL (Python releases the GIL around
+``sqlite3_step``), or just after. The kill harness sets one per run.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 from dataclasses import dataclass, field
 
 ENV = "PCOS_FAULT"
@@ -40,6 +42,7 @@ class FaultPoints:
 
     name: str | None = None
     at: int = 0
+    delay_us: int = 0
     hits: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -47,8 +50,9 @@ class FaultPoints:
         spec = os.environ.get(ENV, "")
         if not spec:
             return cls()
-        name, _, n = spec.partition(":")
-        return cls(name, int(n or "1"))
+        parts = spec.split(":")
+        return cls(parts[0], int(parts[1]) if len(parts) > 1 else 1,
+                   int(parts[2]) if len(parts) > 2 else 0)
 
     @property
     def armed(self) -> bool:
@@ -58,10 +62,11 @@ class FaultPoints:
         if self.name != name:
             return
         self.hits[name] = self.hits.get(name, 0) + 1
-        if self.hits[name] >= self.at:
+        if self.hits[name] != self.at:
+            return
+        if self.delay_us > 0:
+            timer = threading.Timer(self.delay_us / 1e6, _kill)
+            timer.daemon = True
+            timer.start()
+        else:
             _kill()
-
-    def sqlite_progress(self) -> int:
-        """SQLite progress handler: counts VM steps while armed for ``sqlite-commit``."""
-        self.hit("sqlite-commit")
-        return 0

@@ -6,13 +6,15 @@
 * **Removable card:** the same records, framed with length and CRC32, in an
   append-only :mod:`firmware.journal`.
 
-A commit goes to SQLite first, then to the card; a power cut in between
-leaves the card one batch behind, which the next boot copies over. On boot
+A commit goes to both media at once (the card's append and fsync run in a
+helper thread while SQLite commits), so a batch costs one fsync time, not
+two; a power cut in between leaves one medium at most one batch behind the
+other, which the next boot copies over. On boot
 both media are read and compared (:meth:`Store.open`):
 
 * the card's torn tail is cut off;
-* a card behind by no more than the last batch is caught up (a normal
-  recovery); any other difference, a missing medium, an unreadable database
+* a medium behind the other by no more than the other's last batch is
+  caught up (a normal recovery); any other difference, a missing medium, an unreadable database
   or a bad journal is a *problem*: the device goes on from the good medium
   and closing polls then needs the operator's acknowledgement.
 
@@ -31,6 +33,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -136,6 +139,7 @@ class Store:
         self._journal: Journal | None = None
         self.view = _View()
         self.seq = 0
+        self._pool: ThreadPoolExecutor | None = None
         self.new_problems: list[MediumProblem] = []
 
     # --- boot ----------------------------------------------------------------------------------
@@ -253,9 +257,11 @@ class Store:
                                    f"records {len(removable) + 1}-{len(internal)}")
         elif len(internal) < len(removable):
             missing = removable[len(internal):]
-            check.problems.append(MediumProblem(
-                MediumRole.INTERNAL, f"internal database {len(missing)} records behind the "
-                                     "journal"))
+            batches = {json.loads(p)["b"] for p in missing}
+            if batches != {json.loads(removable[-1])["b"]}:
+                check.problems.append(MediumProblem(
+                    MediumRole.INTERNAL, f"internal database {len(missing)} records behind "
+                                         "the journal (more than the last write)"))
             self._sqlite_write([json.loads(p) for p in missing], missing)
             check.decisions.append(f"internal database restored from the journal: records "
                                    f"{len(internal) + 1}-{len(removable)}")
@@ -279,6 +285,14 @@ class Store:
             full.append({**rec, "seq": batch + i, "b": batch})
         payloads = [canonical_json(r) for r in full]
         wrote = False
+        card: Future[None] | None = None
+        if self._journal is not None:
+            if not self.removable.available():
+                self._fail(MediumRole.REMOVABLE, "removable card missing")
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="pcos-card")
+                card = self._pool.submit(self._journal.append, payloads)
         if self._db is not None:
             try:
                 self._sqlite_write(full, payloads, cache)
@@ -286,15 +300,12 @@ class Store:
             except sqlite3.Error as exc:
                 self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
         self.faults.hit("store.between-media")
-        if self._journal is not None:
-            if not self.removable.available():
-                self._fail(MediumRole.REMOVABLE, "removable card missing")
-            else:
-                try:
-                    self._journal.append(payloads)
-                    wrote = True
-                except OSError as exc:
-                    self._fail(MediumRole.REMOVABLE, f"journal write failed ({exc.strerror})")
+        if card is not None:
+            try:
+                card.result()
+                wrote = True
+            except OSError as exc:
+                self._fail(MediumRole.REMOVABLE, f"journal write failed ({exc.strerror})")
         if not wrote:
             raise StorageError("no storage medium accepted the write: "
                                + "; ".join(p.problem for p in self.new_problems))
@@ -328,16 +339,12 @@ class Store:
             for key, value in (cache or {}).items():
                 db.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)",
                            (key, json.dumps(value, sort_keys=True)))
-            if self.faults.armed and self.faults.name == "sqlite-commit":
-                db.set_progress_handler(self.faults.sqlite_progress, 1)
+            self.faults.hit("sqlite-commit")
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        finally:
-            if self.faults.armed:
-                db.set_progress_handler(None, 1)
 
     def set_cache(self, key: str, value: Any) -> None:
         """Internal-only cached values (the running tally); never part of the records."""
@@ -403,6 +410,9 @@ class Store:
                 if r["op"] == "audit"]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         if self._db is not None:
             self._db.close()
             self._db = None

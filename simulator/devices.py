@@ -6,12 +6,14 @@ ballot box, the cover, the media. Events change it (a voter inserts a sheet,
 a jam, a double feed, the cover opened, a card pulled); the firmware sees it
 only through the sensors and the motor.
 
-A world can be kept in a file (:class:`SimWorld.load` / ``path``): each
-physical change is written with an atomic rename before the call returns, so
-a firmware process killed with SIGKILL leaves the world exactly as the
-hardware would be (a sheet either dropped into the box or did not). The
-box's contents are the ground truth the kill harness compares the tally to.
-No fsync: the world only has to survive the process, not the machine.
+A world can be kept in a file (:class:`SimWorld.load` / ``file``): each
+physical change appends the whole state as one line with a single
+``write`` before the call returns, so a firmware process killed with SIGKILL
+leaves the world exactly as the hardware would be (a sheet either dropped
+into the box or did not); loading takes the last complete line, and the file
+is compacted (atomic rename) now and then. The box's contents are the ground
+truth the kill harness compares the tally to. No fsync: the world only has to
+survive the process, not the machine.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from firmware.hal.display import Screen
 from firmware.hal.imaging import DuplexImages, ImageSensorError
 from firmware.hal.paper import DropConfirmation, MotionResult, PaperSensors
 from firmware.hal.storage import MediumRole
+
+COMPACT_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -58,7 +62,14 @@ class SimWorld:
             world = cls(file=str(path))
             world.save()
             return world
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = None
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+        if doc is None:
+            raise ValueError(f"{path}: no world state")
         doc["file"] = str(path)
         return cls(**doc)
 
@@ -67,10 +78,18 @@ class SimWorld:
             return
         doc = asdict(self)
         doc.pop("file")
-        tmp = f"{self.file}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-        os.replace(tmp, self.file)
+        line = json.dumps(doc, separators=(",", ":")).encode("utf-8") + b"\n"
+        if os.path.exists(self.file) and os.path.getsize(self.file) > COMPACT_BYTES:
+            tmp = f"{self.file}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(line)
+            os.replace(tmp, self.file)
+            return
+        fd = os.open(self.file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
 
     # --- events from outside the device ----------------------------------------------------
 

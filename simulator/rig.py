@@ -38,7 +38,6 @@ from simulator.devices import (
     sheet_of_tiny,
     tiny_images,
 )
-from simulator.election_day import ballot_kinds
 from vision.result import Outcome, SheetInterpretation
 
 DAY_START = dt.datetime(2021, 11, 28, 7, 30, tzinfo=dt.UTC)
@@ -63,7 +62,11 @@ def random_interpretations(election: Election, station: Station, ids: list[str],
                            ) -> dict[str, SheetInterpretation]:
     """A judged random ballot (or a rejected fake) per sheet id, by the election's rules."""
     rng = np.random.default_rng(seed)
-    kinds = ballot_kinds(station)
+    kinds = [(BallotKind.PARTY_LIST, station.contest_ids()[0])]
+    if station.district is not None:
+        kinds.append((BallotKind.DISTRICT, station.contest_ids()[1]))
+    if station.council is not None:
+        kinds.append((BallotKind.LOCAL, station.contest_ids()[-1]))
     out: dict[str, SheetInterpretation] = {}
     fakes = [RejectReason.SECURITY_MISSING, RejectReason.WRONG_CONTEST, RejectReason.NOT_A_BALLOT,
              RejectReason.DOUBLE_FEED]
