@@ -129,11 +129,14 @@ class VerifyReport:
 
 
 def verify_chain(events: Sequence[dict[str, Any]],
-                 public: Ed25519PublicKey | None = None) -> VerifyReport:
+                 public: Ed25519PublicKey | None = None,
+                 expect_head: str | None = None) -> VerifyReport:
     """Check every hash, link and sequence number, and every checkpoint signature.
 
     ``public``: the device's key; without it checkpoint signatures are not checked
-    (the report says so in ``problems``).
+    (the report says so in ``problems``). ``expect_head``: the head hash printed on a
+    report or held by the other medium; cutting events off the end of a log can only
+    be seen against such a known head.
     """
     rep = VerifyReport(events=len(events))
     prev = GENESIS
@@ -168,6 +171,10 @@ def verify_chain(events: Sequence[dict[str, Any]],
                     rep.problems.append(str(exc))
         prev = ev["hash"]
     rep.head = prev
+    if expect_head is not None and expect_head not in {e.get("hash") for e in events
+                                                       if isinstance(e, dict)}:
+        rep.problems.append(f"the head {expect_head[:12]} is not in the log (events cut off "
+                            "the end)")
     rep.unsigned_tail = len(events) - last_cp
     if public is None and rep.checkpoints:
         rep.problems.append("checkpoint signatures not checked: no device key given")
