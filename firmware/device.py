@@ -167,10 +167,13 @@ class Device:
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
         self._running = self._recount_builder(SheetMode.OFFICIAL)
-        self.scanner = (ScannerState.WAITING if self.polls in ACCEPTS_PAPER
-                        else ScannerState.DISABLED)
-        if self.scanner is ScannerState.WAITING and not self.hw.paper.sensors().path_clear:
-            self.scanner = ScannerState.RETURNED  # a sheet at the entry: wait until it is taken
+        sensors = self.hw.paper.sensors()
+        if sensors.jammed or sensors.held_at_rear:
+            self.scanner = ScannerState.JAMMED  # the motor could not clear the path
+        elif self.polls not in ACCEPTS_PAPER:
+            self.scanner = ScannerState.DISABLED
+        else:  # a sheet at the entry after a restart: wait until the voter takes it
+            self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
         return check
 
@@ -198,8 +201,6 @@ class Device:
             self._commit([], [(EventType.RECOVERY, {"decision": "return",
                                                     "why": "paper in the path after restart",
                                                     "motor": moved.value})])
-            if moved is not MotionResult.DONE:
-                self.scanner = ScannerState.JAMMED
 
     # --- polls ---------------------------------------------------------------------------------
 
@@ -381,6 +382,11 @@ class Device:
             self._commit([], [(EventType.COVER_CLOSED, {})])
             self._set(ScannerState.WAITING if self.polls in ACCEPTS_PAPER
                       else ScannerState.DISABLED)
+        if (s.jammed or (s.held_at_rear and self.scanner is not ScannerState.NEEDS_REVIEW)) \
+                and self.scanner is not ScannerState.JAMMED:
+            self._commit([], [(EventType.JAM, {"where": "path"})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed")
         if self.scanner is ScannerState.JAMMED:
             if s.jammed or s.held_at_rear:
                 return None
@@ -396,10 +402,6 @@ class Device:
             if self.scanner is not ScannerState.DISABLED:
                 self._set(ScannerState.DISABLED)
             return None
-        if s.jammed:
-            self._commit([], [(EventType.JAM, {"where": "path"})])
-            self._set(ScannerState.JAMMED)
-            return SheetResult("jammed")
         if not s.entry:
             if self.scanner is not ScannerState.WAITING:
                 self._set(ScannerState.WAITING)

@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "tools.cmd_scan",
     "tools.cmd_bench",
     "tools.cmd_demo",
+    "tools.cmd_station",
+    "tools.cmd_audit",
 )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from election.errors import PcosError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ImageSensorError(PcosError):
