@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -210,15 +211,22 @@ def station(count: int = 1, seed: int = 2021, **_: object) -> list[Figure]:
     e = default_election()
     st = _station_near(e, 1500)
     day = plan_day(e, st.number, seed=seed)
-    walls, ok = [], True
+    walls, cpus, ok = [], [], True
     result: dict[str, Any] = {}
     for _run in range(count):
         with tempfile.TemporaryDirectory(prefix="pcos-bench-day-") as tmp:
             t = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             result = run_station(e, day, Path(tmp), 2, "realistic", seed)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             walls.append(time.perf_counter() - t)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             ok = ok and bool(result["tally_matches_truth"])
+    # The devices run in parallel, one process each: on an otherwise idle 2-core machine the
+    # day takes about half the devices' CPU time (the figure that does not depend on load).
     return [Figure("station_day_wall_median", round(float(np.median(walls)), 1), "s"),
+            Figure("station_day_device_cpu_median", round(float(np.median(cpus)), 1), "s"),
+            Figure("load_average_1min", round(os.getloadavg()[0], 1), ""),
             Figure("station", st.number, ""),
             Figure("voters_on_list", st.voters, ""),
             Figure("sheets_fed", result.get("sheets_fed"), ""),

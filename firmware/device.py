@@ -171,6 +171,14 @@ class Device:
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
         self._running = self._recount_builder(SheetMode.OFFICIAL)
+        recount = self._running.build().to_json()
+        cached = self.store.cache(TALLY_CACHE)
+        if cached is not None and cached != recount:
+            # normal after a power cut took the last (unsynced) cast mark with it
+            self._commit([], [(EventType.RECOVERY, {"decision": "running tally re-seeded "
+                                                                "from the sheet records"})])
+        if cached != recount:
+            self.store.set_cache(TALLY_CACHE, recount)
         sensors = self.hw.paper.sensors()
         if sensors.jammed or sensors.held_at_rear:
             self.scanner = ScannerState.JAMMED  # the motor could not clear the path
@@ -185,8 +193,10 @@ class Device:
         sensors = self.hw.paper.sensors()
         for sheet in self.store.sheets(state=SheetState.PENDING):
             if sensors.path_clear:
+                extra = ([_meta("test-cleared", False)] if sheet["mode"] == SheetMode.TEST.value
+                         else [])
                 self._commit([_state(sheet["id"], SheetState.CAST, self._now(),
-                                     "restart: paper path clear, the sheet dropped")],
+                                     "restart: paper path clear, the sheet dropped"), *extra],
                              [(EventType.RECOVERY, {"sheet": sheet["id"], "decision": "cast",
                                                     "why": "pending at restart, path clear"}),
                               (EventType.SHEET_CAST, {"sheet": sheet["id"],
@@ -501,10 +511,13 @@ class Device:
             self._running.add(BallotOutcome.from_json(interp.contests))
             cache = {TALLY_CACHE: self._running.build().to_json()}
         extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
+        # Not fsynced: if this mark is lost with the power, the restart finds the sheet
+        # pending with the path clear and casts it (the same decision, audited); the next
+        # durable write (the next sheet's pending) makes it durable first.
         self._commit([_state(sheet_id, SheetState.CAST, self._now()), *extra],
                      [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
                                               "marginal": len(interp.marginal)})],
-                     cache=cache)
+                     cache=cache, sync=False)
         self.faults.hit("sheet.after-cast")
         self._set(ScannerState.ACCEPTED)
         self._set(ScannerState.WAITING)
@@ -547,7 +560,8 @@ class Device:
 
     def _commit(self, records: list[dict[str, Any]],
                 events: list[tuple[EventType, dict[str, Any]]],
-                checkpoint: str | None = None, cache: dict[str, Any] | None = None) -> None:
+                checkpoint: str | None = None, cache: dict[str, Any] | None = None,
+                sync: bool = True) -> None:
         """One batch: the state records, their audit events (and a signed checkpoint)."""
         head = self.store.view.audit_head
         now = self._now()
@@ -560,7 +574,7 @@ class Device:
                                          checkpoint, now)
             out.append({"op": "audit", "event": head})
         t = time.perf_counter()
-        self.store.commit(out, cache)
+        self.store.commit(out, cache, sync)
         self.timings["store_s"] = self.timings.get("store_s", 0.0) + time.perf_counter() - t
         if self.on_event is not None:
             for r in out:

@@ -320,6 +320,24 @@ def test_pending_with_path_clear_is_cast(tmp_path: Path) -> None:
     assert r2.device.scanner is ScannerState.WAITING
 
 
+def test_a_test_sheet_cast_at_restart_blocks_opening_until_cleared(tmp_path: Path) -> None:
+    table = table_for(IDS)
+    r = rig(tmp_path, table)
+    r.device.load_package()
+    r.device.enter_test_mode()
+    _cut_during_eject(r, dropped=True)
+    r.world.insert("S000")
+    with pytest.raises(PowerCut):
+        r.device.step()
+    r2 = reboot(r, table)
+    assert r2.device.sheets_cast(SheetMode.TEST) == 1
+    with pytest.raises(IllegalTransition, match="not cleared"):
+        r2.device.open_polls()
+    r2.device.clear_test()
+    r2.device.open_polls()
+    assert r2.device.tally() == _truth(table, [])
+
+
 def test_paper_left_in_path_after_restart_is_returned(tmp_path: Path) -> None:
     table = table_for(IDS)
     r = rig(tmp_path, table)
