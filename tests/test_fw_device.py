@@ -295,7 +295,8 @@ def test_pending_with_paper_in_path_is_returned_and_voided(tmp_path: Path) -> No
     r2 = reboot(r, table)
     assert r.world.entry == ["S000"] and r.world.path is None  # back to the voter
     assert r2.device.store.sheets(state=SheetState.VOIDED)
-    rec = [e for e in r2.device.store.audit_events() if e["type"] == "recovery"]
+    rec = [e for e in r2.device.store.audit_events()
+           if e["type"] == "recovery" and "sheet" in e["data"]]
     assert rec[-1]["data"]["decision"] == "void"
     assert r2.device.sheets_cast(SheetMode.OFFICIAL) == 0
     r.world.take_from_entry()
@@ -314,7 +315,8 @@ def test_pending_with_path_clear_is_cast(tmp_path: Path) -> None:
         r.device.step()
     assert r.world.box == ["S000"]
     r2 = reboot(r, table)
-    rec = [e for e in r2.device.store.audit_events() if e["type"] == "recovery"]
+    rec = [e for e in r2.device.store.audit_events()
+           if e["type"] == "recovery" and "sheet" in e["data"]]
     assert rec[-1]["data"]["decision"] == "cast"
     assert r2.device.tally() == _truth(table, ["S000"])
     assert r2.device.scanner is ScannerState.WAITING
