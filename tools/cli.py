@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "tools.cmd_cvr",
     "tools.cmd_report",
     "tools.cmd_cec",
+    "tools.cmd_station",
+    "tools.cmd_audit",
 )
 
 

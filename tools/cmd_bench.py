@@ -1,10 +1,10 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
-Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors), and one per part of the system: ``modem``,
-``package``, ``printer``, ``cec``, ``website``, ``testdeck`` (see ``pcos bench
---help``), and ``all``. Each figure prints as ``name: value unit``; ``--json``
-prints one JSON object instead (for ``all``, one object per benchmark).
+Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh``, ``modem``, ``package``,
+``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station`` (``harsh`` is
+accuracy on the harsh preset: it counts silent errors), and ``all``. Each figure prints
+as ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``, one
+object per benchmark).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, modem, printer, render, scan, sim, testdeck, website
+from benchmarks import accuracy, cec, device, modem, printer, render, scan, sim, testdeck, website
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -38,6 +38,8 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "cec": cec.run,
     "website": website.run,
     "testdeck": testdeck.run,
+    "device": device.run,
+    "station": device.station,
 }
 ALL = tuple(BENCHES)
 
