@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "tools.cmd_demo",
     "tools.cmd_station",
     "tools.cmd_audit",
+    "tools.cmd_console",
 )
 
 

@@ -1,0 +1,280 @@
+"""``pcos device console`` through textual's headless pilot, on the real firmware and reader.
+
+The sheets are real PNG pairs written by the simulator (seeded); the device is
+``firmware.device.Device`` on simulated hardware in a temp dir. Each test
+presses keys as a trainer would and reads what the widgets show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import RichLog, Static
+
+from election.default import default_election
+from election.errors import PcosError
+from election.rules import BallotOutcome
+from election.tally import TallyBuilder
+from firmware.reader_setup import make_reader
+from firmware.screens import SCANNER
+from firmware.states import ScannerState
+from firmware.store import SheetMode, SheetState
+from simulator.scanner import preset
+from simulator.sheets import SheetFactory, default_station
+from simulator.writer import ImageFormat, write_sheets
+from tools.cli import main
+from tools.console.app import DeviceConsole
+from tools.console.session import ConsoleSession, SheetFolder, day_clock
+
+ELECTION = default_election()
+STATION = default_station(ELECTION)
+SEED = 11
+N_SHEETS = 4
+
+
+@pytest.fixture(scope="module")
+def sheets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four genuine ballots of the default station, clean scans, as real PNG files."""
+    out = tmp_path_factory.mktemp("sheets")
+    factory = SheetFactory(ELECTION, STATION, preset("clean"), seed=SEED, fake_rate=0.0)
+    write_sheets(factory, N_SHEETS, out, fmt=ImageFormat.PNG, preset_name="clean")
+    return out
+
+
+@pytest.fixture(scope="module")
+def reader() -> Any:
+    return make_reader(ELECTION, STATION)
+
+
+def _truths(sheets: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (sheets / "truth.jsonl").read_text().splitlines()]
+
+
+def _session(workdir: Path, sheets: Path | None, reader: Any) -> ConsoleSession:
+    return ConsoleSession(workdir, ELECTION, STATION, reader,
+                          SheetFolder(sheets) if sheets is not None else None,
+                          clock=day_clock())
+
+
+def _drive(session: ConsoleSession, script: Callable[[Pilot[None], DeviceConsole],
+                                                      Awaitable[None]],
+           language: str = "ru") -> DeviceConsole:
+    app = DeviceConsole(session, language=language)
+
+    async def run() -> None:
+        async with app.run_test(size=(150, 60)) as pilot:
+            await script(pilot, app)
+
+    asyncio.run(run())
+    return app
+
+
+def _text(app: DeviceConsole, widget: str) -> str:
+    return str(app.query_one(widget, Static).content)
+
+
+def _counter(app: DeviceConsole, label: str) -> int:
+    m = re.search(rf"^{re.escape(label)}: (\d+)", _text(app, "#counters"), re.M)
+    assert m is not None, _text(app, "#counters")
+    return int(m.group(1))
+
+
+def _ballots_on_screen(app: DeviceConsole) -> dict[str, int]:
+    return {m.group(1): int(m.group(2)) for m in
+            re.finditer(r"^([\w-]+): ballots (\d+),", _text(app, "#counters"), re.M)}
+
+
+def test_open_polls_from_the_menu_and_feed_three_sheets(tmp_path: Path, sheets: Path,
+                                                         reader: Any) -> None:
+    session = _session(tmp_path / "dev", sheets, reader)
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await pilot.press("l", "t", "o")  # load the package, test mode, open polls
+        seen["after_open"] = _text(app, "#status")
+        seen["zero_report"] = _text(app, "#report")
+        for _ in range(3):
+            await pilot.press("f")
+            seen.setdefault("messages", []).append(_text(app, "#message"))
+        seen["screen"] = _text(app, "#screen")
+        seen["cast"] = _counter(app, "Sheets cast")
+        seen["returned"] = _counter(app, "Returned")
+        seen["ballots"] = _ballots_on_screen(app)
+
+    _drive(session, script)
+    assert "Polls: polls-open" in seen["after_open"]
+    assert seen["zero_report"].startswith("ZERO REPORT") and "sheets cast 0" in seen[
+        "zero_report"]
+    assert all("cast into the box" in m for m in seen["messages"]), seen["messages"]
+    assert SCANNER[ScannerState.WAITING].ru in seen["screen"]
+
+    d = session.device
+    assert d is not None
+    stored = d.store.sheets(mode=SheetMode.OFFICIAL, state=SheetState.CAST)
+    tally = d.tally(SheetMode.OFFICIAL)  # recomputed from the stored sheet records
+    assert seen["cast"] == len(stored) == 3 and seen["returned"] == 0
+    assert seen["ballots"] == {c.contest: c.ballots for c in tally.contests}
+    assert sum(seen["ballots"].values()) == 3
+    assert session.world.box == ["000000", "000001", "000002"]
+    # and the stored tally is the ground truth of the three sheets the simulator wrote
+    truth = TallyBuilder.empty(ELECTION, STATION.contest_ids())
+    for t in _truths(sheets)[:3]:
+        truth.add(BallotOutcome.from_json(t["expected"]))
+    assert tally == truth.build()
+
+
+def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
+                                                reader: Any) -> None:
+    session = _session(tmp_path / "dev", sheets, reader)
+    seen: dict[str, str] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await pilot.press("l", "f")  # feed before polls open
+        seen["feed"] = _text(app, "#message")
+        seen["feed_status"] = _text(app, "#status")
+        await pilot.press("o")  # open before test mode
+        seen["open"] = _text(app, "#message")
+        await pilot.press("t", "o", "x")
+        seen["close1"] = _text(app, "#message")
+        await pilot.press("x")  # close twice
+        seen["close2"] = _text(app, "#message")
+        await pilot.press("w")  # the disabled withdrawal
+        seen["withdrawal"] = _text(app, "#message")
+        await pilot.press("a")  # clear a jam that is not there
+        seen["clear"] = _text(app, "#message")
+        seen["log"] = "\n".join(str(line.text) for line in app.query_one("#log", RichLog).lines)
+
+    _drive(session, script)
+    assert seen["feed"].startswith("REFUSED (ConsoleRefusal): sheet 000000 not taken: "
+                                   "the scanner is disabled with polls package-loaded")
+    assert "pile 4" in seen["feed_status"]  # the sheet went back on the pile
+    assert seen["open"] == ("REFUSED (IllegalTransition): cannot open-polls in state "
+                            "package-loaded")
+    assert seen["close1"].startswith("results report printed; polls-closed")
+    assert seen["close2"] == ("REFUSED (IllegalTransition): cannot close-polls in state "
+                              "polls-closed")
+    assert seen["withdrawal"].startswith("REFUSED (ConsoleRefusal): applying a withdrawal "
+                                         "is not available")
+    assert seen["clear"] == "REFUSED (ConsoleRefusal): no jammed sheet in the paper path"
+    d = session.device
+    assert d is not None and d.polls.value == "polls-closed"
+    assert d.store.sheets() == [] and session.world.box == []
+    types = [e["type"] for e in d.store.audit_events()]
+    assert types.count("transition-refused") == 2
+    assert "audit: transition-refused" in seen["log"]
+
+
+@pytest.mark.parametrize("where", ["feed", "eject"])
+def test_jam_then_clear_counts_the_sheet_once(tmp_path: Path, sheets: Path, reader: Any,
+                                              where: str) -> None:
+    session = _session(tmp_path / "dev", sheets, reader)
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await pilot.press("l", "t", "o", "j" if where == "feed" else "e", "f")
+        seen["jam"] = _text(app, "#message")
+        seen["jam_screen"] = _text(app, "#screen")
+        await pilot.press("f")  # the voter cannot feed past a jam
+        seen["feed_jammed"] = _text(app, "#message")
+        await pilot.press("a")  # the operator clears it, the voter feeds it again
+        seen["cleared"] = _text(app, "#message")
+        seen["cleared_screen"] = _text(app, "#screen")
+        await pilot.press("f")
+        seen["refed"] = _text(app, "#message")
+        seen["cast"] = _counter(app, "Sheets cast")
+        seen["ballots"] = _ballots_on_screen(app)
+
+    _drive(session, script)
+    assert seen["jam"] == "000000: JAM in the paper path - the operator clears it"
+    assert SCANNER[ScannerState.JAMMED].ru in seen["jam_screen"]
+    assert seen["feed_jammed"].startswith("REFUSED (ConsoleRefusal): paper in the path "
+                                          "(jammed)")
+    assert seen["cleared"].startswith("jam cleared: sheet 000000")
+    assert SCANNER[ScannerState.WAITING].ru in seen["cleared_screen"]
+    assert seen["refed"].startswith("000000: cast into the box")
+    d = session.device
+    assert d is not None
+    assert seen["cast"] == d.sheets_cast(SheetMode.OFFICIAL) == 1
+    assert sum(seen["ballots"].values()) == 1
+    assert session.world.box == ["000000"]
+    voided = d.store.sheets(state=SheetState.VOIDED)
+    assert len(voided) == (1 if where == "eject" else 0)  # recorded pending, then voided
+    types = [e["type"] for e in d.store.audit_events()]
+    assert types.count("jam") == 1 and types.count("jam-cleared") == 1
+
+
+@pytest.mark.parametrize("point,decision", [("y", "void"), ("u", "cast")])
+def test_power_cut_at_the_eject_then_restart(tmp_path: Path, sheets: Path, reader: Any,
+                                             point: str, decision: str) -> None:
+    session = _session(tmp_path / "dev", sheets, reader)
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await pilot.press("l", "t", "o", point, "f")
+        seen["cut"] = _text(app, "#message")
+        seen["dark"] = _text(app, "#screen")
+        await pilot.press("o")
+        seen["off"] = _text(app, "#message")
+        await pilot.press("n")  # switch on: boots from the store
+        seen["boot"] = _text(app, "#message")
+        seen["cast_after_boot"] = _counter(app, "Sheets cast")
+        if decision == "void":  # the sheet came back to the voter, who feeds it again
+            await pilot.press("b", "f")
+            seen["refed"] = _text(app, "#message")
+        seen["cast"] = _counter(app, "Sheets cast")
+
+    _drive(session, script)
+    assert seen["cut"].startswith("REFUSED (ConsoleRefusal): POWER CUT during the eject")
+    assert "the device is off" in seen["dark"]
+    assert seen["off"] == "REFUSED (ConsoleRefusal): the device is off: switch it on first"
+    assert f"recovery (decision={decision}" in seen["boot"]
+    d = session.device
+    assert d is not None and d.polls.value == "polls-open"
+    assert seen["cast_after_boot"] == (1 if decision == "cast" else 0)
+    assert seen["cast"] == d.sheets_cast(SheetMode.OFFICIAL) == 1
+    assert session.world.box == ["000000"]
+    if decision == "void":
+        assert seen["refed"].startswith("000000: cast into the box")
+        assert len(d.store.sheets(state=SheetState.VOIDED)) == 1
+
+
+def test_language_switch_and_screenshot(tmp_path: Path, reader: Any) -> None:
+    session = _session(tmp_path / "dev", None, reader)
+    seen: dict[str, str] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        seen["ru"] = _text(app, "#screen")
+        await pilot.press("g")
+        seen["ky"] = _text(app, "#screen")
+        await pilot.press("l", "t")
+        seen["ky_test"] = _text(app, "#screen")
+        await pilot.press("g")
+        seen["ru_test"] = _text(app, "#screen")
+        seen["svg"] = app.export_screenshot()
+
+    _drive(session, script)
+    disabled = SCANNER[ScannerState.DISABLED]
+    assert disabled.ru in seen["ru"] and disabled.ky not in seen["ru"]
+    assert disabled.ky in seen["ky"] and disabled.ru not in seen["ky"]
+    assert "Бюллетенди салыңыз." in seen["ky_test"] and "СЫНОО РЕЖИМИ" in seen["ky_test"]
+    assert "Вставьте бюллетень." in seen["ru_test"] and "ТЕСТОВЫЙ РЕЖИМ" in seen["ru_test"]
+    assert seen["svg"].lstrip().startswith("<svg") and "Вставьте" in seen["svg"]
+
+
+def test_bad_command_line_is_a_one_line_error(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["device", "console", "--sheets", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pcos: error: ") and "not a directory" in err and err.count("\n") == 1
+    (tmp_path / "s").mkdir()
+    assert main(["device", "console", "--sheets", str(tmp_path / "s")]) == 2
+    assert "no polling station" in capsys.readouterr().err
+    with pytest.raises(PcosError):
+        SheetFolder(tmp_path / "missing")
