@@ -20,6 +20,7 @@ from textual.widgets import RichLog, Static
 
 from election.default import default_election
 from election.errors import PcosError
+from election.reject import RejectReason, message
 from election.rules import BallotOutcome
 from election.tally import TallyBuilder
 from firmware.reader_setup import make_reader
@@ -278,3 +279,47 @@ def test_bad_command_line_is_a_one_line_error(tmp_path: Path,
     assert "no polling station" in capsys.readouterr().err
     with pytest.raises(PcosError):
         SheetFolder(tmp_path / "missing")
+
+
+def test_double_sheet_is_returned_and_fed_again_one_by_one(tmp_path: Path, sheets: Path,
+                                                           reader: Any) -> None:
+    session = _session(tmp_path / "dev", sheets, reader)
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await pilot.press("l", "t", "o", "d")
+        seen["double"] = _text(app, "#message")
+        seen["screen"] = _text(app, "#screen")
+        await pilot.press("b")
+        seen["status"] = _text(app, "#status")
+        seen["returned"] = _counter(app, "Returned")
+
+    _drive(session, script)
+    assert seen["double"] == ("000000+000001: double sheet, not fed - the voter takes them "
+                              "back")
+    assert message(RejectReason.DOUBLE_FEED).voter.ru in seen["screen"]  # the reason's text
+    assert "[double-sheet]" in seen["screen"]
+    assert "pile 4" in seen["status"] and "entry empty" in seen["status"]
+    assert session.world.queue[:2] == ["000000", "000001"]  # in their order, to feed again
+    assert seen["returned"] == 0 and session.world.box == []  # not fed, so not a sheet record
+
+
+def test_console_restarts_from_an_existing_directory(tmp_path: Path, sheets: Path,
+                                                     reader: Any) -> None:
+    first = _session(tmp_path / "dev", sheets, reader)
+    first.power_on()
+    for step in (first.load_package, first.enter_test_mode, first.open_polls,
+                 first.feed_next):
+        step()
+    tally = first.device.tally() if first.device is not None else None
+    second = _session(tmp_path / "dev", sheets, reader)  # a new console on the same --dir
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        seen["status"] = _text(app, "#status")
+        seen["cast"] = _counter(app, "Sheets cast")
+
+    _drive(second, script)
+    assert "Polls: polls-open" in seen["status"] and "pile 3" in seen["status"]
+    assert seen["cast"] == 1
+    assert second.device is not None and second.device.tally() == tally

@@ -60,15 +60,16 @@ PEOPLE_MENU = (
     MenuItem("a", "clear_jam", "Operator: clear the jam"),
     MenuItem("v", "cover", "Operator: open / close the cover"),
     MenuItem("z", "power_cut", "Trainer: power cut now"),
-    MenuItem("y", "cut_before_drop", "Trainer: power cut at next cast, before the drop"),
-    MenuItem("u", "cut_after_drop", "Trainer: power cut at next cast, after the drop"),
+    MenuItem("y", "cut_before_drop", "Trainer: power cut at next cast, before drop"),
+    MenuItem("u", "cut_after_drop", "Trainer: power cut at next cast, after drop"),
     MenuItem("n", "power_on", "Operator: switch the device on"),
     MenuItem("g", "language", "Language: Кыргызча / Русский"),
 )
 
 
 def _options(menu: tuple[MenuItem, ...]) -> list[Option]:
-    return [Option(f"[{i.key}] {i.label}", id=i.action, disabled=not i.enabled) for i in menu]
+    return [Option(Text(f"[{i.key}] {i.label}"), id=i.action, disabled=not i.enabled)
+            for i in menu]
 
 
 class DeviceConsole(App[None]):
@@ -78,12 +79,12 @@ class DeviceConsole(App[None]):
     CSS = """
     #main { height: 1fr; }
     #left { width: 1fr; }
-    #right { width: 52; }
+    #right { width: 60; }
     #screen { border: heavy $accent; padding: 0 1; height: auto; min-height: 7; }
     #status, #counters { border: round $primary; padding: 0 1; height: auto; }
     #message { border: round $warning; padding: 0 1; height: auto; min-height: 3; }
     #report { border: round $secondary; padding: 0 1; height: 1fr; overflow-y: auto; }
-    OptionList { height: auto; max-height: 16; }
+    OptionList { height: auto; max-height: 18; border: round $primary; }
     #log { height: 8; border: round $primary; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -135,10 +136,10 @@ class DeviceConsole(App[None]):
         else:
             lines = result if isinstance(result, list) else [result]
             msg = Text("\n".join(lines), style="green")
+        log.write(Text(f"{label}: ", style="bold") + msg)
         for event in self.session.events[self._seen_events:]:
             log.write(Text(f"  audit: {event_line(event)}", style="dim"))
         self._seen_events = len(self.session.events)
-        log.write(Text(f"{label}: ", style="bold") + msg)
         self.query_one("#message", Static).update(msg)
         self.refresh_view()
 
