@@ -269,8 +269,15 @@ def test_language_switch_and_screenshot(tmp_path: Path, reader: Any) -> None:
     assert seen["svg"].lstrip().startswith("<svg") and "Вставьте" in seen["svg"]
 
 
-def test_bad_command_line_is_a_one_line_error(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_line_screenshot_and_one_line_errors(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    shot = tmp_path / "shot.svg"
+    assert main(["device", "console", "--station", STATION.number, "--dir",
+                 str(tmp_path / "dev"), "--press", "l t g", "--screenshot", str(shot)]) == 0
+    svg = shot.read_text(encoding="utf-8")
+    assert svg.lstrip().startswith("<svg") and "салыңыз" in svg  # Kyrgyz, in test mode
+    assert (tmp_path / "dev" / "internal").is_dir() and (tmp_path / "dev" / "world.jsonl").exists()
+    capsys.readouterr()
     assert main(["device", "console", "--sheets", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("pcos: error: ") and "not a directory" in err and err.count("\n") == 1

@@ -1,7 +1,8 @@
 """``pcos device console``: drive a device on simulated hardware from the terminal.
 
 ``pcos device console [--dir DIR] [--sheets DIR] [--station ID] [--election FILE]
-[--policy kg-default|warn] [--device-id ID] [--lang ru|ky]``
+[--policy kg-default|warn] [--device-id ID] [--lang ru|ky]
+[--screenshot FILE.svg --press KEYS]``
 
 The real firmware device runs on simulated hardware kept in ``--dir`` (a temp
 dir by default; an existing one is restarted from its store). ``--sheets`` is
@@ -12,11 +13,16 @@ one by one. The station comes from ``--station`` or the folder's manifest.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from election.errors import PcosError
 from tools.common import add_election_option, load_election_arg
+
+if TYPE_CHECKING:
+    from textual.app import App
 
 
 def _device_group(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
@@ -53,6 +59,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="ballot policy (default kg-default)")
     c.add_argument("--device-id", default="KG-0001", help="device id (default KG-0001)")
     c.add_argument("--lang", default="ru", choices=("ru", "ky"), help="screen language")
+    c.add_argument("--screenshot", metavar="FILE.svg", help="no terminal: run headless, press "
+                   "the --press keys, save an SVG screenshot and exit (trainers' handouts)")
+    c.add_argument("--press", default="", metavar="KEYS",
+                   help="with --screenshot: keys to press first, space-separated (e.g. 'l t o f')")
     c.set_defaults(func=run_console)
 
 
@@ -72,5 +82,28 @@ def run_console(args: argparse.Namespace) -> int:
         session = ConsoleSession(workdir, election, station, make_reader(election, station),
                                  sheets, policy=BallotPolicy(args.policy),
                                  device_id=args.device_id)
-        DeviceConsole(session, language=args.lang).run()
+        app = DeviceConsole(session, language=args.lang)
+        if args.screenshot:
+            path = headless_screenshot(app, args.press.split(), Path(args.screenshot))
+            print(f"wrote {path}")
+        else:
+            if args.press:
+                raise PcosError("--press needs --screenshot")
+            app.run()
     return 0
+
+
+def headless_screenshot(app: App[None], keys: list[str], out: Path,
+                        size: tuple[int, int] = (130, 46)) -> Path:
+    """Run ``app`` headless (textual's test driver), press ``keys``, save an SVG."""
+    if out.suffix.lower() != ".svg":
+        raise PcosError(f"--screenshot {out}: use an .svg file name")
+
+    async def run() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.press(*keys)
+            app.save_screenshot(filename=out.name, path=str(out.parent.resolve()))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run())
+    return out

@@ -135,7 +135,7 @@ class DeviceConsole(App[None]):
             msg = Text(f"REFUSED ({type(exc).__name__}): {exc}", style="bold red")
         else:
             lines = result if isinstance(result, list) else [result]
-            msg = Text("\n".join(lines), style="green")
+            msg = Text("\n".join(lines), style="bold green")
         log.write(Text(f"{label}: ", style="bold") + msg)
         for event in self.session.events[self._seen_events:]:
             log.write(Text(f"  audit: {event_line(event)}", style="dim"))
