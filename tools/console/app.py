@@ -265,6 +265,8 @@ def counters_text(v: ConsoleView) -> str:
     lines = [f"Mode: {c.mode}", f"Sheets cast: {c.sheets_cast}",
              f"Returned: {sum(c.returned_by_reason.values())}" + (f" ({returned})"
                                                                    if returned else "")]
+    if c.mode == "test":
+        lines.append("Tally (test ballots since the last clear):")
     for cid, t in sorted(c.contests.items()):
         lines.append(f"{cid}: ballots {t['ballots']}, valid {t['valid']}, "
                      f"invalid {t['invalid']}")
