@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -134,6 +135,8 @@ class Device:
     _running: TallyBuilder | None = field(init=False, default=None)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
+    # where the last step's time went (seconds): for the benchmarks, never for decisions
+    timings: dict[str, float] = field(init=False, default_factory=dict)
 
     # --- boot and recovery ---------------------------------------------------------------------
 
@@ -372,6 +375,7 @@ class Device:
 
     def step(self) -> SheetResult | None:
         """Look at the sensors and move the sheet at the entry through, if there is one."""
+        self.timings = {"store_s": 0.0, "hash_wait_s": 0.0}
         s = self.hw.paper.sensors()
         if s.cover_open:
             if self.scanner is not ScannerState.COVER_OPEN:
@@ -431,7 +435,9 @@ class Device:
         hashes = self._hash_images(images)
         self._set(ScannerState.READING)
         interp = self.config.reader.interpret(images.front, images.back)
+        t = time.perf_counter()
         digests = hashes.result()
+        self.timings["hash_wait_s"] = time.perf_counter() - t
         decision = decide(interp, self.config.policy)
         if decision.action is Action.RETURN:
             return self._return(interp, decision.reason, digests)
@@ -552,7 +558,9 @@ class Device:
             head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
                                          checkpoint, now)
             out.append({"op": "audit", "event": head})
+        t = time.perf_counter()
         self.store.commit(out, cache)
+        self.timings["store_s"] = self.timings.get("store_s", 0.0) + time.perf_counter() - t
         if self.on_event is not None:
             for r in out:
                 if r["op"] == "audit":

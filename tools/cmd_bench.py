@@ -1,7 +1,9 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors) and ``all``. Each figure prints as
+harsh preset: counts silent errors), ``device`` (overhead per sheet beyond the
+reader, restart to ready), ``station`` (a station's day on two devices) and
+``all``. Each figure prints as
 ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
 one object per benchmark).
 """
@@ -13,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, render, scan, sim
+from benchmarks import accuracy, device, render, scan, sim
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -30,8 +32,10 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "scan": scan.run,
     "accuracy": accuracy.run,
     "harsh": _harsh,
+    "device": device.run,
+    "station": device.station,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh")
+ALL = ("render", "sim", "scan", "accuracy", "harsh", "device", "station")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
