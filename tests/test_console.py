@@ -71,10 +71,17 @@ def _drive(session: ConsoleSession, script: Callable[[Pilot[None], DeviceConsole
 
     async def run() -> None:
         async with app.run_test(size=(150, 60)) as pilot:
+            await app.settle()  # switched on
             await script(pilot, app)
 
     asyncio.run(run())
     return app
+
+
+async def _press(pilot: Pilot[None], app: DeviceConsole, *keys: str) -> None:
+    """Press the keys and wait until the device thread has run every call they queued."""
+    await pilot.press(*keys)
+    await app.settle()
 
 
 def _text(app: DeviceConsole, widget: str) -> str:
@@ -98,11 +105,11 @@ def test_open_polls_from_the_menu_and_feed_three_sheets(tmp_path: Path, sheets: 
     seen: dict[str, Any] = {}
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
-        await pilot.press("l", "t", "o")  # load the package, test mode, open polls
+        await _press(pilot, app, "l", "t", "o")  # load the package, test mode, open polls
         seen["after_open"] = _text(app, "#status")
         seen["zero_report"] = _text(app, "#report")
         for _ in range(3):
-            await pilot.press("f")
+            await _press(pilot, app, "f")
             seen.setdefault("messages", []).append(_text(app, "#message"))
         seen["screen"] = _text(app, "#screen")
         seen["cast"] = _counter(app, "Sheets cast")
@@ -137,18 +144,18 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
     seen: dict[str, str] = {}
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
-        await pilot.press("l", "f")  # feed before polls open
+        await _press(pilot, app, "l", "f")  # feed before polls open
         seen["feed"] = _text(app, "#message")
         seen["feed_status"] = _text(app, "#status")
-        await pilot.press("o")  # open before test mode
+        await _press(pilot, app, "o")  # open before test mode
         seen["open"] = _text(app, "#message")
-        await pilot.press("t", "o", "x")
+        await _press(pilot, app, "t", "o", "x")
         seen["close1"] = _text(app, "#message")
-        await pilot.press("x")  # close twice
+        await _press(pilot, app, "x")  # close twice
         seen["close2"] = _text(app, "#message")
-        await pilot.press("w")  # the disabled withdrawal
+        await _press(pilot, app, "w")  # the disabled withdrawal
         seen["withdrawal"] = _text(app, "#message")
-        await pilot.press("a")  # clear a jam that is not there
+        await _press(pilot, app, "a")  # clear a jam that is not there
         seen["clear"] = _text(app, "#message")
         seen["log"] = "\n".join(str(line.text) for line in app.query_one("#log", RichLog).lines)
 
@@ -179,15 +186,15 @@ def test_jam_then_clear_counts_the_sheet_once(tmp_path: Path, sheets: Path, read
     seen: dict[str, Any] = {}
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
-        await pilot.press("l", "t", "o", "j" if where == "feed" else "e", "f")
+        await _press(pilot, app, "l", "t", "o", "j" if where == "feed" else "e", "f")
         seen["jam"] = _text(app, "#message")
         seen["jam_screen"] = _text(app, "#screen")
-        await pilot.press("f")  # the voter cannot feed past a jam
+        await _press(pilot, app, "f")  # the voter cannot feed past a jam
         seen["feed_jammed"] = _text(app, "#message")
-        await pilot.press("a")  # the operator clears it, the voter feeds it again
+        await _press(pilot, app, "a")  # the operator clears it, the voter feeds it again
         seen["cleared"] = _text(app, "#message")
         seen["cleared_screen"] = _text(app, "#screen")
-        await pilot.press("f")
+        await _press(pilot, app, "f")
         seen["refed"] = _text(app, "#message")
         seen["cast"] = _counter(app, "Sheets cast")
         seen["ballots"] = _ballots_on_screen(app)
@@ -218,16 +225,16 @@ def test_power_cut_at_the_eject_then_restart(tmp_path: Path, sheets: Path, reade
     seen: dict[str, Any] = {}
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
-        await pilot.press("l", "t", "o", point, "f")
+        await _press(pilot, app, "l", "t", "o", point, "f")
         seen["cut"] = _text(app, "#message")
         seen["dark"] = _text(app, "#screen")
-        await pilot.press("o")
+        await _press(pilot, app, "o")
         seen["off"] = _text(app, "#message")
-        await pilot.press("n")  # switch on: boots from the store
+        await _press(pilot, app, "n")  # switch on: boots from the store
         seen["boot"] = _text(app, "#message")
         seen["cast_after_boot"] = _counter(app, "Sheets cast")
         if decision == "void":  # the sheet came back to the voter, who feeds it again
-            await pilot.press("b", "f")
+            await _press(pilot, app, "b", "f")
             seen["refed"] = _text(app, "#message")
         seen["cast"] = _counter(app, "Sheets cast")
 
@@ -252,11 +259,11 @@ def test_language_switch_and_screenshot(tmp_path: Path, reader: Any) -> None:
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
         seen["ru"] = _text(app, "#screen")
-        await pilot.press("g")
+        await _press(pilot, app, "g")
         seen["ky"] = _text(app, "#screen")
-        await pilot.press("l", "t")
+        await _press(pilot, app, "l", "t")
         seen["ky_test"] = _text(app, "#screen")
-        await pilot.press("g")
+        await _press(pilot, app, "g")
         seen["ru_test"] = _text(app, "#screen")
         seen["svg"] = app.export_screenshot()
 
@@ -294,10 +301,10 @@ def test_double_sheet_is_returned_and_fed_again_one_by_one(tmp_path: Path, sheet
     seen: dict[str, Any] = {}
 
     async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
-        await pilot.press("l", "t", "o", "d")
+        await _press(pilot, app, "l", "t", "o", "d")
         seen["double"] = _text(app, "#message")
         seen["screen"] = _text(app, "#screen")
-        await pilot.press("b")
+        await _press(pilot, app, "b")
         seen["status"] = _text(app, "#status")
         seen["returned"] = _counter(app, "Returned")
 

@@ -22,7 +22,7 @@ from election.errors import PcosError
 from tools.common import add_election_option, load_election_arg
 
 if TYPE_CHECKING:
-    from textual.app import App
+    from tools.console.app import DeviceConsole
 
 
 def _device_group(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
@@ -93,7 +93,7 @@ def run_console(args: argparse.Namespace) -> int:
     return 0
 
 
-def headless_screenshot(app: App[None], keys: list[str], out: Path,
+def headless_screenshot(app: DeviceConsole, keys: list[str], out: Path,
                         size: tuple[int, int] = (130, 46)) -> Path:
     """Run ``app`` headless (textual's test driver), press ``keys``, save an SVG."""
     if out.suffix.lower() != ".svg":
@@ -101,7 +101,10 @@ def headless_screenshot(app: App[None], keys: list[str], out: Path,
 
     async def run() -> None:
         async with app.run_test(size=size) as pilot:
+            await app.settle()
             await pilot.press(*keys)
+            await app.settle()
+            await pilot.pause()
             app.save_screenshot(filename=out.name, path=str(out.parent.resolve()))
 
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,16 +3,22 @@
 A textual app over :class:`tools.console.session.ConsoleSession`. It only shows
 what the session reads from the device and the simulated world, and turns a
 key (or a menu pick) into one session call; every refusal is shown as the
-typed error's text. The operator's menu holds the firmware's polls actions;
+typed error's text. Calls run one at a time on a device thread (reading a
+sheet takes about a second), so the terminal stays live and the device
+screen is shown as it changes (feeding, scanning, reading...); each call
+ends with a snapshot of the view taken on that thread, so the UI never reads
+the store while the device writes it. The operator's menu holds the firmware's polls actions;
 the second menu plays the voters and the trainer (feed the next sheet, jams,
 the cover, power cuts).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -95,7 +101,10 @@ class DeviceConsole(App[None]):
         super().__init__()
         self.session = session
         self.language = language
-        self._seen_events = 0
+        self._seen_events = 0  # touched only on the device thread
+        self._device_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device")
+        self._busy = 0
+        self._last: _Done | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -118,6 +127,7 @@ class DeviceConsole(App[None]):
                           f"{s.workdir}")
         self.query_one("#operator-menu").border_title = "Operator's menu"
         self.query_one("#people-menu").border_title = "Voters · trainer · power"
+        self.set_interval(0.1, self._tick)
         self._run("switch on", s.power_on)
 
     # --- actions -----------------------------------------------------------------------------
@@ -127,8 +137,15 @@ class DeviceConsole(App[None]):
             await self.run_action(event.option.id)
 
     def _run(self, label: str, call: Callable[[], str | list[str]]) -> None:
-        """One session call; its result (or the refusal's text) goes to the message and log."""
-        log = self.query_one("#log", RichLog)
+        """Queue one session call on the device thread; the screen shows its result (or the
+        refusal's text) when it is done. Calls run one at a time, in the order asked."""
+        future = self._device_thread.submit(self._call, label, call)
+        self._busy += 1
+        self.run_worker(self._finish(asyncio.wrap_future(future)), group="device")
+
+    def _call(self, label: str, call: Callable[[], str | list[str]]) -> _Done:
+        """On the device thread: the call, then a snapshot of everything the screen shows
+        (so that the UI thread never reads the store while the device writes it)."""
         try:
             result = call()
         except PcosError as exc:
@@ -136,12 +153,36 @@ class DeviceConsole(App[None]):
         else:
             lines = result if isinstance(result, list) else [result]
             msg = Text("\n".join(lines), style="bold green")
-        log.write(Text(f"{label}: ", style="bold") + msg)
-        for event in self.session.events[self._seen_events:]:
+        events = self.session.events[self._seen_events:]
+        self._seen_events += len(events)
+        return _Done(label, msg, events, self.session.view(), self.session.printer.last)
+
+    async def _finish(self, pending: asyncio.Future[_Done]) -> None:
+        done = await pending
+        self._busy -= 1
+        log = self.query_one("#log", RichLog)
+        log.write(Text(f"{done.label}: ", style="bold") + done.message)
+        for event in done.events:
             log.write(Text(f"  audit: {event_line(event)}", style="dim"))
-        self._seen_events = len(self.session.events)
-        self.query_one("#message", Static).update(msg)
+        self.query_one("#message", Static).update(done.message)
+        self._last = done
         self.refresh_view()
+
+    async def settle(self) -> None:
+        """Wait until every queued call has run and its result is on the screen."""
+        await self.workers.wait_for_complete()
+
+    def _tick(self) -> None:
+        """While the device works (a sheet being read), show its screen as it changes."""
+        if self._busy and self.session.device is not None:
+            current = self.session.display.current
+            if current is not None:
+                self.query_one("#screen", Static).update(screen_text(
+                    _both(current.voter), _both(current.operator) if current.operator else {},
+                    current.detail, current.screen, self.language))
+
+    def on_unmount(self) -> None:
+        self._device_thread.shutdown(wait=True)
 
     def action_load_package(self) -> None:
         self._run("load package", self.session.load_package)
@@ -222,28 +263,52 @@ class DeviceConsole(App[None]):
     # --- the view ----------------------------------------------------------------------------
 
     def refresh_view(self) -> None:
-        v = self.session.view()
-        lang = self.language
+        """Show the last snapshot (in the chosen language)."""
+        done = self._last
+        if done is None:
+            return
+        v, lang = done.view, self.language
         screen = self.query_one("#screen", Static)
         screen.border_title = f"Device screen · {'Кыргызча' if lang == 'ky' else 'Русский'}"
         if not v.powered:
             screen.update(Text("(dark: the device is off)", style="dim"))
         else:
-            body = Text(v.voter[lang], style="bold")
-            if v.operator[lang]:
-                body += Text(f"\n\nOperator: {v.operator[lang]}")
-            if v.detail:
-                body += Text(f"\n{v.detail}", style="italic")
-            body += Text(f"\n[{v.screen_id}]", style="dim")
-            screen.update(body)
+            screen.update(screen_text(v.voter, v.operator, v.detail, v.screen_id, lang))
         self.query_one("#status", Static).update(status_text(v))
         counters = self.query_one("#counters", Static)
         counters.border_title = "Counters (from the device)"
         counters.update(counters_text(v))
         report = self.query_one("#report", Static)
-        last = self.session.printer.last
+        last = done.printed
         report.border_title = ("Printed: " + last[0]) if last else "Printed reports"
         report.update(last[1] if last else "(nothing printed yet)")
+
+
+@dataclass(frozen=True)
+class _Done:
+    """A finished call and the snapshot taken right after it, on the device thread."""
+
+    label: str
+    message: Text
+    events: list[dict[str, Any]]
+    view: ConsoleView
+    printed: tuple[str, str] | None
+
+
+def _both(text: Any) -> dict[str, str]:
+    return {"ky": text.ky, "ru": text.ru}
+
+
+def screen_text(voter: dict[str, str], operator: dict[str, str], detail: str, screen_id: str,
+                lang: str) -> Text:
+    """The device's display: the voter's message, the operator's line, the detail."""
+    body = Text(voter.get(lang, ""), style="bold")
+    if operator.get(lang):
+        body += Text(f"\n\nOperator: {operator[lang]}")
+    if detail:
+        body += Text(f"\n{detail}", style="italic")
+    body += Text(f"\n[{screen_id}]", style="dim")
+    return body
 
 
 def status_text(v: ConsoleView) -> str:
