@@ -23,6 +23,7 @@ from election.errors import PcosError
 from election.reject import RejectReason, message
 from election.rules import BallotOutcome
 from election.tally import TallyBuilder
+from firmware.policy import BallotPolicy
 from firmware.reader_setup import make_reader
 from firmware.screens import SCANNER
 from firmware.states import ScannerState
@@ -58,10 +59,11 @@ def _truths(sheets: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (sheets / "truth.jsonl").read_text().splitlines()]
 
 
-def _session(workdir: Path, sheets: Path | None, reader: Any) -> ConsoleSession:
+def _session(workdir: Path, sheets: Path | None, reader: Any,
+             policy: BallotPolicy = BallotPolicy.KG_DEFAULT) -> ConsoleSession:
     return ConsoleSession(workdir, ELECTION, STATION, reader,
                           SheetFolder(sheets) if sheets is not None else None,
-                          clock=day_clock())
+                          clock=day_clock(), policy=policy)
 
 
 def _drive(session: ConsoleSession, script: Callable[[Pilot[None], DeviceConsole],
@@ -157,6 +159,9 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
         seen["withdrawal"] = _text(app, "#message")
         await _press(pilot, app, "a")  # clear a jam that is not there
         seen["clear"] = _text(app, "#message")
+        await _press(pilot, app, "r", "n")  # a copy of the results report; on while on
+        seen["copy"] = _text(app, "#message")
+        seen["report"] = _text(app, "#report")
         seen["log"] = "\n".join(str(line.text) for line in app.query_one("#log", RichLog).lines)
 
     _drive(session, script)
@@ -171,6 +176,10 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
     assert seen["withdrawal"].startswith("REFUSED (ConsoleRefusal): applying a withdrawal "
                                          "is not available")
     assert seen["clear"] == "REFUSED (ConsoleRefusal): no jammed sheet in the paper path"
+    assert seen["copy"] == "REFUSED (ConsoleRefusal): the device is already on"
+    assert seen["report"].startswith("RESULTS REPORT") and "sheets cast 0" in seen["report"]
+    assert sorted(p.name for p in (tmp_path / "dev" / "reports").iterdir()) == [
+        "001-zero.txt", "002-results.txt", "003-results-copy.txt"]
     d = session.device
     assert d is not None and d.polls.value == "polls-closed"
     assert d.store.sheets() == [] and session.world.box == []
@@ -337,3 +346,36 @@ def test_console_restarts_from_an_existing_directory(tmp_path: Path, sheets: Pat
     assert "Polls: polls-open" in seen["status"] and "pile 3" in seen["status"]
     assert seen["cast"] == 1
     assert second.device is not None and second.device.tally() == tally
+
+
+@pytest.mark.parametrize("choice", ["1", "2"])
+def test_warn_policy_the_voter_chooses(tmp_path: Path, sheets: Path, reader: Any,
+                                       choice: str) -> None:
+    """Sheet 000001 of the fixture is a blank party-list ballot (truth.jsonl)."""
+    assert _truths(sheets)[1]["expected"]["party-list"]["status"] == "blank"
+    session = _session(tmp_path / "dev", sheets, reader, BallotPolicy.WARN)
+    seen: dict[str, Any] = {}
+
+    async def script(pilot: Pilot[None], app: DeviceConsole) -> None:
+        await _press(pilot, app, "l", "t", "o", "f", "f")
+        seen["held"] = _text(app, "#message")
+        seen["screen"] = _text(app, "#screen")
+        await _press(pilot, app, choice)
+        seen["chosen"] = _text(app, "#message")
+        seen["cast"] = _counter(app, "Sheets cast")
+        seen["returned"] = _counter(app, "Returned")
+
+    _drive(session, script)
+    assert seen["held"] == "000001: held, the voter chooses (party-list:blank)"
+    assert SCANNER[ScannerState.NEEDS_REVIEW].ru in seen["screen"]
+    d = session.device
+    assert d is not None
+    if choice == "1":
+        assert seen["chosen"].startswith("held sheet: cast into the box")
+        assert (seen["cast"], seen["returned"]) == (2, 0)
+        assert d.tally().contest("party-list").blank == 1
+        assert session.world.box == ["000000", "000001"]
+    else:
+        assert seen["chosen"] == "held sheet: returned to the voter, reason voter-took-back"
+        assert (seen["cast"], seen["returned"]) == (1, 1)
+        assert session.world.box == ["000000"] and session.world.entry == ["000001"]

@@ -278,10 +278,10 @@ class ConsoleSession:
             raise ConsoleRefusal(f"paper in the path ({w.path_state}): clear it first")
         if d.scanner is ScannerState.COVER_OPEN:
             raise ConsoleRefusal("the cover is open: close it first")
-        need = 2 if double else 1
-        if len(w.queue) < need:
-            raise ConsoleRefusal("no sheets left to feed" if self.sheets is not None else
-                                 "no sheets folder: start the console with --sheets DIR")
+        if self.sheets is None:
+            raise ConsoleRefusal("no sheets folder: start the console with --sheets DIR")
+        if len(w.queue) < (2 if double else 1):
+            raise ConsoleRefusal("no sheets left to feed")
         if double:
             first, second = w.queue[0], w.queue[1]
             del w.queue[:2]
