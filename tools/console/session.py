@@ -35,7 +35,7 @@ from election.errors import PcosError
 from election.model import Election, Language, Station
 from firmware.crypto import key_from_seed
 from firmware.device import Device, DeviceConfig, Hardware, SheetReader, SheetResult
-from firmware.hal.clock import Clock, SystemClock
+from firmware.hal.clock import Clock, FixedStepClock, SystemClock
 from firmware.hal.files import image_pairs
 from firmware.hal.imaging import DuplexImages, ImageSensorError
 from firmware.hal.paper import DropConfirmation, MotionResult, PaperSensors
@@ -202,7 +202,7 @@ class ConsoleSession:
         self.last_reason = None
         lines = [f"booted: internal {check.internal_records} records, "
                  f"removable {check.removable_records}"]
-        lines += [_event_line(e) for e in self.events[start:] if e["type"] != "power-on"]
+        lines += [event_line(e) for e in self.events[start:] if e["type"] != "power-on"]
         return lines
 
     def power_cut(self) -> str:
@@ -414,20 +414,14 @@ def describe(sheet: str, result: SheetResult | None) -> str:
     return f"{sheet}: {result.action}"
 
 
-def _event_line(event: dict[str, Any]) -> str:
+def event_line(event: dict[str, Any]) -> str:
+    """A short line for an audit event, for the console's log."""
     data = event.get("data") or {}
     parts = [f"{k}={v}" for k, v in sorted(data.items()) if k in
              ("decision", "sheet", "why", "reason", "kind", "mode", "where")]
     return f"{event['type']}" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def event_line(event: dict[str, Any]) -> str:
-    """A short line for an audit event, for the console's log."""
-    return _event_line(event)
-
-
 def day_clock() -> Clock:
     """The deterministic clock the tests use (the day's start, 10 ms a read)."""
-    from firmware.hal.clock import FixedStepClock
-
     return FixedStepClock(dt.datetime(2021, 11, 28, 7, 30, tzinfo=dt.UTC), 0.01)
