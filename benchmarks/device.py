@@ -51,7 +51,7 @@ class _TimedReader:
         t = time.perf_counter()
         out = self.reader.interpret(front, back)
         self.last_s = time.perf_counter() - t
-        return out  # type: ignore[no-any-return]
+        return out
 
 
 def fsync_latency_ms(directory: Path, n: int = 50) -> float:
@@ -94,7 +94,7 @@ def overhead(count: int = 200, seed: int = 7, **_: object) -> list[Figure]:
         d.clear_test()
         d.open_polls()
         over, hashing, store, rest = [], [], [], []
-        for _ in ids:
+        for _sheet in ids:
             world.insert_next()
             t = time.perf_counter()
             res = d.step()
@@ -172,7 +172,7 @@ def restart(count: int = 1600, seed: int = 7, **_: object) -> list[Figure]:
         tmp = Path(tmp_s)
         _world, table = _filled_store(tmp, e, station, count, seed)
         times = []
-        for _ in range(5):
+        for _run in range(5):
             rig = build_device(tmp, SimWorld.load(tmp / "world.json"), e, station,
                                TableReader(table))
             t = time.perf_counter()
@@ -188,7 +188,7 @@ def restart(count: int = 1600, seed: int = 7, **_: object) -> list[Figure]:
                 "r = build_device(p, SimWorld.load(p / 'world.json'), e, st, TableReader({}));"
                 "r.device.boot(); print(time.time() - t0)")
         proc_times = []
-        for _ in range(3):
+        for _run in range(3):
             out = subprocess.run([sys.executable, "-c", code, repr(time.time()), tmp_s],
                                  capture_output=True, text=True, check=True)
             proc_times.append(float(out.stdout.strip()))
@@ -212,7 +212,7 @@ def station(count: int = 1, seed: int = 2021, **_: object) -> list[Figure]:
     day = plan_day(e, st.number, seed=seed)
     walls, ok = [], True
     result: dict[str, Any] = {}
-    for _ in range(count):
+    for _run in range(count):
         with tempfile.TemporaryDirectory(prefix="pcos-bench-day-") as tmp:
             t = time.perf_counter()
             result = run_station(e, day, Path(tmp), 2, "realistic", seed)

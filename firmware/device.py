@@ -156,9 +156,10 @@ class Device:
                                   f"{stored_pkg.get('package_hash', '?')[:12]}, not "
                                   f"{self.config.package_hash[:12]}")
         recs: list[dict[str, Any]] = []
-        events = [(EventType.POWER_ON, {"software": self.config.software_hash,
-                                        "internal_records": check.internal_records,
-                                        "removable_records": check.removable_records})]
+        power_on: dict[str, Any] = {"software": self.config.software_hash,
+                                    "internal_records": check.internal_records,
+                                    "removable_records": check.removable_records}
+        events: list[tuple[EventType, dict[str, Any]]] = [(EventType.POWER_ON, power_on)]
         events += [(EventType.RECOVERY, {"decision": d}) for d in check.decisions]
         events += [(EventType.STORAGE_ERROR, p.to_json()) for p in check.problems]
         if check.problems:

@@ -153,11 +153,14 @@ class Store:
                                + "; ".join(p.problem for p in check.problems))
         check.internal_records = len(internal) if internal is not None else 0
         check.removable_records = len(removable) if removable is not None else 0
+        primary: list[bytes]
         if internal is not None and removable is not None:
             primary = self._reconcile(internal, removable, check)
+        elif internal is not None:
+            primary = internal
         else:
-            primary = internal if internal is not None else removable
-            assert primary is not None
+            assert removable is not None
+            primary = removable
         for payload in primary:
             self.view.apply(json.loads(payload))
         self.seq = len(primary)

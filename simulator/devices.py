@@ -65,9 +65,10 @@ class SimWorld:
             world.save()
             return world
         doc = None
-        for line in path.read_bytes().split(b"\n"):
+        for line in reversed(path.read_bytes().split(b"\n")):  # the last whole line
             try:
                 doc = json.loads(line)
+                break
             except ValueError:
                 continue
         if doc is None:

@@ -236,8 +236,9 @@ def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 
     total = len(day.sheets)
     for d in devs:
         d.start()
+    last_progress = 0.0
     while not all(d.done for d in devs):
-        time.sleep(0.2)
+        time.sleep(0.1)
         for d in devs:
             if d.done or d.proc is None or d.proc.poll() is None:
                 continue
@@ -253,7 +254,8 @@ def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 
                     if other.proc is not None and other.proc.poll() is None:
                         other.proc.kill()
                 raise RuntimeError(f"device {d.n} failed (rc {rc}):\n{err[-3000:]}")
-        if progress is not None:
+        if progress is not None and time.monotonic() - last_progress > 1.0:
+            last_progress = time.monotonic()
             progress(sum(_fed(d) for d in devs), total)
     return compare(election, day, devs)
 

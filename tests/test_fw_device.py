@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fw_fixtures import ELECTION, STATION, open_polls, reboot, rig, table_for
 
 from election.errors import PcosError
 from election.model import Text
@@ -30,7 +31,6 @@ from firmware.states import (
 from firmware.store import SheetMode, SheetState
 from simulator.devices import SimWorld
 from simulator.rig import Rig, build_device
-from tests.fw_fixtures import ELECTION, STATION, open_polls, reboot, rig, table_for
 from vision.result import Outcome, SheetInterpretation
 
 IDS = [f"S{i:03d}" for i in range(12)]
