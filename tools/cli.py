@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "tools.cmd_cec",
     "tools.cmd_station",
     "tools.cmd_audit",
+    "tools.cmd_console",
 )
 
 
