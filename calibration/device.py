@@ -39,7 +39,6 @@ import numpy as np
 
 from calibration.station import station_layouts
 from election.errors import PcosError
-from election.geometry import px_per_mm
 from election.hashing import election_hash
 from election.layout import (
     LADDER_CENTRE_X_MM,
@@ -58,7 +57,6 @@ from vision.mesh import Mesh
 from vision.result import Mark
 from vision.sampling import sample_points
 from vision.security import check_security
-
 
 # The calibrated blank box, per pixel: this percentile of the registered blank scans. Not the
 # mean: the print's edges move with each sheet's blur and registration, and a blank box must

@@ -22,7 +22,6 @@ layout to the renderer.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "tools.cmd_sim",
     "tools.cmd_scan",
     "tools.cmd_bench",
+    "tools.cmd_calibrate",
     "tools.cmd_demo",
 )
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +24,8 @@ from election.errors import PcosError
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
 from tools.reader_setup import station_arg
-from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, read_sheets
+from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, image_pairs, read_sheets
 from vision.result import SheetInterpretation
-
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
-_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,28 +54,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-def _pairs_in(directory: Path) -> list[tuple[str, Path, Path]]:
-    if not directory.is_dir():
-        raise PcosError(f"{directory}: not a directory")
-    pairs = []
-    for f in sorted(directory.iterdir()):
-        m = _FRONT.match(f.name)
-        if not m or m.group("ext").lower() not in IMAGE_EXTS:
-            continue
-        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
-        if not back.exists():
-            raise PcosError(f"{f}: no matching back image {back.name}")
-        pairs.append((m.group("id"), f, back))
-    if not pairs:
-        raise PcosError(f"{directory}: no *-front/*-back image pairs")
-    return pairs
-
-
 def _pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
     if args.dir and args.files:
         raise PcosError("give image files or --dir, not both")
     if args.dir:
-        return _pairs_in(Path(args.dir))
+        return image_pairs(Path(args.dir))
     if not args.files:
         raise PcosError("nothing to scan: give FRONT BACK image pairs or --dir DIR")
     if len(args.files) % 2:

@@ -13,18 +13,41 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from election.errors import PcosError
 from election.reject import RejectReason
 from tools.common import load_election_arg
 from tools.reader_setup import make_reader, station_arg
 from vision.imageio import ImageFileError, load_image
 from vision.interpret import Reader
 from vision.result import Outcome, SheetInterpretation
+
+IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
+
+
+def image_pairs(directory: Path) -> list[tuple[str, Path, Path]]:
+    """Every NAME-front.EXT / NAME-back.EXT pair in a directory, sorted by name."""
+    if not directory.is_dir():
+        raise PcosError(f"{directory}: not a directory")
+    pairs = []
+    for f in sorted(directory.iterdir()):
+        m = _FRONT.match(f.name)
+        if not m or m.group("ext").lower() not in IMAGE_EXTS:
+            continue
+        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
+        if not back.exists():
+            raise PcosError(f"{f}: no matching back image {back.name}")
+        pairs.append((m.group("id"), f, back))
+    if not pairs:
+        raise PcosError(f"{directory}: no *-front/*-back image pairs")
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -55,8 +78,6 @@ def build_reader(spec: ReaderSpec) -> Reader:
         from calibration.profile import configure_reader, load_profile
 
         if spec.calibration_key is None:
-            from election.errors import PcosError
-
             raise PcosError("--calibration needs --calibration-key KEYFILE to verify it")
         config = configure_reader(config, load_profile(spec.calibration, spec.calibration_key))
     if spec.thresholds is not None:
