@@ -123,6 +123,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_print_run(dev)
     dev.set_defaults(func=_device)
 
+    deck = subs.add_parser("deck", help="write a simulated deck for threshold calibration",
+                           description="Marked sheets with ground truth, with many deliberately "
+                                       "marginal marks (faint, tiny, outside the box).")
+    deck.add_argument("--count", type=int, default=200, metavar="N")
+    deck.add_argument("--marginal-rate", type=float, default=0.25, metavar="P",
+                      help="probability that a mark is deliberately marginal (default 0.25)")
+    deck.add_argument("--seed", type=int, default=0)
+    deck.add_argument("--preset", default="realistic")
+    deck.add_argument("--kind", default="mixed")
+    deck.add_argument("--station", metavar="ID")
+    add_election_option(deck)
+    deck.add_argument("--out", required=True, metavar="DIR")
+    deck.set_defaults(func=_deck)
+
     th = subs.add_parser("thresholds", help="recommend mark thresholds from a marked deck",
                          description="Score a deck with known intent; write an HTML report "
                                      "with plots and thresholds.json.")
@@ -202,9 +216,54 @@ def _device(args: argparse.Namespace) -> int:
     return 0
 
 
-def _thresholds(args: argparse.Namespace) -> int:
-    from calibration.thresholds import calibrate_thresholds_dir
+def _deck(args: argparse.Namespace) -> int:
+    from simulator.scanner import preset
+    from simulator.sheets import SheetFactory
+    from simulator.voters import VoterModel
+    from simulator.writer import write_sheets
 
-    summary = calibrate_thresholds_dir(args)
-    print(summary)
+    if args.count < 1:
+        raise PcosError("--count must be at least 1")
+    if not 0.0 <= args.marginal_rate <= 1.0:
+        raise PcosError("--marginal-rate must be between 0 and 1")
+    election = load_election_arg(args.election)
+    station = station_arg(election, args.station)
+    factory = SheetFactory(election, station, preset(args.preset), seed=args.seed,
+                           kind=args.kind, voters=VoterModel(marginal_per_mark=args.marginal_rate))
+    summary = write_sheets(factory, args.count, Path(args.out), preset_name=args.preset)
+    print(f"wrote {args.out}: {summary.line()} · marginal rate {args.marginal_rate:g}, "
+          f"station {station.number}, seed {args.seed}")
+    return 0
+
+
+def _thresholds(args: argparse.Namespace) -> int:
+    from calibration.thresholds import collect, recommend, write_report
+    from simulator.writer import read_truth
+    from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, read_sheets
+
+    deck = Path(args.dir)
+    truth = {t["sheet"]: t for t in read_truth(deck)}
+    election = load_election_arg(args.election)
+    station = station_arg(election, args.station, deck)
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise PcosError(f"--jobs must be at least 1, not {jobs}")
+    spec = ReaderSpec(args.election, station.number, args.calibration, args.calibration_key)
+    work = [SheetJob(int(n) if n.isdigit() else n, str(f), str(b))
+            for n, f, b in image_pairs(deck)]
+    missing = [j.sheet for j in work if j.sheet not in truth]
+    if missing:
+        raise PcosError(f"sheet {missing[0]} has no line in {deck}/truth.jsonl")
+    samples = collect((truth[sheet], res) for sheet, res in read_sheets(spec, work, jobs))
+    if not samples:
+        raise PcosError(f"{deck}: no genuine sheet was read; nothing to calibrate on")
+    rec = recommend(samples)
+    page = write_report(samples, rec, Path(args.out),
+                        {"dir": str(deck), "sheets": len(work), "station": station.number})
+    r, th = rec.recommended, rec.thresholds
+    print(f"recommended: marked fill >= {th.definite:g}, marginal fill >= {th.marginal:g} · "
+          f"silent errors {r.definite_read_unmarked + r.none_read_marked} of {r.targets} "
+          f"targets · clear targets to review {r.clear_flagged_marginal_rate:.3%} · "
+          f"sheets to review {r.sheets_to_review_rate:.2%}")
+    print(f"report: {page} · thresholds: {Path(args.out) / 'thresholds.json'}")
     return 0
