@@ -28,12 +28,15 @@ from simulator.sheets import SheetFactory, default_station
 from tools.reader_setup import make_reader
 
 
-def _first_of_each_layout(factory: SheetFactory, limit: int = 400) -> list[int]:
-    """Indices of the first warm-up sheet of each (kind, language) the factory makes."""
+def _first_of_each_layout(factory: SheetFactory, wanted: set[tuple[str, str]],
+                          limit: int = 200) -> list[int]:
+    """Indices of the first warm-up sheet of each wanted (kind, language)."""
     seen: dict[tuple[str, str], int] = {}
     for i in range(limit):
         t = factory.sheet(30_000_000 + i).truth
         seen.setdefault((str(t.get("kind")), str(t.get("language"))), 30_000_000 + i)
+        if wanted <= set(seen):
+            break
     return sorted(seen.values())
 
 
@@ -55,12 +58,16 @@ def run(count: int = 400, seed: int = 7, preset_name: str = "realistic",
     times: list[float] = []
     by_kind: dict[str, list[float]] = defaultdict(list)
     peak_alloc = 0
-    firsts = _first_of_each_layout(factory)
+    kinds = None if kind == "mixed" else set(kind.split(","))
+    layouts = [lay for lay in station_layouts(e, station)
+               if kinds is None or lay.kind.value in kinds]
+    firsts = _first_of_each_layout(factory, {(lay.kind.value, lay.language.value)
+                                             for lay in layouts})
     with one_core():
         cold = _first_sheets(factory, make_reader(e, station), firsts)
         reader = make_reader(e, station)
         t0 = time.perf_counter()
-        reader.prepare(station_layouts(e, station))  # start of the day: every layout
+        reader.prepare(layouts)  # start of the day: every layout of the station
         prepare_s = time.perf_counter() - t0
         in_service = _first_sheets(factory, reader, firsts)
         rss_start = current_rss_mb()

@@ -136,7 +136,7 @@ def test_bad_thresholds_files(tmp_path: Path, text: str, match: str) -> None:
 @pytest.fixture(scope="module")
 def deck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("deck") / "d"
-    proc = subprocess.run([PCOS, "calibrate", "deck", "--count", "24", "--kind", "district",
+    proc = subprocess.run([PCOS, "calibrate", "deck", "--count", "16", "--kind", "district",
                            "--marginal-rate", "0.5", "--seed", "3", "--out", str(out)],
                           capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stderr
