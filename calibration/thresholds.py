@@ -285,8 +285,9 @@ def plot_all(samples: list[TargetSample], rec: Recommendation, out: Path) -> dic
 
     instruments = sorted({s.instrument for s in samples})
     fig, ax = plt.subplots(figsize=(9, 0.5 * len(instruments) * 3 + 1.5))
-    ticks, labels = [], []
-    y = 0
+    ticks: list[float] = []
+    labels: list[str] = []
+    y = 0.0
     for inst in instruments:
         for c in CLASSES:
             vals = _log(s.fill for s in samples if s.instrument == inst and s.cls == c)

@@ -136,9 +136,10 @@ class PrintRunFactory(SheetFactory):
         src = cv2.multiply(blank, sc.gain_field(rng, p, blank.shape[:2]), scale=1 / 255)
         effects: dict[str, Any] = {"blur_px": blur}
         front, back, orient = self._scan(rng, src, dark_small, p, effects)
-        truth = {"sheet": index, "genuine": True, "kind": kind.value, "contest": layout.contest,
-                 "language": lang.value, "orientation": orient.label, "targets": [],
-                 "effects": effects}
+        truth: dict[str, Any] = {
+            "sheet": index, "genuine": True, "kind": kind.value, "contest": layout.contest,
+            "language": lang.value, "orientation": orient.label, "targets": [],
+            "effects": effects}
         return SimSheet(front, back, truth)
 
     def calibration_set(self, per_kind: int) -> Iterator[tuple[str, SimSheet]]:
