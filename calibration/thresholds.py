@@ -319,6 +319,8 @@ def plot_all(samples: list[TargetSample], rec: Recommendation, out: Path) -> dic
         cy = float((fill[pos] >= chosen).mean()) if pos.any() else 0.0
         ax.plot([cx], [cy], "o", color="red", label=f"recommended {chosen:g}")
         ax.set_xscale("symlog", linthresh=1e-3)
+        ax.set_xlim(0.0, 1.0)
+        ax.set_ylim(0.0, 1.02)
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.set_title(title, fontsize=9)
