@@ -83,7 +83,7 @@ def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterp
     station = station_arg(election, args.station, Path(args.dir) if args.dir else None)
     spec = ReaderSpec(args.election, station.number, args.calibration, args.calibration_key,
                       args.thresholds, args.debug)
-    work = [SheetJob(_sheet_id(name), str(front), str(back))
+    work = [SheetJob(_sheet_id(name), str(front), str(back), name)
             for name, front, back in _pairs(args)]
     yield from read_sheets(spec, work, jobs)
 

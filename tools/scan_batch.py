@@ -64,9 +64,10 @@ class ReaderSpec:
 
 @dataclass(frozen=True)
 class SheetJob:
-    sheet: int | str
+    sheet: int | str  # as reported (the number of NNNNNN-front.png)
     front: str
     back: str
+    name: str = ""  # the file-name stem (debug overlays are named after it)
 
 
 def build_reader(spec: ReaderSpec) -> Reader:
@@ -97,7 +98,7 @@ def read_one(reader: Reader, job: SheetJob, debug_dir: str | None) -> SheetInter
     if debug_dir is not None and dbg is not None:
         from vision.debug import write_debug
 
-        write_debug(Path(debug_dir), str(job.sheet), res, dbg)
+        write_debug(Path(debug_dir), job.name or str(job.sheet), res, dbg)
     return res
 
 
