@@ -23,9 +23,9 @@ from typing import Any
 from benchmarks.common import Figure, current_rss_mb, kind_medians, ms_stats, one_core
 from calibration.station import station_layouts
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 
 
 def _first_of_each_layout(factory: SheetFactory, wanted: set[tuple[str, str]],

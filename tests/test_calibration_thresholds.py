@@ -34,9 +34,9 @@ from calibration.thresholds import (
     load_thresholds,
     recommend,
 )
+from firmware.reader_setup import make_reader, station_arg
 from simulator.writer import read_truth
 from tools.common import load_election_arg
-from tools.reader_setup import make_reader, station_arg
 from tools.scan_batch import image_pairs
 from vision.config import Thresholds
 from vision.imageio import load_image

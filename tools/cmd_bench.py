@@ -1,14 +1,10 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
-Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
-harsh preset: counts silent errors), ``calibrate`` (device calibration from
-blank ballots) and ``all``. Each figure prints as ``name: value unit``;
-``--json`` prints one JSON object instead (for ``all``, one object per
-benchmark).
-
-An option the named benchmark does not take is refused
-(:class:`BenchOptionError`), never silently dropped. With ``all``, each option
-goes to the benchmarks that take it and is refused only if none does.
+Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh``, ``calibrate``, ``modem``,
+``package``, ``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station``
+(``harsh`` is accuracy on the harsh preset: it counts silent errors), and ``all``. Each
+figure prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
+``all``, one object per benchmark).
 """
 
 from __future__ import annotations
@@ -19,7 +15,20 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, calibrate, render, scan, sim
+from benchmarks import (
+    accuracy,
+    calibrate,
+    cec,
+    device,
+    modem,
+    printer,
+    render,
+    scan,
+    sim,
+    testdeck,
+    website,
+)
+from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
 
@@ -41,10 +50,19 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "accuracy": accuracy.run,
     "harsh": _harsh,
     "calibrate": calibrate.run,
+    "modem": modem.run,
+    "package": package_bench.run,
+    "printer": printer.run,
+    "cec": cec.run,
+    "website": website.run,
+    "testdeck": testdeck.run,
+    "device": device.run,
+    "station": device.station,
 }
-ALL = ("render", "sim", "scan", "accuracy", "harsh", "calibrate")
+ALL = tuple(BENCHES)
 OPTIONS = {"count": "--count", "seed": "--seed", "preset_name": "--preset", "kind": "--kind",
-           "fakes": "--fakes", "out": "--out"}
+           "fakes": "--fakes", "out": "--out", "devices": "--devices",
+           "link_faults": "--link-faults", "db": "--db"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,12 +70,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                               description="Run a benchmark and print its figures.")
     p.add_argument("name", choices=[*BENCHES, "all"], help="which benchmark")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--count", type=int, help="sheets (or renders) to measure")
+    p.add_argument("--count", type=int, help="sheets (renders; modem: bytes each way)")
     p.add_argument("--seed", type=int, help="simulator seed")
     p.add_argument("--preset", dest="preset_name", help="scanner preset")
     p.add_argument("--kind", help="ballot kinds: mixed, a kind, or a comma list")
     p.add_argument("--fakes", type=float, help="share of fake sheets (accuracy, harsh)")
     p.add_argument("--out", help="directory for figure files (accuracy, harsh; default ./out)")
+    p.add_argument("--devices", type=int, help="simulated devices (cec)")
+    p.add_argument("--link-faults", dest="link_faults", type=float,
+                   help="share of faulty device links (cec)")
+    p.add_argument("--db", help="CEC database URL (cec; default a temporary SQLite file)")
     p.set_defaults(func=run)
 
 

@@ -26,9 +26,10 @@ from calibration.device import Tolerances, calibrate_device
 from calibration.profile import body_of, load_profile, save_profile
 from calibration.render_raster import render_layout
 from election.errors import PcosError
+from election.model import Election, Station
 from firmware.crypto import generate_key, load_private_key, save_private_key
+from firmware.reader_setup import station_arg
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import station_arg
 from tools.scan_batch import image_pairs
 from vision.imageio import load_image
 
@@ -167,7 +168,7 @@ def _blanks(args: argparse.Namespace) -> int:
     if args.per_kind < 1:
         raise PcosError("--per-kind must be at least 1")
     election = load_election_arg(args.election)
-    station = station_arg(election, args.station)
+    station = _sim_station(election, args.station)
     factory = _factory(args, election, station)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +181,13 @@ def _blanks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sim_station(election: Election, number: str | None) -> Station:
+    """For simulated sets only: the station named, else the simulator's default station."""
+    from simulator.sheets import default_station
+
+    return default_station(election) if number is None else station_arg(election, number)
+
+
 def _dir_sheets(directory: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
     for name, front, back in image_pairs(directory):
         yield name, load_image(front), load_image(back)
@@ -187,7 +195,10 @@ def _dir_sheets(directory: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]
 
 def _device(args: argparse.Namespace) -> int:
     election = load_election_arg(args.election)
-    station = station_arg(election, args.station)
+    if args.simulate is not None:
+        station = _sim_station(election, args.station)
+    else:
+        station = station_arg(election, args.station, Path(args.dir))
     key = load_private_key(args.key)
     tol = Tolerances(min_per_kind=args.min_per_kind, max_shift_mm=args.max_shift_mm,
                      max_scale_error=args.max_scale_error)
@@ -227,7 +238,7 @@ def _deck(args: argparse.Namespace) -> int:
     if not 0.0 <= args.marginal_rate <= 1.0:
         raise PcosError("--marginal-rate must be between 0 and 1")
     election = load_election_arg(args.election)
-    station = station_arg(election, args.station)
+    station = _sim_station(election, args.station)
     factory = SheetFactory(election, station, preset(args.preset), seed=args.seed,
                            kind=args.kind, voters=VoterModel(marginal_per_mark=args.marginal_rate))
     summary = write_sheets(factory, args.count, Path(args.out), preset_name=args.preset)

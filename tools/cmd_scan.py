@@ -21,9 +21,9 @@ from typing import Any
 
 from calibration.grade import Grade
 from election.errors import PcosError
+from firmware.reader_setup import station_arg
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import station_arg
 from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, image_pairs, read_sheets
 from vision.result import SheetInterpretation
 
@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="image pairs: front then back of each sheet (PNG, TIFF or JPEG)")
     p.add_argument("--dir", metavar="DIR", help="read every NNNNNN-front/back pair in DIR")
     p.add_argument("--station", metavar="ID",
-                   help="polling station number (default: the directory's manifest, "
-                        "else the simulator's default station)")
+                   help="polling station number (default: the one the directory's manifest names; "
+                        "required otherwise)")
     add_election_option(p)
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--grade", action="store_true",

@@ -22,8 +22,8 @@ from typing import Any
 
 from election.errors import PcosError
 from election.reject import RejectReason
+from firmware.reader_setup import make_reader, station_arg
 from tools.common import load_election_arg
-from tools.reader_setup import make_reader, station_arg
 from vision.imageio import ImageFileError, load_image
 from vision.interpret import Reader
 from vision.result import Outcome, SheetInterpretation

@@ -1,0 +1,112 @@
+"""``pcos device console``: drive a device on simulated hardware from the terminal.
+
+``pcos device console [--dir DIR] [--sheets DIR] [--station ID] [--election FILE]
+[--policy kg-default|warn] [--device-id ID] [--lang ru|ky]
+[--screenshot FILE.svg --press KEYS]``
+
+The real firmware device runs on simulated hardware kept in ``--dir`` (a temp
+dir by default; an existing one is restarted from its store). ``--sheets`` is
+a ``pcos sim sheets`` folder of ``NNNNNN-front.png`` / ``-back.png`` pairs, fed
+one by one. The station comes from ``--station`` or the folder's manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from election.errors import PcosError
+from tools.common import add_election_option, load_election_arg
+
+if TYPE_CHECKING:
+    from tools.console.app import DeviceConsole
+
+
+def _device_group(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
+                  ) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The ``device`` command group, created or joined (``pcos device provision`` lives in
+    another module)."""
+    existing = subparsers.choices.get("device")
+    if existing is None:
+        parser = subparsers.add_parser("device", help="device keys and tools",
+                                       description="device keys and tools")
+        subs = parser.add_subparsers(dest="device_command", metavar="ACTION")
+        subs.required = True
+        return subs
+    for action in existing._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    raise PcosError("command 'device' has no sub-commands to join")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    subs = _device_group(subparsers)
+    c = subs.add_parser("console", help="drive a simulated device from the terminal",
+                        description="A terminal console over the real firmware on simulated "
+                                    "hardware: the device screen (ky/ru), the operator's menu, "
+                                    "feeding sheets from a folder, jams and power cuts.")
+    c.add_argument("--dir", metavar="DIR", help="working directory: media, paper path, "
+                   "printed reports (default: a temp dir; an existing one is restarted)")
+    c.add_argument("--sheets", metavar="DIR", help="folder of NNNNNN-front.png/-back.png "
+                   "pairs (as pcos sim sheets writes)")
+    c.add_argument("--station", metavar="ID", help="polling station (default: the one the "
+                   "sheets folder's manifest names)")
+    add_election_option(c)
+    c.add_argument("--policy", default="kg-default", choices=("kg-default", "warn"),
+                   help="ballot policy (default kg-default)")
+    c.add_argument("--device-id", default="KG-0001", help="device id (default KG-0001)")
+    c.add_argument("--lang", default="ru", choices=("ru", "ky"), help="screen language")
+    c.add_argument("--screenshot", metavar="FILE.svg", help="no terminal: run headless, press "
+                   "the --press keys, save an SVG screenshot and exit (trainers' handouts)")
+    c.add_argument("--press", default="", metavar="KEYS",
+                   help="with --screenshot: keys to press first, space-separated (e.g. 'l t o f')")
+    c.set_defaults(func=run_console)
+
+
+def run_console(args: argparse.Namespace) -> int:
+    from firmware.policy import BallotPolicy
+    from firmware.reader_setup import make_reader, station_arg
+    from tools.console.app import DeviceConsole
+    from tools.console.session import ConsoleSession, SheetFolder
+
+    election = load_election_arg(args.election)
+    sheets = SheetFolder(Path(args.sheets)) if args.sheets else None
+    station = station_arg(election, args.station, sheets.directory if sheets else None)
+    with tempfile.TemporaryDirectory(prefix="pcos-console-") as tmp:
+        workdir = Path(args.dir) if args.dir else Path(tmp)
+        if workdir.exists() and not workdir.is_dir():
+            raise PcosError(f"--dir {workdir}: not a directory")
+        session = ConsoleSession(workdir, election, station, make_reader(election, station),
+                                 sheets, policy=BallotPolicy(args.policy),
+                                 device_id=args.device_id)
+        app = DeviceConsole(session, language=args.lang)
+        if args.screenshot:
+            path = headless_screenshot(app, args.press.split(), Path(args.screenshot))
+            print(f"wrote {path}")
+        else:
+            if args.press:
+                raise PcosError("--press needs --screenshot")
+            app.run()
+    return 0
+
+
+def headless_screenshot(app: DeviceConsole, keys: list[str], out: Path,
+                        size: tuple[int, int] = (130, 46)) -> Path:
+    """Run ``app`` headless (textual's test driver), press ``keys``, save an SVG."""
+    if out.suffix.lower() != ".svg":
+        raise PcosError(f"--screenshot {out}: use an .svg file name")
+
+    async def run() -> None:
+        async with app.run_test(size=size) as pilot:
+            await app.settle()
+            await pilot.press(*keys)
+            await app.settle()
+            await pilot.pause()
+            app.save_screenshot(filename=out.name, path=str(out.parent.resolve()))
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    asyncio.run(run())
+    return out
