@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "tools.cmd_scan",
     "tools.cmd_testdeck",
     "tools.cmd_bench",
+    "tools.cmd_calibrate",
     "tools.cmd_modem",
     "tools.cmd_demo",
     "tools.cmd_package",

@@ -18,6 +18,7 @@ import json
 import time
 from pathlib import Path
 
+from calibration.grade import Grade
 from calibration.render_pdf import render_pdf
 from calibration.render_raster import render_layout
 from election.hashing import election_hash
@@ -30,7 +31,6 @@ from simulator.sheets import SheetFactory, default_station
 from simulator.writer import read_truth, write_sheets
 from tools.common import add_election_option, load_election_arg
 from vision.debug import write_debug
-from vision.grade import Grade
 from vision.imageio import load_image, save_image
 
 

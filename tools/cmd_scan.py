@@ -5,29 +5,27 @@
 * ``pcos scan --dir DIR --grade [--json]`` compares with ``DIR/truth.jsonl``,
   prints the accuracy report and writes a histogram of scores by truth class.
 * ``--debug OUT`` writes stage overlays for every sheet into OUT.
+* ``--jobs N`` reads on N processes (default: every core), results in input order.
+* ``--calibration PROFILE --calibration-key KEY`` reads against this device's
+  calibrated blank templates; ``--thresholds FILE`` uses calibrated thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from calibration.grade import Grade
 from election.errors import PcosError
-from election.reject import RejectReason
-from firmware.reader_setup import make_reader, station_arg
+from firmware.reader_setup import station_arg
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
-from vision.grade import Grade
-from vision.imageio import ImageFileError, load_image
-from vision.result import Outcome, SheetInterpretation
-
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
-_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
+from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, image_pairs, read_sheets
+from vision.result import SheetInterpretation
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,31 +43,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="compare with DIR/truth.jsonl and print an accuracy report")
     p.add_argument("--hist", metavar="FILE", help="histogram PNG (default DIR/grade-histogram.png)")
     p.add_argument("--debug", metavar="OUT", help="write stage overlays for each sheet into OUT")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="processes reading in parallel (default: every core)")
+    p.add_argument("--calibration", metavar="PROFILE",
+                   help="signed device calibration profile (pcos calibrate device)")
+    p.add_argument("--calibration-key", metavar="KEY",
+                   help="key file that verifies the profile (PEM private or public key)")
+    p.add_argument("--thresholds", metavar="FILE",
+                   help="mark thresholds JSON (pcos calibrate thresholds)")
     p.set_defaults(func=run)
-
-
-def _pairs_in(directory: Path) -> list[tuple[str, Path, Path]]:
-    if not directory.is_dir():
-        raise PcosError(f"{directory}: not a directory")
-    pairs = []
-    for f in sorted(directory.iterdir()):
-        m = _FRONT.match(f.name)
-        if not m or m.group("ext").lower() not in IMAGE_EXTS:
-            continue
-        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
-        if not back.exists():
-            raise PcosError(f"{f}: no matching back image {back.name}")
-        pairs.append((m.group("id"), f, back))
-    if not pairs:
-        raise PcosError(f"{directory}: no *-front/*-back image pairs")
-    return pairs
 
 
 def _pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
     if args.dir and args.files:
         raise PcosError("give image files or --dir, not both")
     if args.dir:
-        return _pairs_in(Path(args.dir))
+        return image_pairs(Path(args.dir))
     if not args.files:
         raise PcosError("nothing to scan: give FRONT BACK image pairs or --dir DIR")
     if len(args.files) % 2:
@@ -87,26 +76,39 @@ def _line(sheet: int | str, res: SheetInterpretation) -> dict[str, Any]:
 
 
 def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterpretation]]:
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise PcosError(f"--jobs must be at least 1, not {jobs}")
     election = load_election_arg(args.election)
     station = station_arg(election, args.station, Path(args.dir) if args.dir else None)
-    reader = make_reader(election, station)
-    debug_dir = Path(args.debug) if args.debug else None
-    if debug_dir is not None:
-        from vision.debug import write_debug
+    spec = ReaderSpec(args.election, station.number, args.calibration, args.calibration_key,
+                      args.thresholds, args.debug)
+    work = [SheetJob(_sheet_id(name), str(front), str(back), name)
+            for name, front, back in _pairs(args)]
+    yield from read_sheets(spec, work, jobs)
 
-        debug_dir.mkdir(parents=True, exist_ok=True)
-    for name, front_path, back_path in _pairs(args):
-        sheet = _sheet_id(name)
-        try:
-            front, back = load_image(front_path), load_image(back_path)
-        except ImageFileError as exc:
-            yield sheet, SheetInterpretation(Outcome.REJECTED, RejectReason.IMAGE_INVALID, str(exc))
+
+def text_line(sheet: int | str, res: SheetInterpretation) -> str:
+    """One readable line: outcome, what was read (or why not), and each contest's result."""
+    head = f"{sheet}: {res.outcome.value}"
+    if res.reason is not None:
+        return f"{head} {res.reason.value}" + (f" ({res.detail})" if res.detail else "")
+    what = " ".join(str(x) for x in (res.kind, res.contest if res.contest != res.kind else None,
+                                     res.language) if x)
+    parts = []
+    for contest, outcome in res.contests.items():
+        if not isinstance(outcome, dict):
+            parts.append(f"{contest} {outcome}")
             continue
-        dbg: dict[str, Any] | None = {} if debug_dir is not None else None
-        res = reader.interpret(front, back, dbg)
-        if debug_dir is not None and dbg is not None:
-            write_debug(debug_dir, str(name), res, dbg)
-        yield sheet, res
+        status = outcome.get("status")
+        detail = outcome.get("choice")
+        if contest == "preference" and status == "valid":
+            detail = f"{outcome.get('party')} #{outcome.get('position')}"
+        parts.append(f"{contest} {status}" + (f" {detail}" if detail else ""))
+    line = f"{head} · {what} · " + "; ".join(parts)
+    if res.marginal:
+        line += " · marginal: " + ", ".join(res.marginal)
+    return line
 
 
 def _truth(directory: Path) -> dict[Any, dict[str, Any]]:
@@ -121,8 +123,7 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(_line(sheet, res), ensure_ascii=False), flush=True)
             else:
-                what = res.reason.value if res.reason else f"{res.kind} {res.contests}"
-                print(f"{sheet}: {res.outcome.value} {what}", flush=True)
+                print(text_line(sheet, res), flush=True)
         return 0
     directory = Path(args.dir)
     truth = _truth(directory)

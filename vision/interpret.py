@@ -23,6 +23,7 @@ looked at; a fit-to-page print passes security and fails the scale.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,14 @@ class Reader:
         self._layouts: dict[tuple[BallotKind, int, str], BallotLayout] = {}
         g = config.geometry
         self.scale_range = (g.min_scale, g.max_scale)
+
+    def prepare(self, layouts: Iterable[BallotLayout]) -> None:
+        """Build the layouts' blank templates now (at start-up), so that the first sheet
+        of each layout in service is read as fast as any other."""
+        for layout in layouts:
+            key = (layout.kind, layout.contest_number, layout.language.value)
+            self._layouts.setdefault(key, layout)
+            self.templates.get(layout)
 
     # ------------------------------------------------------------------ helpers
     def layout_for(self, code: BallotCode) -> BallotLayout:
