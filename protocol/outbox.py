@@ -192,6 +192,8 @@ class Sender:
         self.backoff = backoff or Backoff(rng=random.Random(str(outbox.path)))
         self.receipt_timeout_s = receipt_timeout_s
         self.clock = clock
+        #: Stale copies of earlier receipts skipped (a modem reporting a block twice).
+        self.stale_receipts = 0
 
     def _exchange(self, transport: Transport, reader: FrameReader,
                   entry: OutboxEntry) -> Receipt:
@@ -205,6 +207,7 @@ class Sender:
             if not (receipt.sequence is not None and receipt.sequence < entry.sequence
                     and receipt.message_hash not in (None, entry.message_hash)):
                 break
+            self.stale_receipts += 1
         if receipt.message_hash not in (entry.message_hash, None) or (
                 receipt.status is ReceiptStatus.ACCEPTED
                 and receipt.message_hash != entry.message_hash):
