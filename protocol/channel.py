@@ -115,13 +115,15 @@ class OutboxChannel:
     def status(self, state: str, detail: str, time: str, audit_head: str) -> None:
         self._queue(Status(state, detail), time, audit_head)
 
-    def dec_protocol(self, pages_png: Sequence[bytes], first: DecFigures, second: DecFigures,
-                     *, time: str, audit_head: str) -> SignedMessage:
+    def dec_protocol(self, pages_png: Sequence[bytes], first: DecFigures | dict[str, Any],
+                     second: DecFigures | dict[str, Any], time: str,
+                     audit_head: str) -> SignedMessage:
         """The DEC's paper protocol: its pages as the image sensor saw them (PNG) and its key
         figures typed twice by the operator. Refuses (``dec-figures-mismatch``) before
         anything is signed when the two entries differ."""
-        content = DecProtocol.from_entries(tuple(pages_png), first, second)
-        return self._queue(content, time, audit_head)
+        a = first if isinstance(first, DecFigures) else DecFigures.from_json(first)
+        b = second if isinstance(second, DecFigures) else DecFigures.from_json(second)
+        return self._queue(DecProtocol.from_entries(tuple(pages_png), a, b), time, audit_head)
 
 
 def make_sender(outbox: Outbox, transport_factory: Callable[[], Transport], host: str,

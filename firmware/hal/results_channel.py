@@ -38,6 +38,13 @@ class ResultsChannel(Protocol):
         (the events in chain order) at polls close."""
         ...
 
+    def dec_protocol(self, pages_png: Sequence[bytes], first: dict[str, Any],
+                     second: dict[str, Any], time: str, audit_head: str) -> None:
+        """The DEC's paper protocol: its scanned pages (PNG) and its key figures as the
+        operator typed them twice (``firmware.dec_scan``). Raises a ``PcosError`` naming
+        the fields when the two entries differ; nothing is queued then."""
+        ...
+
     def status(self, state: str, detail: str, time: str, audit_head: str) -> None:
         """A status line (``state`` e.g. the polls state; ``detail`` free text)."""
         ...
