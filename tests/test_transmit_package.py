@@ -95,3 +95,55 @@ def test_registry_refuses_another_cecs_package_or_keys(tmp_path: Path) -> None:
     provision.save_cec_keys(swapped, tmp_path / "swapped")
     with pytest.raises(RegistryError, match="result key"):
         registry_from_package(pkg, tmp_path / "swapped", certs, now=NOW)
+
+
+def test_cec_serve_from_the_package_prints_the_website(tmp_path: Path) -> None:
+    """`pcos cec serve --package ...` as a real process: the website answers on the
+    printed address, and the registry holds the package's devices."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    pkg, keys, devices = _setup(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        http_port = int(s.getsockname()[1])
+    cmd = [sys.executable, "-m", "tools.cli", "cec", "serve", "--dir", str(tmp_path / "cec"),
+           "--package", str(pkg), "--keys", str(keys), "--device-certs",
+           str(tmp_path / "devices"), "--now", NOW, "--port", "0", "--http-port",
+           str(http_port)]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        first = server.stdout.readline()
+        assert f"{len(devices)} devices registered" in first, first
+        website = server.stdout.readline()
+        assert f"website on http://127.0.0.1:{http_port}/" in website, website
+        page = b""
+        for _ in range(50):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/",
+                                              timeout=5).read()
+                break
+            except OSError:
+                import time
+                time.sleep(0.1)
+        assert b"<html" in page.lower()
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(30)
+
+
+def test_cec_results_from_the_package_refuses_missing_keys(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tools.cli import main
+
+    pkg, keys, _ = _setup(tmp_path)
+    assert main(["cec", "results", "--dir", str(tmp_path / "cec"), "--package", str(pkg)]) == 2
+    assert "--package needs --keys" in capsys.readouterr().err
+    assert main(["cec", "results", "--dir", str(tmp_path / "cec"), "--package", str(pkg),
+                 "--keys", str(keys), "--device-certs", str(tmp_path / "devices"),
+                 "--now", NOW]) == 0
+    import json
+    assert json.loads(capsys.readouterr().out)["stations_reported"] == 0
