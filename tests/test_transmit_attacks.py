@@ -25,7 +25,7 @@ from protocol.channel import make_sender
 from protocol.errors import Reason
 from protocol.frames import FrameDecoder
 from protocol.messages import Content
-from protocol.outbox import Backoff, Outbox, OutboxState, TcpTransport
+from protocol.outbox import Backoff, Outbox, OutboxState, Sender, TcpTransport
 from protocol.receipts import ReceiptStatus, parse_receipt
 
 DID = "pcos-1001-1"
@@ -54,7 +54,7 @@ def _queue(world: World, outbox: Outbox, device_id: str, contents: list[Content]
 
 
 def _sender(world: World, outbox: Outbox, port: int, device_id: str, now: list[float]
-            ):  # type: ignore[no-untyped-def]
+            ) -> Sender:
     return make_sender(outbox, Recording, "127.0.0.1", port, world.cec_public,
                        world.registry.signing_public, device_id, clock=lambda: now[0])
 
@@ -81,7 +81,7 @@ def test_replayed_old_envelope_after_newer_ones(world: World, tmp_path: Path) ->
         with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:  # the replay
             s.sendall(captured_first)
             s.settimeout(5)
-            decoder, frames = FrameDecoder(), []
+            decoder, frames = FrameDecoder(), list[bytes]()
             while not frames:
                 chunk = s.recv(65536)
                 assert chunk, "the CEC closed without answering the replay"

@@ -57,7 +57,7 @@ def test_dec_protocol_scanned_typed_twice_sent_and_compared(tmp_path: Path) -> N
     assert not any(s.startswith("DEC") for s in world.box)
     for name, png in zip(rendered, scanned, strict=True):  # lossless: the sensor's pixels
         decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
-        assert np.array_equal(decoded, rendered[name].front)
+        assert decoded is not None and np.array_equal(decoded, rendered[name].front)
     # a slip in the second entry: refused, naming the field, nothing queued
     slip = {**figures, "votes": {**figures["votes"], PARTY_LIST_CONTEST: {
         **figures["votes"][PARTY_LIST_CONTEST], party: figures["votes"][PARTY_LIST_CONTEST][party]

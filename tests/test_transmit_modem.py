@@ -95,9 +95,12 @@ def test_devices_over_emulated_modems_with_faults_reach_the_cec_once(tmp_path: P
             d = sim_device(tmp_path / did, did, registry, sheets=10 + 2 * n, seed=11 + n)
             tallies.append(run_sim_day(d))
             link, clock = _Link(seed=n), [0.0]
+
+            def now(c: list[float] = clock) -> float:
+                return c[0]
             sender = make_sender(d.outbox, link.transport, "127.0.0.1", cec.device_port,
                                  registry.encryption_keys.public(), registry.signing_public,
-                                 did, receipt_timeout_s=3.0, clock=lambda c=clock: c[0])
+                                 did, receipt_timeout_s=3.0, clock=now)
             assert _deliver(d, link, sender, clock, "drop") == (0, 1)
             assert "network closed" in str(link.errors[-1]).lower(), link.errors
             assert _deliver(d, link, sender, clock, "stall") == (0, 1)

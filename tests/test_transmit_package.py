@@ -136,7 +136,8 @@ def test_cec_serve_from_the_package_prints_the_website(tmp_path: Path) -> None:
         server.wait(30)
 
 
-def test_cec_results_from_the_package_refuses_missing_keys(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cec_results_from_the_package_refuses_missing_keys(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tools.cli import main
 
     pkg, keys, _ = _setup(tmp_path)

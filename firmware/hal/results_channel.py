@@ -39,7 +39,7 @@ class ResultsChannel(Protocol):
         ...
 
     def dec_protocol(self, pages_png: Sequence[bytes], first: dict[str, Any],
-                     second: dict[str, Any], time: str, audit_head: str) -> None:
+                     second: dict[str, Any], time: str, audit_head: str) -> object:
         """The DEC's paper protocol: its scanned pages (PNG) and its key figures as the
         operator typed them twice (``firmware.dec_scan``). Raises a ``PcosError`` naming
         the fields when the two entries differ; nothing is queued then."""
