@@ -183,10 +183,11 @@ def _send(args: argparse.Namespace) -> int:
     from election.tally import Tally
     from firmware.crypto import load_certificate, load_private_key
     from protocol.cec.registry import CecRegistry
+    from protocol.channel import make_sender
     from protocol.device import DeviceIdentity, DeviceMessenger
     from protocol.envelope import SuiteName
     from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
-    from protocol.outbox import Outbox, Sender, TcpTransport
+    from protocol.outbox import Outbox, TcpTransport
     from protocol.receipts import parse_receipt
 
     root = Path(args.dir)
@@ -209,9 +210,9 @@ def _send(args: argparse.Namespace) -> int:
         for i, content in enumerate(contents):
             head = hashlib.sha256(f"{args.device}/{i}".encode()).hexdigest()
             messenger.queue(outbox, content, time=now, audit_head=head)
-    sender = Sender(outbox, TcpTransport, args.host, args.port,
-                    registry.encryption_keys.public(), registry.signing_public,
-                    suite=SuiteName(args.suite))
+    sender = make_sender(outbox, TcpTransport, args.host, args.port,
+                         registry.encryption_keys.public(), registry.signing_public,
+                         args.device, suite=SuiteName(args.suite))
     done = sender.run(deadline_s=time.time() + args.timeout_s)
     for e in outbox.entries():
         why = e.last_error if e.state.value == "pending" else ""
