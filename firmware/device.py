@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from election.errors import PcosError
 from election.hashing import election_hash
 from election.model import Election, Station
 from election.rules import BallotOutcome
@@ -189,7 +190,11 @@ class Device:
         else:  # a sheet at the entry after a restart: wait until the voter takes it
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
-        self.hand_results()  # a power cut may have struck between a transition and its hand-over
+        try:  # a power cut may have struck between a transition and its hand-over
+            self.hand_results()
+        except PcosError as exc:  # the uplink never keeps the device from counting
+            self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
+                                                                "uplink", "why": str(exc)})])
         return check
 
     def _recover_paper(self) -> None:

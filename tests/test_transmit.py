@@ -174,3 +174,39 @@ def test_device_process_killed_mid_send_resends_after_restart(tmp_path: Path) ->
         stored = store.message(did, e.sequence)
         assert stored is not None and stored.receipt == e.receipt  # byte for byte
     assert cec_station_tally(registry, store, STATION.number) == d.rig.device.tally()
+
+
+class _BrokenChannel:
+    """An uplink whose queue fails (its medium died)."""
+
+    def polls_opened(self, zero_report: dict[str, object]) -> None:
+        raise ProtocolError(Reason.MALFORMED, "outbox medium failed")
+
+    def polls_closed(self, results_report: dict[str, object], audit_events: object) -> None:
+        raise ProtocolError(Reason.MALFORMED, "outbox medium failed")
+
+    def dec_protocol(self, *args: object) -> None:
+        raise AssertionError("not called")
+
+    def status(self, *args: object) -> None:
+        raise AssertionError("not called")
+
+
+def test_a_failing_uplink_never_keeps_the_device_from_booting(tmp_path: Path) -> None:
+    registry = make_registry(device_ids(1))
+    d = sim_device(tmp_path, device_ids(1)[0], registry)
+    dev = d.rig.device
+    dev.load_package()
+    dev.enter_test_mode()
+    dev.clear_test()
+    dev.open_polls()
+    dev.close()
+    from simulator.rig import build_device
+
+    r = build_device(tmp_path, d.rig.world, dev.config.election, dev.config.station,
+                     dev.config.reader, device_id=dev.config.device_id)
+    r.device.hw.results = _BrokenChannel()
+    r.device.boot()  # does not raise
+    assert r.device.polls is PollsState.POLLS_OPEN
+    last = r.device.store.audit_events()[-1]
+    assert last["type"] == "recovery" and "outbox medium failed" in last["data"]["why"]
