@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from election.errors import PcosError
 from election.hashing import election_hash
 from election.model import Election, Station
 from election.rules import BallotOutcome
@@ -38,6 +39,7 @@ from firmware.hal.clock import Clock, iso
 from firmware.hal.display import Display
 from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
 from firmware.hal.paper import MotionResult, PaperPath
+from firmware.hal.results_channel import ResultsChannel
 from firmware.hal.storage import StorageMedium
 from firmware.policy import Action, BallotPolicy, decide
 from firmware.screens import screen
@@ -95,6 +97,7 @@ class Hardware:
     removable: StorageMedium
     clock: Clock
     reports: ReportSink
+    results: ResultsChannel | None = None  # uplink to the CEC (protocol.channel), if any
 
 
 @dataclass(frozen=True)
@@ -187,6 +190,11 @@ class Device:
         else:  # a sheet at the entry after a restart: wait until the voter takes it
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
+        try:  # a power cut may have struck between a transition and its hand-over
+            self.hand_results()
+        except PcosError as exc:  # the uplink never keeps the device from counting
+            self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
+                                                                "uplink", "why": str(exc)})])
         return check
 
     def _recover_paper(self) -> None:
@@ -291,6 +299,7 @@ class Device:
                                  event=(EventType.POLLS_OPENED, {"zero_report": True}))
         self._commit([], [(EventType.REPORT_PRINTED, {"kind": "zero"}),
                           (EventType.MODE_CHANGED, {"mode": "official"})])
+        self.hand_results()
         return state
 
     def pause(self) -> PollsState:
@@ -337,10 +346,26 @@ class Device:
         data = self.report_data("results")
         self.hw.reports.print_report("results", data)
         self._commit([], [(EventType.REPORT_PRINTED, {"kind": "results"})])
+        self.hand_results(results_report=data)
         return state
 
     def report_results(self) -> PollsState:
         return self._transition(PollsAction.REPORT, event=(EventType.RESULTS_REPORTED, {}))
+
+    def hand_results(self, results_report: dict[str, Any] | None = None) -> None:
+        """Hand the reports due in this polls state to the CEC uplink (``hw.results``): the
+        zero report once polls have opened, the results (``results_report``: the one just
+        printed) and audit log once they have closed. Only queues (see
+        :mod:`firmware.hal.results_channel`); repeating it is harmless."""
+        channel, polls = self.hw.results, self.polls
+        if channel is None:
+            return
+        if polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED, PollsState.POLLS_CLOSED,
+                     PollsState.RESULTS_REPORTED):
+            channel.polls_opened(self.report_data("zero"))
+        if polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED):
+            channel.polls_closed(results_report or self.report_data("results"),
+                                 self.store.audit_events())
 
     # --- tallies -------------------------------------------------------------------------------
 

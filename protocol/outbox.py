@@ -95,6 +95,11 @@ class Outbox:
                          (m.sequence, m.kind.value, signed.message_hash, signed.dumps(),
                           OutboxState.PENDING.value, 0, 0.0, None, ""))
 
+    def has_kind(self, kind: str) -> bool:
+        """Whether a message of ``kind`` is held (pending, delivered or refused)."""
+        return self._db.execute("SELECT 1 FROM outbox WHERE kind=? LIMIT 1",
+                                (kind,)).fetchone() is not None
+
     def next_sequence(self) -> int:
         row = self._db.execute("SELECT MAX(sequence) FROM outbox").fetchone()
         return int(row[0] or 0) + 1
@@ -187,13 +192,22 @@ class Sender:
         self.backoff = backoff or Backoff(rng=random.Random(str(outbox.path)))
         self.receipt_timeout_s = receipt_timeout_s
         self.clock = clock
+        #: Stale copies of earlier receipts skipped (a modem reporting a block twice).
+        self.stale_receipts = 0
 
     def _exchange(self, transport: Transport, reader: FrameReader,
                   entry: OutboxEntry) -> Receipt:
         signed = SignedMessage.loads(entry.signed)
         transport.send(encode_frame(seal(signed, self.cec, self.suite), MAX_FRAME_BYTES))
-        receipt_bytes = reader.read(self.receipt_timeout_s)
-        receipt = parse_receipt(receipt_bytes, self.cec_signing_key)
+        while True:
+            receipt_bytes = reader.read(self.receipt_timeout_s)
+            receipt = parse_receipt(receipt_bytes, self.cec_signing_key)
+            # A stale copy of an earlier message's receipt (a modem that reported the
+            # same incoming block twice) is skipped; the answer to this one follows.
+            if not (receipt.sequence is not None and receipt.sequence < entry.sequence
+                    and receipt.message_hash not in (None, entry.message_hash)):
+                break
+            self.stale_receipts += 1
         if receipt.message_hash not in (entry.message_hash, None) or (
                 receipt.status is ReceiptStatus.ACCEPTED
                 and receipt.message_hash != entry.message_hash):

@@ -147,8 +147,18 @@ def child(workdir: Path) -> int:
     rig = build_device(workdir, world, election, station, reader, images_of=renderer,
                        device_id=settings["device_id"], faults=FaultPoints.from_env(),
                        reports=JsonFileReportSink(workdir / "reports"))
+    uplink = None
+    if settings.get("uplink"):
+        from simulator.uplink import UplinkSettings, attach
+
+        uplink = UplinkSettings(**settings["uplink"])
+        outbox, registry = attach(rig.device, uplink, election)
     rig.device.boot()
     run_day(rig.device, world, lambda s: s not in reader.rejected)
+    if uplink is not None:
+        from simulator.uplink import deliver, write_summary
+
+        write_summary(workdir, deliver(outbox, registry, uplink))
     (workdir / "done.json").write_text(json.dumps({"official": rig.device.tally().to_json()}),
                                        encoding="utf-8")
     rig.device.close()
@@ -196,7 +206,10 @@ class _Dev:
 
 
 def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: int,
-                    preset_name: str, seed: int) -> list[_Dev]:
+                    preset_name: str, seed: int, uplink: dict[str, Any] | None = None
+                    ) -> list[_Dev]:
+    """``uplink``: ``{"host", "port", "cec_dir", "modem"}`` to send each device's reports to
+    a running CEC (device ids then ``pcos-<station>-<n>``, as ``pcos cec provision``)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "election.pickle").write_bytes(pickle.dumps(election))
     day_path = out / "day.json"
@@ -221,18 +234,23 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
                          jam_sheets={sheet_name(s.sheet_index): s.jams for s in mine if s.jams},
                          stacked=stacked, file=str(workdir / "world.json"))
         world.save()
+        device_id = f"pcos-{day.station}-{n + 1}" if uplink else f"KG-{day.station}-{n + 1}"
         (workdir / "settings.json").write_text(json.dumps({
             "election": str(out / "election.pickle"), "day": str(day_path),
-            "device_id": f"KG-{day.station}-{n + 1}", "preset": preset_name}), encoding="utf-8")
+            "device_id": device_id, "preset": preset_name,
+            "uplink": {**uplink, "device_id": device_id} if uplink else None}),
+            encoding="utf-8")
         devs.append(_Dev(n + 1, workdir, [s.sheet_index for s in mine], list(cuts), times))
     return devs
 
 
 def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 2,
                 preset_name: str = "realistic", seed: int = 2021,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run the day on ``devices`` device processes; compare the tallies with ground truth."""
-    devs = prepare_devices(election, day, out, devices, preset_name, seed)
+                progress: Callable[[int, int], None] | None = None,
+                uplink: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the day on ``devices`` device processes; compare the tallies with ground truth.
+    ``uplink``: send each device's reports to a running CEC (see :func:`prepare_devices`)."""
+    devs = prepare_devices(election, day, out, devices, preset_name, seed, uplink)
     total = len(day.sheets)
     for d in devs:
         d.start()
@@ -298,6 +316,11 @@ def compare(election: Election, day: ElectionDay, devs: list[_Dev]) -> dict[str,
                            "power_cuts": d.power_cuts, "tally_matches_truth": got == t,
                            "differences": differences(t, got),
                            "reports": sorted(p.name for p in (d.workdir / "reports").glob("*"))})
+    uplinks = [json.loads((d.workdir / "uplink.json").read_text(encoding="utf-8"))
+               for d in devs if (d.workdir / "uplink.json").exists()]
+    for p, d in zip(per_device, devs, strict=True):
+        if (d.workdir / "uplink.json").exists():
+            p["uplink"] = json.loads((d.workdir / "uplink.json").read_text(encoding="utf-8"))
     sum_truth = truths[0]
     sum_got = reported[0]
     for t, g in zip(truths[1:], reported[1:], strict=True):
@@ -311,6 +334,9 @@ def compare(election: Election, day: ElectionDay, devs: list[_Dev]) -> dict[str,
         "ballots_with_marginal_intent": marginal_ballots,
         "reports": {f"device-{p['device']}": p["reports"] for p in per_device},
         "devices": per_device,
+        **({"messages_sent": sum(u["messages_sent"] for u in uplinks),
+            "receipts": sum(u["receipts"] for u in uplinks),
+            "all_receipted": all(u["all_receipted"] for u in uplinks)} if uplinks else {}),
     }
 
 

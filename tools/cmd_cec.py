@@ -77,14 +77,43 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dir", required=True, help="CEC directory (see pcos cec provision)")
+    p.add_argument("--dir", required=True, help="CEC directory (see pcos cec provision); with "
+                   "--package only the database lives there")
     p.add_argument("--db", help="database: a SQLite file (default DIR/cec.db) or "
                    "postgresql://user@host:port/db")
+    p.add_argument("--package", help="the signed election package (pcos package build): "
+                   "read the election and registry from it instead of DIR")
+    p.add_argument("--keys", help="with --package: the CEC key directory (pcos package keygen)")
+    p.add_argument("--device-certs", action="append", default=[], metavar="PATH",
+                   help="with --package: device certificate files or directories "
+                   "(pcos device provision), repeatable")
+    p.add_argument("--revoked", help="with --package: file of revoked device ids, one a line")
+    p.add_argument("--now", help="with --package: check certificates at this UTC time "
+                   "(default: now)")
+
+
+def _registry(args: argparse.Namespace) -> CecRegistry:
+    if not getattr(args, "package", None):
+        return CecRegistry.load(args.dir)
+    from protocol.cec.package_registry import load_certificates, registry_from_package
+
+    if not args.keys or not args.device_certs:
+        raise PcosError("--package needs --keys and at least one --device-certs")
+    revoked: frozenset[str] = frozenset()
+    if args.revoked:
+        try:
+            lines = Path(args.revoked).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise PcosError(f"{args.revoked}: cannot read ({exc.strerror or exc})") from None
+        revoked = frozenset(x.strip() for x in lines if x.strip())
+    return registry_from_package(args.package, args.keys,
+                                 load_certificates(args.device_certs), now=args.now,
+                                 revoked=revoked)
 
 
 def _open(args: argparse.Namespace) -> tuple[CecRegistry, Store]:
-
-    registry = CecRegistry.load(args.dir)
+    registry = _registry(args)
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
     return registry, open_store(args.db or Path(args.dir) / "cec.db")
 
 
@@ -110,7 +139,7 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from protocol.cec.api import ResultsApi
+    from protocol.cec.cache import CachedResultsApi
     from protocol.cec.ingest import Ingestor
     from protocol.cec.server import CecServer, ServerSettings
 
@@ -130,10 +159,11 @@ def _serve(args: argparse.Namespace) -> int:
             from protocol.cec.web import create_app
 
             reader = open_store(args.db or Path(args.dir) / "cec.db")  # the API's own
-            config = uvicorn.Config(create_app(ResultsApi(registry, reader)), host=args.host,
-                                    port=args.http_port, log_level="warning")
-            print(f"CEC: JSON API on http://{args.host}:{args.http_port}/api/national",
-                  flush=True)
+            # views built once per store change, not per poll (docs/readme/website.md)
+            config = uvicorn.Config(create_app(CachedResultsApi(registry, reader)),
+                                    host=args.host, port=args.http_port, log_level="warning")
+            print(f"CEC: website on http://{args.host}:{args.http_port}/ (JSON API under "
+                  f"/api)", flush=True)
             await uvicorn.Server(config).serve()
         else:
             await asyncio.Event().wait()
@@ -153,10 +183,11 @@ def _send(args: argparse.Namespace) -> int:
     from election.tally import Tally
     from firmware.crypto import load_certificate, load_private_key
     from protocol.cec.registry import CecRegistry
+    from protocol.channel import make_sender
     from protocol.device import DeviceIdentity, DeviceMessenger
     from protocol.envelope import SuiteName
     from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
-    from protocol.outbox import Outbox, Sender, TcpTransport
+    from protocol.outbox import Outbox, TcpTransport
     from protocol.receipts import parse_receipt
 
     root = Path(args.dir)
@@ -179,9 +210,9 @@ def _send(args: argparse.Namespace) -> int:
         for i, content in enumerate(contents):
             head = hashlib.sha256(f"{args.device}/{i}".encode()).hexdigest()
             messenger.queue(outbox, content, time=now, audit_head=head)
-    sender = Sender(outbox, TcpTransport, args.host, args.port,
-                    registry.encryption_keys.public(), registry.signing_public,
-                    suite=SuiteName(args.suite))
+    sender = make_sender(outbox, TcpTransport, args.host, args.port,
+                         registry.encryption_keys.public(), registry.signing_public,
+                         args.device, suite=SuiteName(args.suite))
     done = sender.run(deadline_s=time.time() + args.timeout_s)
     for e in outbox.entries():
         why = e.last_error if e.state.value == "pending" else ""

@@ -6,10 +6,14 @@
   pending and cast, ...), restarted each time; the journal is truncated at
   random offsets now and then. Checks the tally against the ballot box's
   ground truth: none lost, none twice.
-* ``pcos station run --day DAY.json --out DIR [--devices 2] [--json]``: a day
+* ``pcos station run --day DAY.json --out DIR [--devices 2] [--cec HOST:PORT --cec-dir DIR
+  [--modem]] [--json]``: a day
   from ``pcos sim election-day`` through real images and the real reader on
   each device (a process per device; power cuts kill and restart it), then
-  each device's tally and their sum compared with ground truth.
+  each device's tally and their sum compared with ground truth; with ``--cec`` each
+  device also sends its zero report, results and audit log to a running CEC (over TCP,
+  or an emulated modem with ``--modem``) and the output gains ``messages_sent``,
+  ``receipts``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
     r.add_argument("--seed", type=int, default=2021)
     add_election_option(r)
+    r.add_argument("--cec", metavar="HOST:PORT", help="send each device's zero report, "
+                   "results and audit log to this running CEC (pcos cec serve)")
+    r.add_argument("--cec-dir", metavar="DIR", help="with --cec: the CEC directory from "
+                   "pcos cec provision (device keys and certificates, CEC public keys)")
+    r.add_argument("--modem", action="store_true", help="with --cec: each device sends "
+                   "over an emulated SIM7600 modem on a pty instead of plain TCP")
     r.add_argument("--json", action="store_true", help="JSON output")
     r.set_defaults(func=run_day_command)
 
@@ -102,6 +112,15 @@ def run_day_command(args: argparse.Namespace) -> int:
     if day.election_id != election.election_id:
         raise PcosError(f"{day_path}: a day of election {day.election_id}, not "
                         f"{election.election_id}")
+    uplink = None
+    if args.cec or args.cec_dir or args.modem:
+        from simulator.uplink import parse_host_port
+
+        if not (args.cec and args.cec_dir):
+            raise PcosError("--cec needs --cec-dir (and --cec-dir and --modem need --cec)")
+        host, port = parse_host_port(args.cec)
+        uplink = {"host": host, "port": port, "cec_dir": str(Path(args.cec_dir).resolve()),
+                  "modem": bool(args.modem)}
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise PcosError(f"{out}: not empty")
@@ -115,7 +134,8 @@ def run_day_command(args: argparse.Namespace) -> int:
                   end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    result = run_station(election, day, out, args.devices, args.preset, args.seed, progress)
+    result = run_station(election, day, out, args.devices, args.preset, args.seed, progress,
+                         uplink)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if show:
         print(file=sys.stderr)
@@ -134,4 +154,8 @@ def run_day_command(args: argparse.Namespace) -> int:
                   f"{d['tally_matches_truth']}")
         print(f"sum of devices matches truth: {result['tally_matches_truth']}; "
               f"{len(result['differences'])} differences; details in {out}/result.json")
-    return 0 if result["tally_matches_truth"] else 1
+        if uplink is not None:
+            print(f"sent to the CEC at {args.cec}: {result['messages_sent']} messages, "
+                  f"{result['receipts']} receipts held")
+    ok = result["tally_matches_truth"] and result.get("all_receipted", True)
+    return 0 if ok else 1
