@@ -15,9 +15,9 @@ from pathlib import Path
 
 from benchmarks.common import Figure
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 from vision.grade import Grade
 
 

@@ -15,9 +15,9 @@ from collections import defaultdict
 
 from benchmarks.common import Figure, current_rss_mb, kind_medians, ms_stats, one_core
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 
 
 def run(count: int = 400, seed: int = 7, preset_name: str = "realistic", kind: str = "mixed",

@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "tools.cmd_package",
     "tools.cmd_cvr",
     "tools.cmd_report",
+    "tools.cmd_station",
+    "tools.cmd_audit",
 )
 
 

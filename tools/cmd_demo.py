@@ -23,12 +23,12 @@ from calibration.render_raster import render_layout
 from election.hashing import election_hash
 from election.layout import ballot_layout
 from election.model import BallotKind, Election, Language, Station
+from firmware.reader_setup import make_reader, station_arg
 from simulator.contact_sheet import contact_sheet
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
 from simulator.writer import read_truth, write_sheets
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import make_reader, station_arg
 from vision.debug import write_debug
 from vision.grade import Grade
 from vision.imageio import load_image, save_image

@@ -19,9 +19,9 @@ from typing import Any
 
 from election.errors import PcosError
 from election.reject import RejectReason
+from firmware.reader_setup import make_reader, station_arg
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import make_reader, station_arg
 from vision.grade import Grade
 from vision.imageio import ImageFileError, load_image
 from vision.result import Outcome, SheetInterpretation
@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="image pairs: front then back of each sheet (PNG, TIFF or JPEG)")
     p.add_argument("--dir", metavar="DIR", help="read every NNNNNN-front/back pair in DIR")
     p.add_argument("--station", metavar="ID",
-                   help="polling station number (default: the directory's manifest, "
-                        "else the simulator's default station)")
+                   help="polling station number (default: the one the directory's manifest names; "
+                        "required otherwise)")
     add_election_option(p)
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--grade", action="store_true",

@@ -1,0 +1,586 @@
+"""The scanner as a device: polls, the sheet flow, exactly-once counting, recovery.
+
+:class:`Device` owns the state machines (:mod:`firmware.states`), calls the
+hardware through :mod:`firmware.hal`, decides with :mod:`firmware.policy`,
+and writes every change through :class:`firmware.store.Store` together with
+its audit event (:mod:`firmware.audit`), in one batch on both media.
+
+Exactly once: a sheet to be cast is recorded ``pending`` (with its reading,
+outcome and image hashes) *before* the motor ejects it, and marked ``cast``
+when both rear sensors confirm the drop. A jam during the eject voids it (the
+operator hands the sheet back). On boot, a ``pending`` sheet is decided by the
+paper path: paper still in the path -> returned to the voter, voided; path
+clear -> it dropped, cast. Tallies are recomputed from the stored sheet
+records; the running tally cached with each cast is checked at close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from election.hashing import election_hash
+from election.model import Election, Station
+from election.rules import BallotOutcome
+from election.tally import Tally, TallyBuilder
+from firmware import audit
+from firmware.audit import EventType
+from firmware.crypto import b64, public_bytes
+from firmware.faults import FaultPoints
+from firmware.hal.clock import Clock, iso
+from firmware.hal.display import Display
+from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
+from firmware.hal.paper import MotionResult, PaperPath
+from firmware.hal.storage import StorageMedium
+from firmware.policy import Action, BallotPolicy, decide
+from firmware.screens import screen
+from firmware.sink import ReportSink
+from firmware.states import (
+    ACCEPTS_PAPER,
+    DeviceError,
+    IllegalTransition,
+    PollsAction,
+    PollsState,
+    ScannerState,
+    next_polls_state,
+)
+from firmware.store import BootCheck, SheetMode, SheetState, StorageError, Store
+from vision.result import Outcome, SheetInterpretation
+
+TALLY_CACHE = "running-tally"
+
+
+class SheetReader(Protocol):
+    """What reads a fed sheet: ``vision.interpret.Reader`` (see firmware.reader_setup)."""
+
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        ...
+
+
+class PackageMismatch(DeviceError):
+    """The stored state belongs to another election package."""
+
+
+class StorageNotAcknowledged(DeviceError):
+    """A storage medium failed; closing polls needs the operator's acknowledgement."""
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Everything the device is configured with (later mapped from the signed package)."""
+
+    election: Election
+    station: Station
+    device_id: str
+    signing_key: Ed25519PrivateKey
+    reader: SheetReader
+    package_hash: str
+    software_hash: str
+    policy: BallotPolicy = BallotPolicy.KG_DEFAULT
+
+
+@dataclass
+class Hardware:
+    paper: PaperPath
+    images: ImageSensor
+    display: Display
+    internal: StorageMedium
+    removable: StorageMedium
+    clock: Clock
+    reports: ReportSink
+
+
+@dataclass(frozen=True)
+class SheetResult:
+    """What happened to the sheet at the entry on one :meth:`Device.step`."""
+
+    action: str  # "cast" | "returned" | "needs-review" | "jammed" | "double-sheet" | ...
+    sheet_id: str | None = None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def image_sha256(img: Any) -> str:
+    """SHA-256 over the image's shape, dtype and pixels."""
+    h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
+    h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
+    return h.hexdigest()
+
+
+@dataclass
+class _Held:
+    """The sheet held at the back while the voter chooses (warn policy)."""
+
+    interp: SheetInterpretation
+    hashes: list[str]
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class Device:
+    config: DeviceConfig
+    hw: Hardware
+    faults: FaultPoints = field(default_factory=FaultPoints)
+    store: Store = field(init=False)
+    scanner: ScannerState = field(init=False, default=ScannerState.DISABLED)
+    boot_check: BootCheck | None = field(init=False, default=None)
+    _held: _Held | None = field(init=False, default=None)
+    _running: TallyBuilder | None = field(init=False, default=None)
+    _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+
+    # --- boot and recovery ---------------------------------------------------------------------
+
+    def boot(self) -> BootCheck:
+        """Open the store, recover, decide any pending sheet, and show the ready screen."""
+        self.store = Store(self.hw.internal, self.hw.removable, self.faults)
+        try:
+            check = self.store.open()
+        except StorageError:
+            self.scanner = ScannerState.STORAGE_FAILED
+            self._show()
+            raise
+        self.boot_check = check
+        stored_pkg = self.store.meta("package")
+        if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
+            raise PackageMismatch(f"the stored polls belong to package "
+                                  f"{stored_pkg.get('package_hash', '?')[:12]}, not "
+                                  f"{self.config.package_hash[:12]}")
+        recs: list[dict[str, Any]] = []
+        events = [(EventType.POWER_ON, {"software": self.config.software_hash,
+                                        "internal_records": check.internal_records,
+                                        "removable_records": check.removable_records})]
+        events += [(EventType.RECOVERY, {"decision": d}) for d in check.decisions]
+        events += [(EventType.STORAGE_ERROR, p.to_json()) for p in check.problems]
+        if check.problems:
+            recs.append(_meta("storage-ack-needed", True))
+        if self.store.meta("device-key") is None:
+            recs.append(_meta("device-key", {"device": self.config.device_id,
+                                             "public": b64(public_bytes(self.config.signing_key))}))
+        self._commit(recs, events)
+        self.faults.hit("boot.after-recovery")
+        self._recover_paper()
+        self._running = self._recount_builder(SheetMode.OFFICIAL)
+        sensors = self.hw.paper.sensors()
+        if sensors.jammed or sensors.held_at_rear:
+            self.scanner = ScannerState.JAMMED  # the motor could not clear the path
+        elif self.polls not in ACCEPTS_PAPER:
+            self.scanner = ScannerState.DISABLED
+        else:  # a sheet at the entry after a restart: wait until the voter takes it
+            self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
+        self._show()
+        return check
+
+    def _recover_paper(self) -> None:
+        sensors = self.hw.paper.sensors()
+        for sheet in self.store.sheets(state=SheetState.PENDING):
+            if sensors.path_clear:
+                self._commit([_state(sheet["id"], SheetState.CAST, self._now(),
+                                     "restart: paper path clear, the sheet dropped")],
+                             [(EventType.RECOVERY, {"sheet": sheet["id"], "decision": "cast",
+                                                    "why": "pending at restart, path clear"}),
+                              (EventType.SHEET_CAST, {"sheet": sheet["id"],
+                                                      "mode": sheet["mode"]})])
+            else:
+                moved = self.hw.paper.return_to_voter()
+                self._commit([_state(sheet["id"], SheetState.VOIDED, self._now(),
+                                     "restart: paper in the path, returned to the voter")],
+                             [(EventType.RECOVERY, {"sheet": sheet["id"], "decision": "void",
+                                                    "why": "pending at restart, paper in path",
+                                                    "motor": moved.value}),
+                              (EventType.SHEET_VOIDED, {"sheet": sheet["id"]})])
+                sensors = self.hw.paper.sensors()
+        if not sensors.path_clear and not sensors.at_entry_only:
+            moved = self.hw.paper.return_to_voter()
+            self._commit([], [(EventType.RECOVERY, {"decision": "return",
+                                                    "why": "paper in the path after restart",
+                                                    "motor": moved.value})])
+
+    # --- polls ---------------------------------------------------------------------------------
+
+    @property
+    def polls(self) -> PollsState:
+        return PollsState(self.store.meta("polls", PollsState.NO_PACKAGE.value))
+
+    def _transition(self, action: PollsAction, check: Callable[[], str | None] | None = None,
+                    extra: list[dict[str, Any]] | None = None,
+                    event: tuple[EventType, dict[str, Any]] | None = None) -> PollsState:
+        state = self.polls
+        try:
+            new = next_polls_state(state, action)
+            why = check() if check is not None else None
+            if why:
+                raise IllegalTransition(state, action, why)
+        except IllegalTransition as exc:
+            self._commit([], [(EventType.TRANSITION_REFUSED, {"from": state.value,
+                                                              "action": action.value,
+                                                              "why": str(exc)})])
+            raise
+        events = [event] if event else []
+        self._commit([*(extra or []), _meta("polls", new.value)], events, checkpoint=action.value)
+        self.scanner = ScannerState.WAITING if new in ACCEPTS_PAPER else ScannerState.DISABLED
+        self._show()
+        return new
+
+    def load_package(self) -> PollsState:
+        c = self.config
+        pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
+               "station": c.station.number, "device": c.device_id}
+        return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
+                                event=(EventType.PACKAGE_LOADED, pkg))
+
+    def enter_test_mode(self) -> PollsState:
+        return self._transition(PollsAction.ENTER_TEST,
+                                extra=[_meta("test-cleared", True)],
+                                event=(EventType.MODE_CHANGED, {"mode": "test"}))
+
+    def clear_test(self) -> None:
+        """Print the test report and clear the test ballots (they stay on record, apart)."""
+        if self.polls is not PollsState.TEST_MODE:
+            raise IllegalTransition(self.polls, PollsAction.OPEN, "test ballots are cleared "
+                                    "only in test mode")
+        data = self.report_data("test")
+        self.hw.reports.print_report("test", data)
+        cleared = [s["id"] for s in self.store.sheets(mode=SheetMode.TEST)
+                   if not s.get("cleared")]
+        self._commit([_meta("test-cleared", True), _meta("test-cleared-upto", self.store.seq)],
+                     [(EventType.REPORT_PRINTED, {"kind": "test"}),
+                      (EventType.TEST_CLEARED, {"sheets": len(cleared)})])
+
+    def _open_check(self) -> str | None:
+        if not self.store.meta("test-cleared", False):
+            return "test ballots not cleared (print and clear the test report)"
+        if self.store.sheets(mode=SheetMode.OFFICIAL):
+            return "official sheet records exist"
+        if self.store.sheets(state=SheetState.PENDING):
+            return "a sheet is pending"
+        if not self.hw.paper.sensors().path_clear:
+            return "paper in the path"
+        tally = self.tally(SheetMode.OFFICIAL)
+        if any(c.ballots for c in tally.contests):
+            return "official totals are not zero"
+        return None
+
+    def open_polls(self) -> PollsState:
+        def check() -> str | None:
+            why = self._open_check()
+            if why is None:
+                self.hw.reports.print_report("zero", self.report_data("zero"))
+            return why
+        state = self._transition(PollsAction.OPEN, check,
+                                 event=(EventType.POLLS_OPENED, {"zero_report": True}))
+        self._commit([], [(EventType.REPORT_PRINTED, {"kind": "zero"}),
+                          (EventType.MODE_CHANGED, {"mode": "official"})])
+        return state
+
+    def pause(self) -> PollsState:
+        return self._transition(PollsAction.PAUSE, event=(EventType.POLLS_PAUSED, {}))
+
+    def resume(self) -> PollsState:
+        return self._transition(PollsAction.RESUME, event=(EventType.POLLS_RESUMED, {}))
+
+    def acknowledge_storage(self) -> None:
+        """The operator acknowledges a storage problem (needed before closing polls)."""
+        self._commit([_meta("storage-ack-needed", False)],
+                     [(EventType.STORAGE_ACKNOWLEDGED, {})])
+
+    @property
+    def storage_ack_needed(self) -> bool:
+        return bool(self.store.meta("storage-ack-needed", False))
+
+    def close_polls(self) -> PollsState:
+        def check() -> str | None:
+            if self.storage_ack_needed:
+                return "a storage medium failed: the operator must acknowledge it first"
+            if self.store.sheets(state=SheetState.PENDING):
+                return "a sheet is pending"
+            if self._held is not None:
+                return "a sheet is waiting for the voter's choice"
+            return None
+        if self.polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED) and \
+                self.storage_ack_needed:
+            self._commit([], [(EventType.TRANSITION_REFUSED,
+                               {"from": self.polls.value, "action": "close-polls",
+                                "why": "storage not acknowledged"})])
+            raise StorageNotAcknowledged("a storage medium failed: acknowledge it before "
+                                         "closing polls")
+        recount = self.tally(SheetMode.OFFICIAL)
+        cached = self.store.cache(TALLY_CACHE)
+        mismatch = cached is not None and Tally.from_json(cached) != recount
+        state = self._transition(PollsAction.CLOSE, check,
+                                 event=(EventType.POLLS_CLOSED,
+                                        {"sheets_cast": self.sheets_cast(SheetMode.OFFICIAL),
+                                         "cached_tally_matches": not mismatch}))
+        if mismatch:
+            self._commit([], [(EventType.TALLY_MISMATCH,
+                               {"decision": "the recount from sheet records is reported"})])
+        data = self.report_data("results")
+        self.hw.reports.print_report("results", data)
+        self._commit([], [(EventType.REPORT_PRINTED, {"kind": "results"})])
+        return state
+
+    def report_results(self) -> PollsState:
+        return self._transition(PollsAction.REPORT, event=(EventType.RESULTS_REPORTED, {}))
+
+    # --- tallies -------------------------------------------------------------------------------
+
+    def _empty(self) -> TallyBuilder:
+        return TallyBuilder.empty(self.config.election, self.config.station.contest_ids())
+
+    def _recount_builder(self, mode: SheetMode) -> TallyBuilder:
+        b = self._empty()
+        cleared_upto = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
+        for sheet in self.store.stored_sheets(mode, SheetState.CAST):
+            if sheet.get("seq", 0) > cleared_upto:
+                b.add(BallotOutcome.from_json(sheet["outcome"]))
+        return b
+
+    def tally(self, mode: SheetMode = SheetMode.OFFICIAL) -> Tally:
+        """Recomputed from the sheet records on the primary medium (test: since the last
+        clear)."""
+        return self._recount_builder(mode).build()
+
+    def sheets_cast(self, mode: SheetMode) -> int:
+        return len(self.store.sheets(mode=mode, state=SheetState.CAST))
+
+    def report_data(self, kind: str) -> dict[str, Any]:
+        mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
+        c = self.config
+        returned: dict[str, int] = {}
+        for s in self.store.sheets(mode=mode, state=SheetState.RETURNED):
+            returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
+        cast = self.store.sheets(mode=mode, state=SheetState.CAST)
+        head = self.store.view.audit_head
+        return {
+            "kind": kind, "mode": mode.value, "device": c.device_id,
+            "station": c.station.number, "election": c.election.election_id,
+            "election_hash": election_hash(c.election), "package_hash": c.package_hash,
+            "software_hash": c.software_hash, "time": iso(self.hw.clock.now()),
+            "audit_head": head["hash"] if head else audit.GENESIS,
+            "sheets_cast": len(cast), "returned_by_reason": dict(sorted(returned.items())),
+            "marginal_sheets": sum(1 for s in cast if s.get("marginal")),
+            "tally": self.tally(mode).to_json(),
+        }
+
+    # --- the sheet flow ------------------------------------------------------------------------
+
+    def step(self) -> SheetResult | None:
+        """Look at the sensors and move the sheet at the entry through, if there is one."""
+        s = self.hw.paper.sensors()
+        if s.cover_open:
+            if self.scanner is not ScannerState.COVER_OPEN:
+                self._commit([], [(EventType.COVER_OPENED, {})])
+                self._set(ScannerState.COVER_OPEN)
+            return None
+        if self.scanner is ScannerState.COVER_OPEN:
+            self._commit([], [(EventType.COVER_CLOSED, {})])
+            self._set(ScannerState.WAITING if self.polls in ACCEPTS_PAPER
+                      else ScannerState.DISABLED)
+        if (s.jammed or (s.held_at_rear and self.scanner is not ScannerState.NEEDS_REVIEW)) \
+                and self.scanner is not ScannerState.JAMMED:
+            self._commit([], [(EventType.JAM, {"where": "path"})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed")
+        if self.scanner is ScannerState.JAMMED:
+            if s.jammed or s.held_at_rear:
+                return None
+            self._commit([], [(EventType.JAM_CLEARED, {})])
+            self._set(ScannerState.RETURNED if s.entry else ScannerState.WAITING)
+        if self.scanner in (ScannerState.RETURNED, ScannerState.DOUBLE_SHEET):
+            if s.entry:
+                return None  # the voter has not taken the sheet yet
+            self._set(ScannerState.WAITING)
+        if self.scanner is ScannerState.NEEDS_REVIEW:
+            return None
+        if self.polls not in ACCEPTS_PAPER:
+            if self.scanner is not ScannerState.DISABLED:
+                self._set(ScannerState.DISABLED)
+            return None
+        if not s.entry:
+            if self.scanner is not ScannerState.WAITING:
+                self._set(ScannerState.WAITING)
+            return None
+        if s.double_sheet:
+            self._commit([], [(EventType.DOUBLE_FEED, {"sensor": "ultrasonic"})])
+            self._set(ScannerState.DOUBLE_SHEET, "double-feed")
+            return SheetResult("double-sheet", reason="double-feed")
+        return self._feed()
+
+    def _feed(self) -> SheetResult:
+        self._set(ScannerState.FEEDING)
+        moved = self.hw.paper.feed()
+        if moved is MotionResult.JAMMED:
+            self._commit([], [(EventType.JAM, {"where": "feed"})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed")
+        if moved is not MotionResult.DONE:
+            self._set(ScannerState.WAITING)
+            return SheetResult(moved.value)
+        self.faults.hit("sheet.after-feed")
+        self._set(ScannerState.SCANNING)
+        try:
+            images = self.hw.images.capture()
+        except ImageSensorError as exc:
+            return self._return(None, "image-invalid", [], str(exc))
+        hashes = self._hash_images(images)
+        self._set(ScannerState.READING)
+        interp = self.config.reader.interpret(images.front, images.back)
+        digests = hashes.result()
+        decision = decide(interp, self.config.policy)
+        if decision.action is Action.RETURN:
+            return self._return(interp, decision.reason, digests)
+        if decision.action is Action.ASK_VOTER:
+            self._held = _Held(interp, digests, decision.warnings)
+            self._set(ScannerState.NEEDS_REVIEW, detail=", ".join(decision.warnings))
+            return SheetResult("needs-review", warnings=decision.warnings)
+        return self._accept(interp, digests)
+
+    def _hash_images(self, images: DuplexImages) -> Future[list[str]]:
+        """Hash both images in a worker thread while the reader runs (hashlib releases the
+        GIL on large buffers)."""
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcos-hash")
+        return self._hasher.submit(lambda: [image_sha256(images.front),
+                                            image_sha256(images.back)])
+
+    def voter_choice(self, cast: bool) -> SheetResult:
+        """Warn policy: the voter casts the held sheet as is, or takes it back."""
+        if self._held is None or self.scanner is not ScannerState.NEEDS_REVIEW:
+            raise DeviceError("no sheet is waiting for the voter's choice")
+        held, self._held = self._held, None
+        if cast:
+            return self._accept(held.interp, held.hashes, warnings=held.warnings)
+        return self._return(held.interp, "voter-took-back", held.hashes)
+
+    def _mode(self) -> SheetMode:
+        return SheetMode.TEST if self.polls is PollsState.TEST_MODE else SheetMode.OFFICIAL
+
+    def _new_id(self) -> str:
+        return f"{self.config.device_id}/{len(self.store.view.sheets) + 1:06d}"
+
+    def _accept(self, interp: SheetInterpretation, hashes: list[str],
+                warnings: tuple[str, ...] = ()) -> SheetResult:
+        sheet_id, mode, now = self._new_id(), self._mode(), self._now()
+        reading = interp.to_json()
+        sheet = {"id": sheet_id, "mode": mode.value, "state": SheetState.PENDING.value,
+                 "t": iso(now), "outcome": interp.contests, "images": hashes,
+                 "marginal": list(interp.marginal), "warnings": list(warnings),
+                 "reading": {"outcome": reading["outcome"], "kind": reading["kind"],
+                             "contest": reading["contest"], "language": reading["language"],
+                             "orientation": reading["orientation"],
+                             "targets": reading["targets"]},
+                 "seq": self.store.seq + 1}
+        self._set(ScannerState.ACCEPTING)
+        self.faults.hit("sheet.before-pending")
+        self._commit([{"op": "sheet", "sheet": sheet}], [])
+        self.faults.hit("sheet.after-pending")
+        drop = self.hw.paper.eject_to_box()
+        if not drop.confirmed:
+            self._commit([_state(sheet_id, SheetState.VOIDED, self._now(),
+                                 f"eject not confirmed ({drop.result.value})")],
+                         [(EventType.JAM, {"where": "eject", "sheet": sheet_id}),
+                          (EventType.SHEET_VOIDED, {"sheet": sheet_id})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed", sheet_id)
+        self.faults.hit("sheet.after-drop")
+        cache = None
+        if mode is SheetMode.OFFICIAL and self._running is not None:
+            self._running.add(BallotOutcome.from_json(interp.contests))
+            cache = {TALLY_CACHE: self._running.build().to_json()}
+        extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
+        self._commit([_state(sheet_id, SheetState.CAST, self._now()), *extra],
+                     [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
+                                              "marginal": len(interp.marginal)})],
+                     cache=cache)
+        self.faults.hit("sheet.after-cast")
+        self._set(ScannerState.ACCEPTED)
+        self._set(ScannerState.WAITING)
+        return SheetResult("cast", sheet_id)
+
+    def _return(self, interp: SheetInterpretation | None, reason: str | None,
+                hashes: list[str], detail: str = "") -> SheetResult:
+        self._set(ScannerState.RETURNING, reason)
+        moved = self.hw.paper.return_to_voter()
+        sheet_id = self._new_id()
+        sheet = {"id": sheet_id, "mode": self._mode().value, "state": SheetState.RETURNED.value,
+                 "t": iso(self._now()), "reason": reason, "images": hashes,
+                 "detail": detail or (interp.detail if interp else ""),
+                 "seq": self.store.seq + 1}
+        events: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.SHEET_RETURNED, {"sheet": sheet_id, "reason": reason})]
+        if moved is not MotionResult.DONE:
+            events.append((EventType.JAM, {"where": "return", "motor": moved.value}))
+        self._commit([{"op": "sheet", "sheet": sheet}], events)
+        self.faults.hit("sheet.after-return")
+        if moved is not MotionResult.DONE:
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed", sheet_id, reason)
+        self._set(ScannerState.RETURNED, reason)
+        return SheetResult("returned", sheet_id, reason)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.hw.clock.now()
+
+    def _set(self, state: ScannerState, reason: str | None = None, detail: str = "") -> None:
+        self.scanner = state
+        self._show(reason, detail)
+
+    def _show(self, reason: str | None = None, detail: str = "") -> None:
+        self.hw.display.show(screen(self.scanner, self.polls if hasattr(self, "store") and
+                                    self.store is not None else PollsState.NO_PACKAGE,
+                                    reason, detail))
+
+    def _commit(self, records: list[dict[str, Any]],
+                events: list[tuple[EventType, dict[str, Any]]],
+                checkpoint: str | None = None, cache: dict[str, Any] | None = None) -> None:
+        """One batch: the state records, their audit events (and a signed checkpoint)."""
+        head = self.store.view.audit_head
+        now = self._now()
+        out = list(records)
+        for type_, data in events:
+            head = audit.make_event(head, type_, data, now)
+            out.append({"op": "audit", "event": head})
+        if checkpoint is not None:
+            head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
+                                         checkpoint, now)
+            out.append({"op": "audit", "event": head})
+        self.store.commit(out, cache)
+        if self.on_event is not None:
+            for r in out:
+                if r["op"] == "audit":
+                    self.on_event(r["event"])
+        if self.store.new_problems:
+            problems, self.store.new_problems = self.store.new_problems, []
+            evs = [(EventType.STORAGE_ERROR, p.to_json()) for p in problems]
+            self._commit([_meta("storage-ack-needed", True)], evs)
+
+    def power_off(self) -> None:
+        """An orderly shutdown (a power cut is simply the process dying)."""
+        self._commit([], [(EventType.POWER_OFF, {})])
+        self.close()
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown()
+            self._hasher = None
+        self.store.close()
+
+
+def _meta(key: str, value: Any) -> dict[str, Any]:
+    return {"op": "meta", "key": key, "value": value}
+
+
+def _state(sheet_id: str, state: SheetState, t: dt.datetime, note: str = "") -> dict[str, Any]:
+    return {"op": "sheet-state", "id": sheet_id, "state": state.value, "t": iso(t), "note": note}
+
+
+def is_read(interp: SheetInterpretation) -> bool:
+    return interp.outcome is not Outcome.REJECTED
