@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "tools.cmd_report",
     "tools.cmd_station",
     "tools.cmd_audit",
+    "tools.cmd_cec",
 )
 
 

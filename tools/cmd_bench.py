@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, modem, printer, render, scan, sim
+from benchmarks import accuracy, cec, modem, printer, render, scan, sim
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -36,6 +36,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "modem": modem.run,
     "package": package_bench.run,
     "printer": printer.run,
+    "cec": cec.run,
 }
 ALL = tuple(BENCHES)
 
@@ -50,11 +51,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--preset", dest="preset_name", help="scanner preset")
     p.add_argument("--kind", help="ballot kinds: mixed, a kind, or a comma list")
     p.add_argument("--fakes", type=float, help="share of fake sheets (accuracy)")
+    p.add_argument("--devices", type=int, help="simulated devices (cec)")
+    p.add_argument("--link-faults", dest="link_faults", type=float,
+                   help="share of faulty device links (cec)")
+    p.add_argument("--db", help="CEC database URL (cec; default a temporary SQLite file)")
     p.set_defaults(func=run)
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("count", "seed", "preset_name", "kind", "fakes")
+    keys = ("count", "seed", "preset_name", "kind", "fakes", "devices", "link_faults", "db")
     kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if kw.get("count", 1) < 1:
         raise PcosError("--count must be at least 1")
