@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "tools.cmd_station",
     "tools.cmd_audit",
     "tools.cmd_cec",
+    "tools.cmd_national",
 )
 
 

@@ -241,7 +241,7 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             server = {"frames": stats.frames, "accepted": stats.accepted,
                       "duplicates": stats.duplicates, "refused": stats.refused,
                       "reasons": dict(stats.reasons)}
-        summary = verify(election, registry, store, records)
+        summary, national_cec = verify(election, registry, store, records)
     finally:
         store.close()
         if not settings.keep:
@@ -259,7 +259,7 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     if settings.report:
         from simulator.national.report import write_report
 
-        write_report(out, election, summary, records)
+        write_report(out, election, summary, records, national_cec)
     return summary
 
 
@@ -295,8 +295,9 @@ def _diff(where: str, cec: Tally | None, truth: Tally) -> list[dict[str, Any]]:
 
 
 def verify(election: Election, registry: CecRegistry, store: Any,
-           records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Compare the CEC with the truth at every level, and count message deliveries."""
+           records: list[dict[str, Any]]) -> tuple[dict[str, Any], Tally]:
+    """Compare the CEC with the truth at every level, and count message deliveries.
+    Returns the summary and the CEC's national tally (reported stations)."""
     c = consolidate(registry, store)
     by_station = {r["station"]: r for r in records}
     truth = {n: Tally.from_json(r["truth"]) for n, r in by_station.items()}
@@ -369,7 +370,7 @@ def verify(election: Election, registry: CecRegistry, store: Any,
         "cec_incidents": c.incidents,
         "cec_refusals": c.refusals,
         "cpu_s": round(sum(r["cpu_s"] for r in records), 2),
-    }
+    }, national_cec
 
 
 def _incident_counts(records: list[dict[str, Any]]) -> dict[str, int]:
