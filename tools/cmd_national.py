@@ -33,8 +33,8 @@ def _sim_actions(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     sim = subparsers.choices.get("sim")
     if sim is None:
         raise PcosError("pcos sim is not registered (tools.cmd_sim must come first)")
-    for action in sim._actions:  # noqa: SLF001 - argparse keeps sub-parsers here only
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+    for action in sim._actions:
+        if isinstance(action, argparse._SubParsersAction):
             return action
     raise PcosError("pcos sim has no sub-commands")
 

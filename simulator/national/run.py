@@ -42,7 +42,7 @@ from protocol.cec.registry import CecRegistry
 from protocol.cec.server import ServerSettings, ServerThread
 from protocol.cec.store import open_store
 from simulator.national.faults import NationalFaults, draw_station_faults, sample_stations
-from simulator.national.station import DeviceKeys, StationTask, _election, run_station
+from simulator.national.station import DeviceKeys, StationTask, run_station, worker_election
 
 
 class ImagesMode:
@@ -166,25 +166,19 @@ def _dask(tasks: list[StationTask], scheduler: str, workers: int
 # --- the run ---------------------------------------------------------------------------------
 
 
-def run_national(settings: NationalSettings, progress: TextIO | None = sys.stderr,
-                 on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    settings.check()
-    t0 = time.perf_counter()
-    election = _election()
-    numbers = pick_stations(election, settings.stations)
-    seed = settings.seed
-    faults = settings.faults
-    modem = sample_stations(numbers, faults.modem_sample, seed, 1, faults.modem_sample_max)
-    if settings.images == ImagesMode.ALL:
-        images = set(numbers)
-    elif settings.images == ImagesMode.SAMPLE:
-        images = sample_stations(numbers, settings.sample_rate, seed, 2)
-    else:
-        images = set()
-    plans = {n: draw_station_faults(faults, n, seed, modem=n in modem, images=n in images)
-             for n in numbers}
+@dataclass
+class Provisioned:
+    registry: CecRegistry
+    keys: dict[str, tuple[DeviceKeys, ...]]
+    signing: Any
+    encryption: Any
+
+
+def provision(election: Election, numbers: list[str], plans: dict[str, Any],
+              seed: int) -> Provisioned:
+    """CEC keys (deterministic from the seed) and a CEC-signed certificate per device:
+    two per station, and a spare certified for each station whose device fails."""
     signing, encryption = cec_keys(f"national-{seed}")
-    package_hash = _package_hash(election, seed)
     keys: dict[str, tuple[DeviceKeys, ...]] = {}
     certs = []
     for n in numbers:
@@ -199,7 +193,36 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
                                  ident.certificate.to_json()))
         keys[n] = tuple(dk)
     registry = CecRegistry.build(election, signing, encryption, certs,
-                                 package_hash=package_hash)
+                                 package_hash=_package_hash(election, seed))
+    return Provisioned(registry, keys, signing, encryption)
+
+
+def draw_plans(settings: NationalSettings, numbers: list[str]) -> dict[str, Any]:
+    """Each station's drawn faults (and whether it uses a modem, full images)."""
+    faults, seed = settings.faults, settings.seed
+    modem = sample_stations(numbers, faults.modem_sample, seed, 1, faults.modem_sample_max)
+    if settings.images == ImagesMode.ALL:
+        images = set(numbers)
+    elif settings.images == ImagesMode.SAMPLE:
+        images = sample_stations(numbers, settings.sample_rate, seed, 2)
+    else:
+        images = set()
+    return {n: draw_station_faults(faults, n, seed, modem=n in modem, images=n in images)
+            for n in numbers}
+
+
+def run_national(settings: NationalSettings, progress: TextIO | None = sys.stderr,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    settings.check()
+    t0 = time.perf_counter()
+    election = worker_election()
+    numbers = pick_stations(election, settings.stations)
+    seed = settings.seed
+    faults = settings.faults
+    plans = draw_plans(settings, numbers)
+    cec = provision(election, numbers, plans, seed)
+    registry, keys, signing, encryption = cec.registry, cec.keys, cec.signing, cec.encryption
+    package_hash = registry.package_hash
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
     db_path = out / "cec.sqlite"
@@ -251,7 +274,8 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     summary.update(seconds=round(time.perf_counter() - t0, 2), run_s=round(run_s, 2),
                    prepare_s=round(prepare_s, 2), scheduler=settings.scheduler,
                    workers=workers, images=settings.images, seed=seed, server=server,
-                   image_stations=len(images), modem_stations=len(modem & set(numbers)),
+                   image_stations=sum(p.images for p in plans.values()),
+                   modem_stations=sum(p.modem for p in plans.values()),
                    reruns=sum(1 for r in records if r["attempt"] > 0),
                    faults=faults.to_json())
     (out / "national.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n",

@@ -163,7 +163,7 @@ class SimClock:
 
 
 @functools.lru_cache(maxsize=1)
-def _election() -> Election:
+def worker_election() -> Election:
     """The default election, built once per worker process (its hash cached on it)."""
     from election.default import default_election
 
@@ -459,7 +459,7 @@ def _image_source(task: StationTask, election: Election, station: Station,
 def run_station(task: StationTask) -> dict[str, Any]:
     """Run one station's day; return its record (JSON-ready)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    election = _election()
+    election = worker_election()
     station = election.station(task.station)
     root = Path(task.workdir) / f"st-{station.number}"
     if root.exists():
