@@ -3,7 +3,9 @@
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
 harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver
 and emulator; ``--count`` = bytes each way), ``package`` (election package load,
-amendment, CVR export), ``printer`` (reports and QR photos) and ``all``. Each figure
+amendment, CVR export), ``printer`` (reports and QR photos) and ``national``
+(the national day: ``--count`` stations, ``--images none|sample``, ``--sample-rate``)
+and ``all``. Each figure
 prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
 ``all``, one object per benchmark).
 """
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks import accuracy, cec, modem, printer, render, scan, sim
+from benchmarks import national as national_bench
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -37,6 +40,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "package": package_bench.run,
     "printer": printer.run,
     "cec": cec.run,
+    "national": national_bench.run,
 }
 ALL = tuple(BENCHES)
 
@@ -55,11 +59,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--link-faults", dest="link_faults", type=float,
                    help="share of faulty device links (cec)")
     p.add_argument("--db", help="CEC database URL (cec; default a temporary SQLite file)")
+    p.add_argument("--images", help="national: none or sample")
+    p.add_argument("--sample-rate", dest="sample_rate", type=float,
+                   help="national: share of stations with full images")
     p.set_defaults(func=run)
 
 
 def _kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("count", "seed", "preset_name", "kind", "fakes", "devices", "link_faults", "db")
+    keys = ("count", "seed", "preset_name", "kind", "fakes", "devices", "link_faults", "db",
+            "images", "sample_rate")
     kw = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if kw.get("count", 1) < 1:
         raise PcosError("--count must be at least 1")
