@@ -120,8 +120,9 @@ class Journal:
         self.scan_result = result
         return result
 
-    def append(self, payloads: list[bytes]) -> None:
-        """Write the frames of ``payloads`` and fsync before returning."""
+    def append(self, payloads: list[bytes], sync: bool = True) -> None:
+        """Write the frames of ``payloads``; fsync before returning unless ``sync`` is False
+        (the next synced append then makes them durable too)."""
         if self._fd is None:
             raise JournalError("journal: not open")
         data = b"".join(frame(p) for p in payloads)
@@ -133,7 +134,8 @@ class Journal:
             os.write(self._fd, data[half:])
         else:
             os.write(self._fd, data)
-        os.fsync(self._fd)
+        if sync:
+            os.fsync(self._fd)
 
     def rewrite(self, payloads: list[bytes]) -> None:
         """Replace the whole journal with ``payloads`` (recovery from the internal medium)."""

@@ -153,11 +153,14 @@ class Store:
                                + "; ".join(p.problem for p in check.problems))
         check.internal_records = len(internal) if internal is not None else 0
         check.removable_records = len(removable) if removable is not None else 0
+        primary: list[bytes]
         if internal is not None and removable is not None:
             primary = self._reconcile(internal, removable, check)
+        elif internal is not None:
+            primary = internal
         else:
-            primary = internal if internal is not None else removable
-            assert primary is not None
+            assert removable is not None
+            primary = removable
         for payload in primary:
             self.view.apply(json.loads(payload))
         self.seq = len(primary)
@@ -270,9 +273,14 @@ class Store:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def commit(self, records: list[dict[str, Any]], cache: dict[str, Any] | None = None
-               ) -> None:
+    def commit(self, records: list[dict[str, Any]], cache: dict[str, Any] | None = None,
+               sync: bool = True) -> None:
         """Write ``records`` as one batch to both media; apply them to the view.
+
+        ``sync=False`` (used only for the ``cast`` mark, whose loss a restart re-derives from
+        the ``pending`` record and the clear paper path): the batch is written to both media
+        but not fsynced; the next synced batch (SQLite's WAL sync, the journal's fsync) makes
+        it durable with itself. Everything else is durable when this returns.
 
         A medium that fails is dropped (its problem is put in ``new_problems`` for the
         device to audit); if both fail, :class:`StorageError`.
@@ -292,10 +300,10 @@ class Store:
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="pcos-card")
-                card = self._pool.submit(self._journal.append, payloads)
+                card = self._pool.submit(self._journal.append, payloads, sync)
         if self._db is not None:
             try:
-                self._sqlite_write(full, payloads, cache)
+                self._sqlite_write(full, payloads, cache, sync)
                 wrote = True
             except sqlite3.Error as exc:
                 self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
@@ -325,11 +333,21 @@ class Store:
             self._journal = None
 
     def _sqlite_write(self, records: list[dict[str, Any]], payloads: list[bytes],
-                      cache: dict[str, Any] | None = None) -> None:
+                      cache: dict[str, Any] | None = None, sync: bool = True) -> None:
         db = self._db
         assert db is not None
         if not self.internal.available():
             raise sqlite3.OperationalError("internal flash not available")
+        if not sync:
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
+        try:
+            self._sqlite_transaction(db, records, payloads, cache)
+        finally:
+            if not sync:
+                db.execute("PRAGMA synchronous=FULL")
+
+    def _sqlite_transaction(self, db: sqlite3.Connection, records: list[dict[str, Any]],
+                            payloads: list[bytes], cache: dict[str, Any] | None) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             for rec, payload in zip(records, payloads, strict=True):

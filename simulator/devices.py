@@ -51,6 +51,8 @@ class SimWorld:
     failed_media: list[str] = field(default_factory=list)  # MediumRole values
     last_fed: str | None = None  # the sheet the image sensor saw last
     queue: list[str] = field(default_factory=list)  # voters waiting, next first
+    jam_sheets: dict[str, int] = field(default_factory=dict)  # sheet -> times it will jam
+    stacked: list[str] = field(default_factory=list)  # voters who insert two sheets at once
     test_queue: list[str] = field(default_factory=list)  # test ballots for the operator
     file: str | None = None
 
@@ -63,9 +65,10 @@ class SimWorld:
             world.save()
             return world
         doc = None
-        for line in path.read_bytes().split(b"\n"):
+        for line in reversed(path.read_bytes().split(b"\n")):  # the last whole line
             try:
                 doc = json.loads(line)
+                break
             except ValueError:
                 continue
         if doc is None:
@@ -107,6 +110,9 @@ class SimWorld:
             return None
         sheet = queue.pop(0)
         self.entry = [sheet]
+        if sheet in self.stacked and queue:  # this voter puts two sheets in at once
+            self.stacked.remove(sheet)
+            self.entry.append(queue.pop(0))
         self.save()
         return sheet
 
@@ -183,8 +189,11 @@ class SimPaperPath:
         sheet = w.entry[0]
         w.entry = w.entry[1:]
         w.path, w.last_fed = sheet, sheet
-        if w.jam_next_feeds > 0:
-            w.jam_next_feeds -= 1
+        if w.jam_sheets.get(sheet, 0) > 0 or w.jam_next_feeds > 0:
+            if w.jam_sheets.get(sheet, 0) > 0:
+                w.jam_sheets[sheet] -= 1
+            else:
+                w.jam_next_feeds -= 1
             w.path_state = "jammed"
             w.save()
             return MotionResult.JAMMED

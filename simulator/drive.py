@@ -64,7 +64,8 @@ def _feed_one(device: Device, world: SimWorld, is_genuine: Callable[[str], bool]
         elif world.entry:
             if state is ScannerState.WAITING:
                 continue  # a fresh sheet: the device feeds it on the next step
-            genuine = len(world.entry) == 1 and _requeue(world.entry[0], is_genuine)
+            # two stacked sheets come back together and are fed again one by one
+            genuine = all(_requeue(s, is_genuine) for s in world.entry)
             world.take_back(genuine, test=test)
         elif world.path is None:
             return world.insert_next(test=test) is not None

@@ -28,7 +28,7 @@ from firmware.hal.clock import FixedStepClock
 from firmware.hal.imaging import DuplexImages
 from firmware.hal.storage import MediumRole
 from firmware.policy import BallotPolicy
-from firmware.sink import RecordingReportSink
+from firmware.sink import RecordingReportSink, ReportSink
 from simulator.devices import (
     RecordingDisplay,
     SimImageSensor,
@@ -105,7 +105,8 @@ class Rig:
 def build_device(workdir: Path, world: SimWorld, election: Election, station: Station,
                  reader: SheetReader, *, images_of: Any = tiny_images,
                  policy: BallotPolicy = BallotPolicy.KG_DEFAULT, device_id: str = "KG-0001",
-                 faults: FaultPoints | None = None, clock_step_s: float = 0.01) -> Rig:
+                 faults: FaultPoints | None = None, clock_step_s: float = 0.01,
+                 reports: ReportSink | None = None) -> Rig:
     """A device on simulated hardware under ``workdir`` (not booted)."""
     internal, removable = workdir / "internal", workdir / "removable"
     internal.mkdir(parents=True, exist_ok=True)
@@ -114,13 +115,13 @@ def build_device(workdir: Path, world: SimWorld, election: Election, station: St
                           signing_key=key_from_seed(device_id.encode("utf-8").ljust(32, b"\0")),
                           reader=reader, package_hash="sim-package-" + election.election_id,
                           software_hash="sim-software", policy=policy)
-    display, reports = RecordingDisplay(), RecordingReportSink()
+    display, recorder = RecordingDisplay(), RecordingReportSink()
     clock = FixedStepClock(DAY_START, clock_step_s)
     hw = Hardware(paper=SimPaperPath(world), images=SimImageSensor(world, images_of),
                   display=display, internal=SimMedium(MediumRole.INTERNAL, internal, world),
                   removable=SimMedium(MediumRole.REMOVABLE, removable, world), clock=clock,
-                  reports=reports)
-    return Rig(Device(config, hw, faults or FaultPoints()), world, display, reports, clock)
+                  reports=reports if reports is not None else recorder)
+    return Rig(Device(config, hw, faults or FaultPoints()), world, display, recorder, clock)
 
 
 def interpretations_to_json(table: dict[str, SheetInterpretation]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fw_fixtures import ELECTION, STATION, open_polls, reboot, rig, table_for
 
 from election.errors import PcosError
 from election.model import Text
@@ -30,7 +31,6 @@ from firmware.states import (
 from firmware.store import SheetMode, SheetState
 from simulator.devices import SimWorld
 from simulator.rig import Rig, build_device
-from tests.fw_fixtures import ELECTION, STATION, open_polls, reboot, rig, table_for
 from vision.result import Outcome, SheetInterpretation
 
 IDS = [f"S{i:03d}" for i in range(12)]
@@ -295,7 +295,8 @@ def test_pending_with_paper_in_path_is_returned_and_voided(tmp_path: Path) -> No
     r2 = reboot(r, table)
     assert r.world.entry == ["S000"] and r.world.path is None  # back to the voter
     assert r2.device.store.sheets(state=SheetState.VOIDED)
-    rec = [e for e in r2.device.store.audit_events() if e["type"] == "recovery"]
+    rec = [e for e in r2.device.store.audit_events()
+           if e["type"] == "recovery" and "sheet" in e["data"]]
     assert rec[-1]["data"]["decision"] == "void"
     assert r2.device.sheets_cast(SheetMode.OFFICIAL) == 0
     r.world.take_from_entry()
@@ -314,10 +315,29 @@ def test_pending_with_path_clear_is_cast(tmp_path: Path) -> None:
         r.device.step()
     assert r.world.box == ["S000"]
     r2 = reboot(r, table)
-    rec = [e for e in r2.device.store.audit_events() if e["type"] == "recovery"]
+    rec = [e for e in r2.device.store.audit_events()
+           if e["type"] == "recovery" and "sheet" in e["data"]]
     assert rec[-1]["data"]["decision"] == "cast"
     assert r2.device.tally() == _truth(table, ["S000"])
     assert r2.device.scanner is ScannerState.WAITING
+
+
+def test_a_test_sheet_cast_at_restart_blocks_opening_until_cleared(tmp_path: Path) -> None:
+    table = table_for(IDS)
+    r = rig(tmp_path, table)
+    r.device.load_package()
+    r.device.enter_test_mode()
+    _cut_during_eject(r, dropped=True)
+    r.world.insert("S000")
+    with pytest.raises(PowerCut):
+        r.device.step()
+    r2 = reboot(r, table)
+    assert r2.device.sheets_cast(SheetMode.TEST) == 1
+    with pytest.raises(IllegalTransition, match="not cleared"):
+        r2.device.open_polls()
+    r2.device.clear_test()
+    r2.device.open_polls()
+    assert r2.device.tally() == _truth(table, [])
 
 
 def test_paper_left_in_path_after_restart_is_returned(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from fw_fixtures import ELECTION, STATION, table_for
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -38,7 +39,6 @@ from firmware.states import TRANSITIONS, DeviceError, PollsAction, PollsState
 from firmware.store import SheetMode, SheetState
 from simulator.devices import SimPaperPath, SimWorld, tiny_images
 from simulator.rig import Rig, TableReader, build_device
-from tests.fw_fixtures import ELECTION, STATION, table_for
 from vision.result import Outcome
 
 SHEETS = [f"S{i:02d}" for i in range(10)]

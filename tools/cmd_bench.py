@@ -3,11 +3,12 @@
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh`` (accuracy on the
 harsh preset: counts silent errors), ``modem`` (bytes/s through the SIM7600 driver
 and emulator; ``--count`` = bytes each way), ``package`` (election package load,
-amendment, CVR export), ``printer`` (reports and QR photos) and ``national``
-(the national day: ``--count`` stations, ``--images none|sample``, ``--sample-rate``)
-and ``all``. Each figure
-prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
-``all``, one object per benchmark).
+amendment, CVR export), ``printer`` (reports and QR photos), ``national``
+(the national day: ``--count`` stations, ``--images none|sample``, ``--sample-rate``),
+``device`` (overhead per sheet beyond the reader, restart to ready), ``station`` (a
+station's day on two devices) and ``all``. Each figure prints as
+``name: value unit``; ``--json`` prints one JSON object instead (for ``all``,
+one object per benchmark).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, modem, printer, render, scan, sim
+from benchmarks import accuracy, cec, device, modem, printer, render, scan, sim
 from benchmarks import national as national_bench
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
@@ -40,6 +41,8 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "package": package_bench.run,
     "printer": printer.run,
     "cec": cec.run,
+    "device": device.run,
+    "station": device.station,
     "national": national_bench.run,
 }
 ALL = tuple(BENCHES)

@@ -6,16 +6,24 @@
   pending and cast, ...), restarted each time; the journal is truncated at
   random offsets now and then. Checks the tally against the ballot box's
   ground truth: none lost, none twice.
+* ``pcos station run --day DAY.json --out DIR [--devices 2] [--json]``: a day
+  from ``pcos sim election-day`` through real images and the real reader on
+  each device (a process per device; power cuts kill and restart it), then
+  each device's tally and their sum compared with ground truth.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 from election.errors import PcosError
+from election.fileio import write_atomically
+from tools.common import add_election_option, load_election_arg
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +41,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     c.add_argument("--out", metavar="DIR", help="keep the device's media here (default: temp)")
     c.add_argument("--json", action="store_true", help="JSON output")
     c.set_defaults(func=run_crash_test)
+    r = subs.add_parser("run", help="run a day from `pcos sim election-day` on the devices")
+    r.add_argument("--day", required=True, metavar="DAY.json", help="the election day")
+    r.add_argument("--out", required=True, metavar="DIR", help="devices' media and reports")
+    r.add_argument("--devices", type=int, default=2, help="devices at the station (default 2)")
+    r.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
+    r.add_argument("--seed", type=int, default=2021)
+    add_election_option(r)
+    r.add_argument("--json", action="store_true", help="JSON output")
+    r.set_defaults(func=run_day_command)
 
 
 def run_crash_test(args: argparse.Namespace) -> int:
@@ -65,3 +82,56 @@ def run_crash_test(args: argparse.Namespace) -> int:
         print(f"tally matches truth: {result['tally_matches_truth']}; media identical: "
               f"{result['media_identical']}; audit log verifies: {result['audit_ok']}")
     return 0 if ok else 1
+
+
+def run_day_command(args: argparse.Namespace) -> int:
+    from simulator.election_day import ElectionDay
+    from simulator.scanner import preset
+    from simulator.station_day import run_station
+
+    if args.devices < 1:
+        raise PcosError("--devices must be at least 1")
+    preset(args.preset)  # an unknown preset is a one-line error before any work
+    day_path = Path(args.day)
+    try:
+        doc = json.loads(day_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PcosError(f"{day_path}: cannot read the day ({exc})") from exc
+    day = ElectionDay.from_json(doc)
+    election = load_election_arg(args.election)
+    if day.election_id != election.election_id:
+        raise PcosError(f"{day_path}: a day of election {day.election_id}, not "
+                        f"{election.election_id}")
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise PcosError(f"{out}: not empty")
+    show = not args.json and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show and total:
+            width = 40
+            filled = int(width * min(done, total) / total)
+            print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} sheets",
+                  end="", file=sys.stderr, flush=True)
+
+    t0 = time.perf_counter()
+    result = run_station(election, day, out, args.devices, args.preset, args.seed, progress)
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    if show:
+        print(file=sys.stderr)
+    write_atomically(out / "result.json",
+                     (json.dumps(result, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "devices"},
+                         ensure_ascii=False))
+    else:
+        print(f"station {day.station}: {result['sheets_fed']} sheets fed on {args.devices} "
+              f"devices, {result['sheets_cast']} cast, {result['sheets_returned']} returned; "
+              f"{result['jams']} jams, {result['power_cuts']} power cuts; "
+              f"{result['seconds']} s")
+        for d in result["devices"]:
+            print(f"  device {d['device']}: {d['cast']} cast, tally matches truth: "
+                  f"{d['tally_matches_truth']}")
+        print(f"sum of devices matches truth: {result['tally_matches_truth']}; "
+              f"{len(result['differences'])} differences; details in {out}/result.json")
+    return 0 if result["tally_matches_truth"] else 1
