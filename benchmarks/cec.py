@@ -34,8 +34,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from benchmarks.cec_data import PNG_1X1, dec_figures_for, random_tally
 from benchmarks.common import Figure
@@ -43,8 +45,9 @@ from election.default import default_election
 from election.errors import PcosError
 from election.model import Election
 from election.tally import Tally, TallyBuilder
-from protocol.cec.consolidate import consolidate
+from protocol.cec.consolidate import consolidate, national_view
 from protocol.cec.ingest import Ingestor
+from protocol.cec.nist import election_report
 from protocol.cec.provision import cec_keys, device_identity
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import CecServer, ServerSettings
@@ -53,7 +56,7 @@ from protocol.device import DeviceIdentity, DeviceMessenger
 from protocol.envelope import seal
 from protocol.errors import ProtocolError, Reason
 from protocol.frames import encode_frame, read_frame_async
-from protocol.messages import DecProtocol, Results, SheetCounts, ZeroReport
+from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
 from protocol.outbox import Backoff
 from protocol.receipts import ReceiptStatus, parse_receipt
 
@@ -99,7 +102,7 @@ def _prepare(election: Election, devices: int, link_faults: float, seed: int
     for d in idents:
         station = election.station(d.station)
         m = DeviceMessenger(d, registry.election_hash, registry.package_hash)
-        contents = [ZeroReport(Tally.empty(election, station.contest_ids())),
+        contents: list[Content] = [ZeroReport(Tally.empty(election, station.contest_ids())),
                     Results(tallies[d.device_id], SheetCounts(
                         tallies[d.device_id].contest("party-list").ballots, 0, 0)),
                     DecProtocol((PNG_1X1,), dec_figures_for(station,
@@ -113,7 +116,7 @@ def _prepare(election: Election, devices: int, link_faults: float, seed: int
     return registry, sims
 
 
-def _serve(registry: CecRegistry, db: str, ready: mp.Queue, stop: mp.Event) -> None:  # type: ignore[type-arg]
+def _serve(registry: CecRegistry, db: str, ready: Any, stop: Any) -> None:
     logging.getLogger("pcos.cec").setLevel(logging.ERROR)  # refusals are counted, not printed
 
     async def main() -> None:
@@ -134,7 +137,7 @@ def _serve(registry: CecRegistry, db: str, ready: mp.Queue, stop: mp.Event) -> N
     asyncio.run(main())
 
 
-async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key,  # type: ignore[no-untyped-def]
+async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key: Ed25519PublicKey,
                   sem: asyncio.Semaphore) -> int:
     """Deliver every envelope; returns the number of attempts used."""
     backoff = Backoff(base_s=0.02, cap_s=1.0, rng=rng)
@@ -179,7 +182,7 @@ async def _device(sim: SimDevice, port: int, rng: random.Random, cec_key,  # typ
     return attempts
 
 
-async def _drive(sims: list[SimDevice], port: int, cec_key, seed: int,  # type: ignore[no-untyped-def]
+async def _drive(sims: list[SimDevice], port: int, cec_key: Ed25519PublicKey, seed: int,
                  concurrency: int) -> list[int]:
     sem = asyncio.Semaphore(concurrency)
     rngs = [random.Random(seed * 100003 + i) for i in range(len(sims))]
@@ -224,7 +227,13 @@ def run(devices: int = 200, link_faults: float = 0.3, seed: int = 1, db: str | N
         expected = {(s.identity.device_id, i + 1): h for s in sims for i, h in enumerate(s.hashes)}
         accepted_once = sum(1 for k, h in expected.items() if stored.get(k) == h)
         lost = sum(1 for k in expected if k not in stored)
+        t2 = time.perf_counter()
         c = consolidate(registry, store)
+        national_view(c)
+        consolidate_s = time.perf_counter() - t2
+        t3 = time.perf_counter()
+        election_report(c, "2021-11-29T06:00:00Z")
+        nist_s = time.perf_counter() - t3
         signed_per_station: dict[str, TallyBuilder] = {}
         for s in sims:
             signed_per_station.setdefault(s.identity.station, TallyBuilder.from_tally(
@@ -255,4 +264,6 @@ def run(devices: int = 200, link_faults: float = 0.3, seed: int = 1, db: str | N
         Figure("devices_cpu_s", round(client_cpu_s, 2), "s"),
         Figure("load_average", round(os.getloadavg()[0], 1)),
         Figure("prepare_s", round(prepare_s, 2), "s"),
+        Figure("consolidate_s", round(consolidate_s, 2), "s"),
+        Figure("nist_export_s", round(nist_s, 2), "s"),
     ]

@@ -47,7 +47,7 @@ def random_tally(election: Election, station: Station, rng: np.random.Generator,
         doc["valid"] = sum(votes.values())
         doc["invalid"] = doc["blank"] + doc["overvote"]
         if cid == PARTY_LIST_CONTEST:
-            prefs = []
+            prefs: list[dict[str, Any]] = []
             for party in election.party_list.parties:
                 k = votes[party.id] // 3
                 positions = [p for p in range(1, party.list_length + 1)
@@ -55,7 +55,7 @@ def random_tally(election: Election, station: Station, rng: np.random.Generator,
                 if k and positions:
                     prefs.append({"party": party.id, "position": int(rng.choice(positions)),
                                   "count": k})
-            valid = sum(p["count"] for p in prefs)
+            valid = sum(int(p["count"]) for p in prefs)
             statuses = {s.value: 0 for s in PreferenceStatus}
             statuses["valid"], statuses["none"] = valid, ballots - valid
             doc["preference_statuses"] = statuses

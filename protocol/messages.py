@@ -181,6 +181,17 @@ class DecProtocol:
     pages_png: tuple[bytes, ...]
     figures: DecFigures
 
+    @classmethod
+    def from_entries(cls, pages_png: tuple[bytes, ...], first: DecFigures,
+                     second: DecFigures) -> DecProtocol:
+        """The DEC protocol message content from the scanned pages and the operator's two
+        entries; refuses (``dec-figures-mismatch``) unless the entries agree, and refuses
+        pages that are not PNG images, before anything is signed."""
+        if not 1 <= len(pages_png) <= MAX_PAGES or any(
+                not p.startswith(PNG_SIGNATURE) for p in pages_png):
+            raise ProtocolError(Reason.BAD_CONTENT, f"1..{MAX_PAGES} PNG pages expected")
+        return cls(tuple(pages_png), confirm_dec_figures(first, second))
+
 
 @dataclass(frozen=True)
 class AuditLog:

@@ -182,7 +182,9 @@ class Sender:
         self.outbox, self.transport_factory = outbox, transport_factory
         self.host, self.port, self.cec, self.cec_signing_key = host, port, cec, cec_signing_key
         self.suite = suite
-        self.backoff = backoff or Backoff(rng=random.Random(0))
+        # Default jitter seed: the outbox file, so that devices differ (no retry in lock-step)
+        # while each device stays reproducible. The device core may pass its device id.
+        self.backoff = backoff or Backoff(rng=random.Random(str(outbox.path)))
         self.receipt_timeout_s = receipt_timeout_s
         self.clock = clock
 

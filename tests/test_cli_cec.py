@@ -38,7 +38,8 @@ def test_cec_serve_send_results(tmp_path: Path, capsys) -> None:  # type: ignore
         assert server.stdout is not None
         assert "devices on" in server.stdout.readline()
         assert main(["cec", "send", "--dir", str(cec), "--device", "pcos-1001-1", "--port",
-                     str(port), "--with-dec"]) == 0
+                     str(port), "--with-dec", "--suite",
+                     "mlkem768x25519-hkdf-sha256-aes256gcm"]) == 0
         assert capsys.readouterr().out.count("delivered") == 3
     finally:
         server.send_signal(signal.SIGINT)

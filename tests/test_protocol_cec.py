@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import struct
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from protocol_fixtures import TIME, World, ingestor, make_world
 
 from firmware.crypto import CertificateRole, issue_certificate, public_bytes
@@ -301,3 +305,132 @@ def test_frames_helper_sanity() -> None:
     assert decode_frames(encode_frame(b"x")) == [b"x"]
     assert Message  # re-exported types used by the fixtures
     assert TIME
+
+
+def test_registry_refuses_certificates_it_cannot_trust(world: World) -> None:
+    from firmware.crypto import key_from_seed
+    from protocol.cec.registry import CecRegistry, RegistryError
+
+    reg = world.registry
+    dev = world.devices["pcos-1001-1"]
+    cases = {
+        "issued by key": issue_certificate(key_from_seed(b"x" * 32), role=CertificateRole.DEVICE,
+                                           subject="d1", public_key=public_bytes(dev.key),
+                                           valid_from="2021-01-01T00:00:00Z",
+                                           valid_until="2022-01-01T00:00:00Z", station="1001"),
+        "not in the election": issue_certificate(
+            reg.signing_key, role=CertificateRole.DEVICE, subject="d2",
+            public_key=public_bytes(dev.key), valid_from="2021-01-01T00:00:00Z",
+            valid_until="2022-01-01T00:00:00Z", station="99999"),
+        "certified for election": issue_certificate(
+            reg.signing_key, role=CertificateRole.DEVICE, subject="d3",
+            public_key=public_bytes(dev.key), valid_from="2021-01-01T00:00:00Z",
+            valid_until="2022-01-01T00:00:00Z", station="1001", election_id="other"),
+    }
+    for message, cert in cases.items():
+        with pytest.raises(RegistryError, match=message):
+            CecRegistry.build(reg.election, reg.signing_key, reg.encryption_keys, [cert])
+    with pytest.raises(RegistryError, match="two certificates"):
+        CecRegistry.build(reg.election, reg.signing_key, reg.encryption_keys,
+                          [dev.certificate, dev.certificate])
+
+
+def test_hybrid_post_quantum_suite_is_accepted(world: World, cec: tuple[Ingestor, Store]) -> None:
+    from protocol.envelope import SuiteName
+
+    signed = world.message("pcos-1001-1", world.zero("1001"))
+    out = cec[0].process(world.envelope(signed, SuiteName.MLKEM768_X25519))
+    assert out.status is ReceiptStatus.ACCEPTED
+    # the same message under the default suite is the same message: same receipt
+    assert cec[0].process(world.envelope(signed)).receipt == out.receipt
+
+
+_WORLD = make_world(stations=("1001",))
+_MESSAGES = {d: [_WORLD.message(d, c, sequence=i + 1) for i, c in enumerate(
+    (_WORLD.zero("1001"), _WORLD.results("1001", n), _WORLD.status()))]
+    for n, d in enumerate(("pcos-1001-1", "pcos-1001-2"))}
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_MESSAGES)), st.integers(0, 2)),
+                min_size=1, max_size=25))
+def test_any_arrival_order_stores_each_message_once_in_sequence(
+        arrivals: list[tuple[str, int]]) -> None:
+    """Duplicates, gaps and reorders in any order: the store holds, per device, exactly a
+    prefix 1..k of its messages, each once; every copy of a stored message gets its receipt."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ing, store = ingestor(_WORLD, Path(tmp) / "cec.db")
+        receipts: dict[tuple[str, int], bytes] = {}
+        for device, index in arrivals:
+            signed = _MESSAGES[device][index]
+            out = ing.process(_WORLD.envelope(signed))
+            key = (device, index + 1)
+            if out.status is ReceiptStatus.ACCEPTED:
+                assert receipts.setdefault(key, out.receipt) == out.receipt
+            else:
+                assert out.reason is Reason.OUT_OF_ORDER_SEQUENCE
+                assert key not in receipts
+        store.commit()
+        for device in _MESSAGES:
+            stored = [m.sequence for m in store.messages() if m.device_id == device]
+            assert stored == list(range(1, len(stored) + 1))
+            assert {k for k in receipts if k[0] == device} == {(device, s) for s in stored}
+        store.close()
+
+
+def test_a_failing_write_leaves_no_partial_trace(world: World,
+                                                 cec: tuple[Ingestor, Store]) -> None:
+    """A database error in the middle of one message undoes that message only."""
+    ing, store = cec
+    ok = world.message("pcos-1001-1", world.zero("1001"))
+    ing.process(world.envelope(ok))
+    bad = world.message("pcos-1001-2", world.zero("1001"))
+    original = store.insert_message
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        store.log_refusal(received_at=TIME, peer="x", reason="partial", device_id=None,
+                          sequence=None, detail="written before the failure")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    store.insert_message = failing  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        ing.process(world.envelope(bad))
+    store.insert_message = original  # type: ignore[method-assign]
+    store.commit()
+    assert [m.device_id for m in store.messages()] == ["pcos-1001-1"]
+    assert store.refusals() == []
+    assert ing.process(world.envelope(bad)).status is ReceiptStatus.ACCEPTED
+
+
+def test_nothing_is_durable_before_the_batch_commit(world: World, tmp_path: Path) -> None:
+    """Group commit: other readers see a batch's messages only after its one commit."""
+    from protocol.cec.store import open_store
+
+    ing, store = ingestor(world, tmp_path / "cec.db")
+    reader = open_store(tmp_path / "cec.db")
+    for device in ("pcos-1001-1", "pcos-1001-2"):
+        ing.process(world.envelope(world.message(device, world.zero("1001"))))
+    assert reader.count("messages") == 0
+    store.commit()
+    assert reader.count("messages") == 2
+
+
+_FUZZ_DIR = tempfile.TemporaryDirectory()
+_FUZZ_ING, _FUZZ_STORE = ingestor(_WORLD, Path(_FUZZ_DIR.name) / "cec.db")
+_FUZZ_ENVELOPE = _WORLD.envelope(_MESSAGES["pcos-1001-1"][0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.binary(max_size=200),
+                 st.tuples(st.integers(0, len(_FUZZ_ENVELOPE) - 1), st.integers(0, 255)).map(
+                     lambda pb: _FUZZ_ENVELOPE[:pb[0]] + bytes([pb[1]])
+                     + _FUZZ_ENVELOPE[pb[0] + 1:])))
+def test_fuzz_ingest_answers_every_frame_with_a_signed_receipt(data: bytes) -> None:
+    """Whatever arrives in a frame, the CEC answers with a receipt it signed; a changed
+    envelope is never accepted as something else."""
+    out = _FUZZ_ING.process(data, "fuzz")
+    receipt = parse_receipt(out.receipt, _WORLD.registry.signing_public)
+    if receipt.status is ReceiptStatus.ACCEPTED:
+        assert receipt.message_hash == _MESSAGES["pcos-1001-1"][0].message_hash
+    else:
+        assert isinstance(receipt.reason, Reason)

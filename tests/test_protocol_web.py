@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+import uvicorn
 from protocol_fixtures import ingestor, make_world
-from starlette.testclient import TestClient
 
 from election.model import PARTY_LIST_CONTEST
 from protocol.cec.api import ResultsApi
 from protocol.cec.web import create_app
 
 
+@contextmanager
+def _serving(api: ResultsApi) -> Iterator[httpx.Client]:
+    """The app on a real uvicorn server on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(api), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
 def test_json_api_serves_consolidated_results(tmp_path: Path) -> None:
     world = make_world()
     ing, store = ingestor(world, tmp_path / "cec.db")
     api = ResultsApi(world.registry, store)
-    client = TestClient(create_app(api))
+    with _serving(api) as client:
+        _exercise(world, ing, store, client)
+
+
+def _exercise(world, ing, store, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/api/national").json()["stations_reported"] == 0
     r = world.results("1001", 4)
     for content in (world.zero("1001"), r, world.dec("1001", r.tally)):

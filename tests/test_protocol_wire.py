@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protocol_fixtures import TIME, make_world
 
+from benchmarks.cec_data import PNG_1X1
 from firmware.crypto import (
     CertificateRole,
     SignatureKind,
@@ -34,6 +35,7 @@ from protocol.errors import ProtocolError, Reason
 from protocol.frames import FrameDecoder, decode_frames, encode_frame
 from protocol.messages import (
     DecFigures,
+    DecProtocol,
     MessageKind,
     SignedMessage,
     confirm_dec_figures,
@@ -133,6 +135,12 @@ def test_dec_figures_typed_twice_must_agree() -> None:
         confirm_dec_figures(first, slip)
     assert err.value.reason is Reason.DEC_FIGURES_MISMATCH
     assert "party-list/P07" in str(err.value)
+    assert DecProtocol.from_entries((PNG_1X1,), first, first).figures == first
+    with pytest.raises(ProtocolError) as err:
+        DecProtocol.from_entries((PNG_1X1,), first, slip)
+    assert err.value.reason is Reason.DEC_FIGURES_MISMATCH
+    with pytest.raises(ProtocolError, match="PNG"):
+        DecProtocol.from_entries((b"GIF89a",), first, first)
     other = replace(first, ballots_cast=first.ballots_cast + 1)
     with pytest.raises(ProtocolError, match="ballots_cast"):
         confirm_dec_figures(first, other)
@@ -335,3 +343,46 @@ def test_fuzz_envelope(pos: int, byte: int) -> None:
     except ProtocolError:
         return
     assert data == _GOOD_ENVELOPE
+
+
+_LOOPS: list[object] = []
+
+
+def _loop():  # type: ignore[no-untyped-def]
+    """One event loop for every example (a new loop per example is slow)."""
+    import asyncio
+
+    if not _LOOPS:
+        _LOOPS.append(asyncio.new_event_loop())
+    return _LOOPS[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=64), st.booleans())
+def test_fuzz_async_frame_reader(data: bytes, valid_prefix: bool) -> None:
+    """The server's stream reader: frames, a clean end, or a typed refusal; nothing else."""
+    import asyncio
+
+    from protocol.frames import read_frame_async
+
+    stream = (encode_frame(b"ok") if valid_prefix else b"") + data
+
+    async def read_all() -> list[bytes]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(stream)
+        reader.feed_eof()
+        frames = []
+        while True:
+            frame = await read_frame_async(reader, idle_timeout_s=1, frame_timeout_s=1,
+                                           max_bytes=32)
+            if frame is None:
+                return frames
+            frames.append(frame)
+
+    loop = _loop()
+    try:
+        frames = loop.run_until_complete(read_all())
+    except ProtocolError as exc:
+        assert exc.reason in (Reason.MALFORMED, Reason.OVERSIZED_FRAME, Reason.TRUNCATED_FRAME)
+        return
+    assert b"".join(encode_frame(f) for f in frames) == stream

@@ -22,6 +22,8 @@ from election.default import default_election
 from election.definition import load_election
 from election.errors import PcosError
 from election.fileio import write_atomically
+from protocol.cec.registry import CecRegistry
+from protocol.cec.store import Store, open_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +58,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--outbox", help="outbox file (default: DIR/outbox-<device>.db)")
     send.add_argument("--seed", type=int, default=1, help="seed of the simulated results")
     send.add_argument("--timeout-s", type=float, default=60.0)
+    send.add_argument("--suite", default="x25519-hkdf-sha256-aes256gcm",
+                      choices=["x25519-hkdf-sha256-aes256gcm",
+                               "mlkem768x25519-hkdf-sha256-aes256gcm"],
+                      help="HPKE suite (the second is the post-quantum hybrid)")
     send.add_argument("--with-dec", action="store_true",
                       help="also send a DEC protocol (figures = this device's count only)")
     send.set_defaults(func=_send)
@@ -76,9 +82,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "postgresql://user@host:port/db")
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from protocol.cec.registry import CecRegistry
-    from protocol.cec.store import open_store
+def _open(args: argparse.Namespace) -> tuple[CecRegistry, Store]:
 
     registry = CecRegistry.load(args.dir)
     return registry, open_store(args.db or Path(args.dir) / "cec.db")
@@ -125,7 +129,8 @@ def _serve(args: argparse.Namespace) -> int:
 
             from protocol.cec.web import create_app
 
-            config = uvicorn.Config(create_app(ResultsApi(registry, store)), host=args.host,
+            reader = open_store(args.db or Path(args.dir) / "cec.db")  # the API's own
+            config = uvicorn.Config(create_app(ResultsApi(registry, reader)), host=args.host,
                                     port=args.http_port, log_level="warning")
             print(f"CEC: JSON API on http://{args.host}:{args.http_port}/api/national",
                   flush=True)
@@ -149,6 +154,7 @@ def _send(args: argparse.Namespace) -> int:
     from firmware.crypto import load_certificate, load_private_key
     from protocol.cec.registry import CecRegistry
     from protocol.device import DeviceIdentity, DeviceMessenger
+    from protocol.envelope import SuiteName
     from protocol.messages import Content, DecProtocol, Results, SheetCounts, ZeroReport
     from protocol.outbox import Outbox, Sender, TcpTransport
     from protocol.receipts import parse_receipt
@@ -174,7 +180,8 @@ def _send(args: argparse.Namespace) -> int:
             head = hashlib.sha256(f"{args.device}/{i}".encode()).hexdigest()
             messenger.queue(outbox, content, time=now, audit_head=head)
     sender = Sender(outbox, TcpTransport, args.host, args.port,
-                    registry.encryption_keys.public(), registry.signing_public)
+                    registry.encryption_keys.public(), registry.signing_public,
+                    suite=SuiteName(args.suite))
     done = sender.run(deadline_s=time.time() + args.timeout_s)
     for e in outbox.entries():
         why = e.last_error if e.state.value == "pending" else ""

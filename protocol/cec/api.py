@@ -3,12 +3,15 @@
 :class:`ResultsApi` is the only thing the HTTP layer (:mod:`protocol.cec.web`)
 or any future website talks to. It re-consolidates only when the store has
 changed (new messages, incidents or refusals), so a page polled every few
-seconds costs one ``COUNT(*)``.
+seconds costs one ``COUNT(*)``. Give it its own store connection (SQLite in
+WAL mode lets it read while the listener writes); its methods are safe to call
+from a thread pool (one lock around the store and the cached snapshot).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 from protocol.cec import consolidate as cons
@@ -24,14 +27,16 @@ class ResultsApi:
         self.registry, self.store, self.threshold_pct = registry, store, threshold_pct
         self._stamp: tuple[int, int, int] | None = None
         self._snapshot: cons.Consolidation | None = None
+        self._lock = threading.RLock()
 
     def snapshot(self) -> cons.Consolidation:
-        stamp = (self.store.count("messages"), self.store.count("incidents"),
-                 self.store.count("refusals"))
-        if self._snapshot is None or stamp != self._stamp:
-            self._snapshot = cons.consolidate(self.registry, self.store)
-            self._stamp = stamp
-        return self._snapshot
+        with self._lock:
+            stamp = (self.store.count("messages"), self.store.count("incidents"),
+                     self.store.count("refusals"))
+            if self._snapshot is None or stamp != self._stamp:
+                self._snapshot = cons.consolidate(self.registry, self.store)
+                self._stamp = stamp
+            return self._snapshot
 
     def national(self) -> dict[str, Any]:
         return cons.national_view(self.snapshot(), self.threshold_pct)
@@ -56,7 +61,9 @@ class ResultsApi:
         return cons.progress_view(self.snapshot())
 
     def incidents(self) -> dict[str, Any]:
-        return {"incidents": self.store.incidents(), "refusals": self.store.refusals()[-500:]}
+        with self._lock:
+            return {"incidents": self.store.incidents(),
+                    "refusals": self.store.refusals()[-500:]}
 
     def nist(self) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -67,7 +74,8 @@ class ResultsApi:
         dec = self.snapshot().dec_reports.get(number)
         if dec is None:
             raise KeyError(number)
-        signed = self.store.signed_message(dec.device_id, dec.sequence)
+        with self._lock:
+            signed = self.store.signed_message(dec.device_id, dec.sequence)
         if signed is None:
             raise KeyError(number)
         content = SignedMessage.loads(signed).message.content

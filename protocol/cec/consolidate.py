@@ -182,12 +182,13 @@ def contest_view(tally: Tally, contest: str, election: Election,
     else:
         ct = tally.contest(contest)
     valid = ct.valid
-    options = [{"option": o, "votes": n, "share_pct": _pct(n, valid)} for o, n in ct.options]
+    ranked = sorted(ct.options, key=lambda item: (-item[1], item[0]))
+    options: list[dict[str, Any]] = [{"option": o, "votes": n, "share_pct": _pct(n, valid)}
+                                     for o, n in ranked]
     if threshold_pct is not None:
-        for row in options:
-            row["passes_threshold"] = (row["option"] != AGAINST_ALL and valid > 0
-                                       and Fraction(row["votes"], valid) * 100 >= threshold_pct)
-    options.sort(key=lambda r: (-r["votes"], r["option"]))
+        for row, (o, n) in zip(options, ranked, strict=True):
+            row["passes_threshold"] = (o != AGAINST_ALL and valid > 0
+                                       and Fraction(n, valid) * 100 >= threshold_pct)
     exact = sum((Fraction(n, valid) for _, n in ct.options), Fraction(0)) if valid else None
     leader = ct.leader() if valid else None
     return {

@@ -97,6 +97,19 @@ class Ingestor:
         return self._refuse(err, sha256_hex(data), peer, None, None, None).receipt
 
     def process(self, envelope: bytes, peer: str = "-") -> IngestOutcome:
+        """Check and store one envelope; its writes are all or nothing (a savepoint), so an
+        unexpected failure (a database error) leaves no partial trace in the batch."""
+        self.store.savepoint()
+        try:
+            outcome = self._process(envelope, peer)
+        except BaseException:
+            self.store.rollback_to_savepoint()
+            self.reload()
+            raise
+        self.store.release()
+        return outcome
+
+    def _process(self, envelope: bytes, peer: str) -> IngestOutcome:
         envelope_hash = sha256_hex(envelope)
         device_id: str | None = None
         sequence: int | None = None
@@ -143,7 +156,9 @@ class Ingestor:
     def _sequence_and_store(self, signed: SignedMessage, envelope_hash: str,
                             peer: str) -> IngestOutcome:
         m = signed.message
-        existing = self.store.message(m.device_id, m.sequence)
+        highest = self._highest.get(m.device_id, 0)
+        # Numbers above the high-water mark cannot be stored yet: no lookup needed.
+        existing = self.store.message(m.device_id, m.sequence) if m.sequence <= highest else None
         if existing is not None:
             if existing.message_hash == signed.message_hash:
                 return IngestOutcome(existing.receipt, ReceiptStatus(existing.status),
@@ -159,7 +174,7 @@ class Ingestor:
                                        signed=signed.dumps(), detail=err.detail)
             return self._refuse(err, envelope_hash, peer, m.device_id, m.sequence,
                                 signed.message_hash)
-        expected = self._highest.get(m.device_id, 0) + 1
+        expected = highest + 1
         if m.sequence != expected:
             err = ProtocolError(Reason.OUT_OF_ORDER_SEQUENCE,
                                 f"{m.device_id} sent #{m.sequence}, expected #{expected}")

@@ -80,6 +80,9 @@ class CecRegistry:
             except KeyError:
                 raise RegistryError(f"device {cert.subject} is certified for station "
                                     f"{cert.station}, not in the election") from None
+            if cert.election_id not in (None, election.election_id):
+                raise RegistryError(f"device {cert.subject} is certified for election "
+                                    f"{cert.election_id}, not {election.election_id}")
             if cert.subject in devices:
                 raise RegistryError(f"two certificates for device {cert.subject}")
             devices[cert.subject] = cert

@@ -96,6 +96,18 @@ class Store:
     def rollback(self) -> None:
         self.conn.rollback()
 
+    def savepoint(self) -> None:
+        """Mark the start of one message's writes inside the batch's transaction."""
+        self._exec("SAVEPOINT one_message")
+
+    def release(self) -> None:
+        self._exec("RELEASE SAVEPOINT one_message")
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo one message's partial writes; the rest of the batch stays."""
+        self._exec("ROLLBACK TO SAVEPOINT one_message")
+        self._exec("RELEASE SAVEPOINT one_message")
+
     def close(self) -> None:
         self.conn.close()
 
@@ -173,7 +185,12 @@ class Store:
 
 
 class SqliteStore(Store):
-    pass
+    def savepoint(self) -> None:
+        # An outermost SAVEPOINT would open its own transaction, and its RELEASE would
+        # commit (fsync) each message alone: open the batch's transaction first.
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+        super().savepoint()
 
 
 class PostgresStore(Store):
@@ -197,12 +214,12 @@ def open_store(url: str | Path) -> Store:
         return PostgresStore(conn, text)
     path = Path(text.removeprefix("sqlite:///"))
     try:
-        conn = sqlite3.connect(path, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        lite = sqlite3.connect(path, check_same_thread=False)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {path}: {exc}") from None
-    return SqliteStore(conn, str(path))
+    return SqliteStore(lite, str(path))
 
 
 def reset_postgres(url: str, tables: Iterable[str] = ("messages", "incidents",

@@ -1,8 +1,10 @@
 """HTTP layer: Starlette app serving :class:`~protocol.cec.api.ResultsApi` as JSON.
 
-Only JSON endpoints and a plain index listing them; the ky/ru results pages
-(live updates, screenshots) are left to the website helper, who builds them on
-these endpoints and nothing else:
+Endpoints are plain (sync) functions, so Starlette runs them in its thread pool
+and a consolidation never stalls the device listener's event loop. Only JSON
+endpoints and a plain index listing them; the ky/ru results pages (live
+updates, screenshots) are left to the website helper, who builds them on these
+endpoints and nothing else:
 
     GET /api/national               party list, shares, threshold, turnout, status
     GET /api/districts              each district with its leader
@@ -32,47 +34,47 @@ def create_app(api: ResultsApi) -> Starlette:
     def not_found(what: str) -> JSONResponse:
         return JSONResponse({"error": f"no {what}"}, status_code=404)
 
-    async def index(request: Request) -> Response:
+    def index(request: Request) -> Response:
         links = ["/api/national", "/api/districts", "/api/stations", "/api/progress",
                  "/api/incidents", "/api/nist"]
         return HTMLResponse(_INDEX.format("".join(f'<li><a href="{u}">{u}</a>' for u in links)))
 
-    async def national(request: Request) -> Response:
+    def national(request: Request) -> Response:
         return JSONResponse(api.national())
 
-    async def districts(request: Request) -> Response:
+    def districts(request: Request) -> Response:
         return JSONResponse(api.districts())
 
-    async def stations(request: Request) -> Response:
+    def stations(request: Request) -> Response:
         return JSONResponse(api.stations())
 
-    async def station(request: Request) -> Response:
+    def station(request: Request) -> Response:
         try:
             return JSONResponse(api.station(request.path_params["number"]))
         except KeyError:
             return not_found("station")
 
-    async def dec_page(request: Request) -> Response:
+    def dec_page(request: Request) -> Response:
         try:
             png = api.dec_page(request.path_params["number"], int(request.path_params["page"]))
         except (KeyError, IndexError):
             return not_found("page")
         return Response(png, media_type="image/png")
 
-    async def area(request: Request) -> Response:
+    def area(request: Request) -> Response:
         try:
             return JSONResponse(api.area(request.path_params["level"],
                                          request.path_params["key"]))
         except KeyError:
             return not_found("area")
 
-    async def progress(request: Request) -> Response:
+    def progress(request: Request) -> Response:
         return JSONResponse(api.progress())
 
-    async def incidents(request: Request) -> Response:
+    def incidents(request: Request) -> Response:
         return JSONResponse(api.incidents())
 
-    async def nist(request: Request) -> Response:
+    def nist(request: Request) -> Response:
         return JSONResponse(api.nist())
 
     return Starlette(routes=[
