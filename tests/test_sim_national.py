@@ -120,9 +120,9 @@ def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
         rows = sorted(db.execute("SELECT device_id, sequence, message_hash, content FROM "
                                  "messages").fetchall())
         db.close()
-        recs = sorted(((r["station"], json.dumps(r["truth"], sort_keys=True),
+        recs = sorted((r["station"], json.dumps(r["truth"], sort_keys=True),
                         json.dumps([d["messages"] for d in r["devices"]], sort_keys=True))
-                       for r in _records(out)))
+                       for r in _records(out))
         results[scheduler] = (rows, recs)
     assert results["local"][0] == results["dask-local"][0]
     assert results["local"][1] == results["dask-local"][1]
