@@ -439,18 +439,22 @@ def _outages(plan: ElectionDay, faults: StationFaults) -> list[tuple[float, floa
 def _image_source(task: StationTask, election: Election, station: Station,
                   plan: ElectionDay, truths: dict[str, BallotOutcome]
                   ) -> tuple[SheetReader, Any]:
-    """Full images: the simulator renders each sheet; the real reader reads it."""
+    """Full images: the simulator renders each sheet; the real reader reads it. The truth
+    of a sheet is what the Kyrgyz default policy must count: its definite marks (a
+    marginal mark counts as unmarked), from the simulator's mark truth."""
     from firmware.reader_setup import make_reader
     from simulator.election_day import sheet_factories
     from simulator.scanner import preset
+    from simulator.station_day import policy_expected
 
     factories = sheet_factories(election, plan, preset("realistic"))
 
     def images_of(sid: str) -> DuplexImages:
         _, index, kind, test = parse_sheet_id(sid)
         sheet = factories[kind].sheet(index + (1_000_000 if test else 0))
-        if not test and sheet.truth.get("expected") is not None:
-            truths[sid] = BallotOutcome.from_json(sheet.truth["expected"])
+        expected = None if test else policy_expected(election, sheet.truth)
+        if expected is not None:
+            truths[sid] = BallotOutcome.from_json(expected)
         return DuplexImages(sheet.front, sheet.back)
 
     return make_reader(election, station), images_of
