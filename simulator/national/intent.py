@@ -168,7 +168,8 @@ class Intents:
     def _zipf(self, rng: np.random.Generator, length: int) -> int:
         w = 1.0 / np.arange(1, length + 1) ** self.model.pref_zipf
         c = np.cumsum(w / w.sum())
-        return int(min(np.searchsorted(c, rng.random(), side="right"), length - 1)) + 1
+        k = int(np.searchsorted(c, rng.random(), side="right"))
+        return min(k, length - 1) + 1
 
     def _candidate_marks(self, rng: np.random.Generator, contest_id: str, n: int
                          ) -> list[tuple[tuple[str, str], ...]]:

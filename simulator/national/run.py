@@ -123,6 +123,10 @@ def _local_pool(tasks: list[StationTask], workers: int) -> Iterator[dict[str, An
             futures = {pool.submit(run_station, t): s for s, t in pending.items()}
             try:
                 for fut in cf.as_completed(futures):
+                    exc = fut.exception()
+                    if exc is not None and not isinstance(exc, cf.process.BrokenProcessPool):
+                        raise PcosError(f"station {futures[fut]} failed: "
+                                        f"{type(exc).__name__}: {exc}") from exc
                     rec = fut.result()
                     pending.pop(futures[fut], None)
                     yield rec
