@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "tools.cmd_station",
     "tools.cmd_audit",
     "tools.cmd_console",
+    "tools.cmd_national",
 )
 
 

@@ -1,10 +1,10 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh``, ``calibrate``, ``modem``,
-``package``, ``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station``
-(``harsh`` is accuracy on the harsh preset: it counts silent errors), and ``all``. Each
-figure prints as ``name: value unit``; ``--json`` prints one JSON object instead (for
-``all``, one object per benchmark).
+``package``, ``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station``,
+``national`` (``harsh`` is accuracy on the harsh preset: it counts silent errors), and
+``all``. Each figure prints as ``name: value unit``; ``--json`` prints one JSON object
+instead (for ``all``, one object per benchmark).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from benchmarks import (
     testdeck,
     website,
 )
+from benchmarks import national as national_bench
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -58,11 +59,13 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "testdeck": testdeck.run,
     "device": device.run,
     "station": device.station,
+    "national": national_bench.run,
 }
 ALL = tuple(BENCHES)
 OPTIONS = {"count": "--count", "seed": "--seed", "preset_name": "--preset", "kind": "--kind",
            "fakes": "--fakes", "out": "--out", "devices": "--devices",
-           "link_faults": "--link-faults", "db": "--db"}
+           "link_faults": "--link-faults", "db": "--db", "images": "--images",
+           "sample_rate": "--sample-rate"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--link-faults", dest="link_faults", type=float,
                    help="share of faulty device links (cec)")
     p.add_argument("--db", help="CEC database URL (cec; default a temporary SQLite file)")
+    p.add_argument("--images", help="national: none or sample")
+    p.add_argument("--sample-rate", dest="sample_rate", type=float,
+                   help="national: share of stations with full images")
     p.set_defaults(func=run)
 
 
