@@ -16,6 +16,7 @@ records; the running tally cached with each cast is checked at close.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -26,21 +27,37 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from election.fileio import write_atomically
 from election.hashing import election_hash
-from election.model import Election, Station
+from election.model import Election, Station, Text
 from election.rules import BallotOutcome
 from election.tally import Tally, TallyBuilder
+from firmware import amendment as amendments
 from firmware import audit
+from firmware import package as packages
 from firmware.audit import EventType
 from firmware.crypto import b64, public_bytes
 from firmware.faults import FaultPoints
 from firmware.hal.clock import Clock, iso
-from firmware.hal.display import Display
+from firmware.hal.display import Display, Screen
 from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
 from firmware.hal.paper import MotionResult, PaperPath
+from firmware.hal.printer import PrinterError
 from firmware.hal.storage import StorageMedium
+from firmware.install import (
+    AMENDMENT_REFUSALS,
+    PACKAGE_REFUSALS,
+    PackageTrust,
+    ReaderFactory,
+    configure,
+    installed_package_path,
+    with_election,
+    withdrawals_from_json,
+    withdrawals_json,
+)
 from firmware.policy import Action, BallotPolicy, decide
-from firmware.screens import screen
+from firmware.reportdata import Withdrawals
+from firmware.screens import SCANNER, screen
 from firmware.sink import ReportSink
 from firmware.states import (
     ACCEPTS_PAPER,
@@ -52,6 +69,7 @@ from firmware.states import (
     next_polls_state,
 )
 from firmware.store import BootCheck, SheetMode, SheetState, StorageError, Store
+from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
@@ -72,6 +90,22 @@ class StorageNotAcknowledged(DeviceError):
     """A storage medium failed; closing polls needs the operator's acknowledgement."""
 
 
+class ReportNotPrinted(DeviceError):
+    """The printer failed (paper out, cover open, link): the report can be printed again."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        super().__init__(f"{kind} report not printed: {problem}; fix the printer and "
+                         "print it again")
+        self.kind = kind
+        self.problem = problem
+
+
+PRINTER_FAULT_TEXT = Text(ky="Принтер басып чыгарган жок. Кагазды жана капкакты текшерип, "
+                             "кайра басыңыз.",
+                          ru="Принтер не напечатал. Проверьте бумагу и крышку и напечатайте "
+                             "снова.")
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
     """Everything the device is configured with (later mapped from the signed package)."""
@@ -84,6 +118,10 @@ class DeviceConfig:
     package_hash: str
     software_hash: str
     policy: BallotPolicy = BallotPolicy.KG_DEFAULT
+    # a signed package: what the device trusts, and how to build a reader for its election
+    trust: PackageTrust | None = None
+    reader_for: ReaderFactory | None = None
+    thresholds: Thresholds | None = None
 
 
 @dataclass
@@ -152,9 +190,8 @@ class Device:
         self.boot_check = check
         stored_pkg = self.store.meta("package")
         if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
-            raise PackageMismatch(f"the stored polls belong to package "
-                                  f"{stored_pkg.get('package_hash', '?')[:12]}, not "
-                                  f"{self.config.package_hash[:12]}")
+            self._reinstall(stored_pkg)
+        self._reapply_withdrawals()
         recs: list[dict[str, Any]] = []
         power_on: dict[str, Any] = {"software": self.config.software_hash,
                                     "internal_records": check.internal_records,
@@ -188,6 +225,29 @@ class Device:
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
         return check
+
+    def _reinstall(self, stored: dict[str, Any]) -> None:
+        """After a restart: verify the installed package file again and run it (or refuse)."""
+        want = str(stored.get("package_hash", "?"))
+        mismatch = PackageMismatch(f"the stored polls belong to package {want[:12]}, not "
+                                   f"{self.config.package_hash[:12]}")
+        if self.config.trust is None:
+            raise mismatch
+        for medium in (self.hw.internal, self.hw.removable):
+            path = installed_package_path(medium.root())
+            if medium.available() and path.is_file():
+                config = self._verify_package(path.read_bytes(), audit_refusal=False)
+                if config.package_hash == want:
+                    self.config = config
+                    return
+        raise mismatch
+
+    def _reapply_withdrawals(self) -> None:
+        doc = self.store.meta("withdrawals")
+        if doc:
+            positions, candidates = withdrawals_from_json(doc)
+            self.config = with_election(self.config, amendments.with_withdrawals(
+                self.config.election, positions, candidates))
 
     def _recover_paper(self) -> None:
         sensors = self.hw.paper.sensors()
@@ -242,12 +302,96 @@ class Device:
         self._show()
         return new
 
-    def load_package(self) -> PollsState:
+    def load_package(self, data: bytes | None = None) -> PollsState:
+        """Load the election package and go to ``package-loaded``.
+
+        ``data``: a signed package file, verified with :func:`firmware.package.load_package`
+        against ``config.trust`` (the CEC root, this device's certificate); a refusal is
+        audited (``package-refused``, with its reason), shown to the operator in ky/ru and
+        raised as :class:`firmware.package.PackageError`. The file is kept on both media so
+        that a restart verifies it again. Without ``data`` the device runs the
+        configuration it was built with (simulations and tests of the core).
+        """
+        if data is not None and self.polls is PollsState.NO_PACKAGE:
+            config = self._verify_package(data)
+            for medium in (self.hw.internal, self.hw.removable):
+                if medium.available():
+                    with contextlib.suppress(OSError):
+                        write_atomically(installed_package_path(medium.root()), data)
+            self.config = config
         c = self.config
         pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
                "station": c.station.number, "device": c.device_id}
         return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
                                 event=(EventType.PACKAGE_LOADED, pkg))
+
+    def _verify_package(self, data: bytes, audit_refusal: bool = True) -> DeviceConfig:
+        trust = self.config.trust
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify a signed "
+                              "package")
+        device = trust.device
+        try:
+            verified = packages.load_package(
+                data, root=trust.root, now=self._now(),
+                device_id=device.device_id if device else self.config.device_id,
+                device_certificate=device.certificate if device else None)
+        except packages.PackageError as exc:
+            if audit_refusal:
+                self._commit([], [(EventType.PACKAGE_REFUSED,
+                                   {"reason": exc.reason.value, "detail": exc.detail,
+                                    "sha256": hashlib.sha256(data).hexdigest()})])
+            self.hw.display.show(Screen(screen="package-refused",
+                                        voter=SCANNER[ScannerState.DISABLED],
+                                        operator=PACKAGE_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        return configure(self.config, verified)
+
+    def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
+        """Apply a CEC-signed withdrawal amendment; only before polls open.
+
+        The rules then judge a withdrawn candidate's ballot invalid (``withdrawn``);
+        the election hash does not change. Audited ``withdrawal-applied`` (or
+        ``withdrawal-refused`` with the typed reason, raised as
+        :class:`firmware.amendment.AmendmentError`); the zero report prints it.
+        """
+        trust, polls = self.config.trust, self.polls
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify an "
+                              "amendment")
+        if polls is PollsState.NO_PACKAGE:
+            raise DeviceError("load the election package before applying a withdrawal")
+        before_open = polls in (PollsState.PACKAGE_LOADED, PollsState.TEST_MODE)
+        try:
+            amendment = amendments.load_amendment(data, root=trust.root, now=self._now(),
+                                                  election=self.config.election)
+            election = amendments.apply_amendment(self.config.election, amendment,
+                                                  polls_opened=not before_open)
+        except amendments.AmendmentError as exc:
+            self._commit([], [(EventType.WITHDRAWAL_REFUSED,
+                               {"reason": exc.reason.value, "detail": exc.detail,
+                                "polls": polls.value})])
+            self.hw.display.show(Screen(screen="withdrawal-refused",
+                                        voter=SCANNER[self.scanner],
+                                        operator=AMENDMENT_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        positions = tuple(amendments.ListWithdrawal(p.id, pos)
+                          for p in election.party_list.parties for pos in p.withdrawn_positions)
+        candidates = tuple(amendments.CandidateWithdrawal(contest.id, c.id)
+                           for contest in election.candidate_contests()
+                           for c in contest.candidates if c.withdrawn)
+        self._commit([_meta("withdrawals", withdrawals_json(positions, candidates))],
+                     [(EventType.WITHDRAWAL_APPLIED,
+                       {"amendment": amendment.amendment_id,
+                        "amendment_hash": amendment.amendment_hash,
+                        "positions": [[w.party, w.position] for w in amendment.list_positions],
+                        "candidates": [[w.contest, w.candidate]
+                                       for w in amendment.candidates]})])
+        self.config = with_election(self.config, election)
+        self._show()
+        return amendment
 
     def enter_test_mode(self) -> PollsState:
         return self._transition(PollsAction.ENTER_TEST,
@@ -259,8 +403,7 @@ class Device:
         if self.polls is not PollsState.TEST_MODE:
             raise IllegalTransition(self.polls, PollsAction.OPEN, "test ballots are cleared "
                                     "only in test mode")
-        data = self.report_data("test")
-        self.hw.reports.print_report("test", data)
+        self._print("test")
         cleared = [s["id"] for s in self.store.sheets(mode=SheetMode.TEST)
                    if not s.get("cleared")]
         self._commit([_meta("test-cleared", True), _meta("test-cleared-upto", self.store.seq)],
@@ -285,7 +428,7 @@ class Device:
         def check() -> str | None:
             why = self._open_check()
             if why is None:
-                self.hw.reports.print_report("zero", self.report_data("zero"))
+                self._print("zero")  # no zero report on paper: polls do not open
             return why
         state = self._transition(PollsAction.OPEN, check,
                                  event=(EventType.POLLS_OPENED, {"zero_report": True}))
@@ -334,13 +477,59 @@ class Device:
         if mismatch:
             self._commit([], [(EventType.TALLY_MISMATCH,
                                {"decision": "the recount from sheet records is reported"})])
-        data = self.report_data("results")
-        self.hw.reports.print_report("results", data)
-        self._commit([], [(EventType.REPORT_PRINTED, {"kind": "results"})])
+        self._print("results")
+        self._commit([_meta("results-printed", True)],
+                     [(EventType.REPORT_PRINTED, {"kind": "results"})])
         return state
 
+    def print_report(self, kind: str) -> None:
+        """Print (again) a report: ``results`` once polls are closed (after a printer
+        fault, or more copies), ``test`` in test mode (without clearing), ``audit`` (the
+        audit-log summary) once a package is loaded. Audited ``report-printed`` only when
+        it printed; a printer fault raises :class:`ReportNotPrinted`."""
+        polls = self.polls
+        allowed = {"results": polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED),
+                   "test": polls is PollsState.TEST_MODE,
+                   "audit": polls is not PollsState.NO_PACKAGE}
+        if not allowed.get(kind, False):
+            raise DeviceError(f"cannot print a {kind} report in {polls.value}")
+        self._print(kind)
+        extra = [_meta("results-printed", True)] if kind == "results" else []
+        self._commit(extra, [(EventType.REPORT_PRINTED, {"kind": kind, "reprint": True})])
+
+    @property
+    def results_printed(self) -> bool:
+        return bool(self.store.meta("results-printed", False))
+
     def report_results(self) -> PollsState:
-        return self._transition(PollsAction.REPORT, event=(EventType.RESULTS_REPORTED, {}))
+        def check() -> str | None:
+            return None if self.results_printed else "the results report is not printed yet"
+        return self._transition(PollsAction.REPORT, check,
+                                event=(EventType.RESULTS_REPORTED, {}))
+
+    def _print(self, kind: str) -> None:
+        """Hand a report to the printer; a printer fault is audited and shown, and raised."""
+        data = self.report_data(kind)
+        try:
+            self.hw.reports.print_report(kind, data)
+        except PrinterError as exc:
+            self._commit([], [(EventType.PRINTER_FAULT, {"kind": kind, "problem": str(exc)})])
+            self.hw.display.show(Screen(screen="printer-fault", voter=SCANNER[self.scanner],
+                                        operator=PRINTER_FAULT_TEXT, detail=str(exc)))
+            raise ReportNotPrinted(kind, str(exc)) from exc
+
+    def audit_summary(self) -> dict[str, Any]:
+        """The audit log at a glance, for the printed audit summary."""
+        events = self.store.audit_events()
+        kinds: dict[str, int] = {}
+        for e in events:
+            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+        return {"entries": len(events),
+                "head_hash": events[-1]["hash"] if events else audit.GENESIS,
+                "first_time": events[0]["t"] if events else "",
+                "last_time": events[-1]["t"] if events else "",
+                "checkpoints": kinds.get(EventType.CHECKPOINT.value, 0),
+                "by_kind": sorted(kinds.items())}
 
     # --- tallies -------------------------------------------------------------------------------
 
@@ -364,14 +553,25 @@ class Device:
         return len(self.store.sheets(mode=mode, state=SheetState.CAST))
 
     def report_data(self, kind: str) -> dict[str, Any]:
+        """The figures of a report, from the store (test: only since the last clear, as the
+        test tally), with the identity, the withdrawals in force and, for ``audit``, the
+        audit-log summary."""
         mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
         c = self.config
+        since = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
         returned: dict[str, int] = {}
         for s in self.store.sheets(mode=mode, state=SheetState.RETURNED):
-            returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
-        cast = self.store.sheets(mode=mode, state=SheetState.CAST)
+            if s.get("seq", 0) > since:
+                returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
+        cast = [s for s in self.store.sheets(mode=mode, state=SheetState.CAST)
+                if s.get("seq", 0) > since]
         head = self.store.view.audit_head
-        return {
+        w = Withdrawals.of(c.election)
+        extra: dict[str, Any] = {"withdrawals": {"positions": [list(p) for p in w.positions],
+                                                 "candidates": list(w.candidates)}}
+        if kind == "audit":
+            extra["audit_summary"] = self.audit_summary()
+        return {**extra,
             "kind": kind, "mode": mode.value, "device": c.device_id,
             "station": c.station.number, "election": c.election.election_id,
             "election_hash": election_hash(c.election), "package_hash": c.package_hash,

@@ -44,6 +44,8 @@ def run_day(device: Device, world: SimWorld, is_genuine: Callable[[str], bool],
             elif progress is not None:
                 progress()
         elif polls is PollsState.POLLS_CLOSED:
+            if not device.results_printed:  # a power cut came between closing and printing
+                device.print_report("results")
             device.report_results()
         else:
             return
