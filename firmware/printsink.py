@@ -16,6 +16,7 @@ when a package or a withdrawal is loaded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from election.fileio import write_atomically
 from election.model import Election, Language
 from election.reject import RejectReason
 from election.tally import Tally
@@ -109,7 +111,8 @@ class PrinterReportSink:
     """Prints the device's reports on an ESC/POS printer (``SerialPrinter`` on its port).
 
     ``out_dir``: also keep each job's bytes as ``NN-KIND.escpos`` (exactly what the
-    printer was sent) and the rendered preview ``NN-KIND.png``. ``after_print`` is
+    printer was sent), the rendered preview ``NN-KIND.png`` and the device's data
+    ``NN-KIND.json``. ``after_print`` is
     called with each job once it printed (the simulation saves the decoded roll).
     """
 
@@ -134,15 +137,19 @@ class PrinterReportSink:
             raise PrinterError(f"{problem} while printing the {kind} report")
         files: tuple[Path, ...] = ()
         if self.out_dir is not None:
-            files = self._save(kind, report, raw)
+            files = self._save(kind, report, data)
         job = Printed(kind, report, raw, files)
         self.printed.append(job)
         if self.after_print is not None:
             self.after_print(job)
 
-    def _save(self, kind: str, report: reports.Report, raw: bytes) -> tuple[Path, ...]:
+    def _save(self, kind: str, report: reports.Report, data: dict[str, Any]
+              ) -> tuple[Path, ...]:
         assert self.out_dir is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         n = len(list(self.out_dir.glob("*.escpos"))) + 1
-        png, raw_path = report.save(self.out_dir, f"{n:02d}-{kind}")
+        stem = f"{n:02d}-{kind}"
+        png, raw_path = report.save(self.out_dir, stem)
+        write_atomically(self.out_dir / f"{stem}.json",
+                         (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
         return (raw_path, png)

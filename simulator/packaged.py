@@ -57,6 +57,17 @@ class StationSetup:
     root_cert_path: Path
     device_dirs: tuple[Path, ...]
 
+    def to_json(self) -> dict[str, object]:
+        return {"package": str(self.package_path), "root": str(self.root_cert_path),
+                "devices": [str(d) for d in self.device_dirs]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, object]) -> StationSetup:
+        devices = doc["devices"]
+        assert isinstance(devices, list)
+        return cls(Path(str(doc["package"])), Path(str(doc["root"])),
+                   tuple(Path(str(d)) for d in devices))
+
     def trust(self, n: int) -> PackageTrust:
         return PackageTrust(root=provision.load_root_certificate(self.root_cert_path),
                             device=provision.load_device(self.device_dirs[n]))

@@ -11,7 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from election.default import default_election
+from election.model import Language
+from firmware import escpos
+from firmware.printsink import lay_out
+from firmware.provision import load_device
 from simulator.election_day import DayParams, FaultRates, plan_day
 
 
@@ -38,10 +45,32 @@ def test_a_small_day_with_power_cuts_matches_ground_truth(tmp_path: Path) -> Non
     cuts = sum(1 for e in day.events if e.kind.value == "power-cut")
     assert cuts >= 1 and doc["power_cuts"] == 2 * cuts  # each cut stops both devices
     assert doc["jams"] == sum(s.jams for s in day.sheets) == 2
-    for name in ("device-1", "device-2"):
-        assert doc["reports"][name] == ["01-test.json", "02-zero.json", "03-results.json"]
-        results = json.loads((out / name / "reports" / "03-results.json").read_text())
-        assert results["kind"] == "results" and results["sheets_cast"] > 0
+    election = default_election()
+    for n, name in enumerate(("device-1", "device-2"), start=1):
+        stems = ["01-test", "02-zero", "03-results"]
+        assert doc["reports"][name] == sorted(f"{s}{x}" for s in stems
+                                              for x in (".escpos", ".json", ".png", ".roll.png"))
+        reports_dir = out / name / "reports"
+        data = json.loads((reports_dir / "03-results.json").read_text())
+        assert data["kind"] == "results" and data["sheets_cast"] > 0
+        # the paper the pty printer decoded is the report laid out from the device's data,
+        # signed with the provisioned device key (Ed25519 is deterministic), both copies
+        device_dir = out / "setup" / "devices" / f"6007-D{n}"
+        key = load_device(device_dir).key
+        report = lay_out("results", data, election, key, Language.KY, 2)
+        roll = np.asarray(Image.open(reports_dir / "03-results.roll.png").convert("L")) < 128
+        assert np.array_equal(roll, np.concatenate(
+            [escpos.decode(report.escpos()).pieces()[i] for i in range(2)]))
+        assert escpos.same_paper(escpos.decode(
+            (reports_dir / "03-results.escpos").read_bytes()).pieces(), list(report.pages))
+        # an observer's check: the QR codes on the roll verify with the device certificate
+        check = _pcos("verify-report", reports_dir / "03-results.roll.png",
+                      "--cert", device_dir / "device.cert", "--json")
+        assert check.returncode == 0, check.stderr[-2000:]
+        figures = json.loads(check.stdout)
+        assert figures["tally"] == data["tally"] and figures["device"] == f"6007-D{n}"
+        done = json.loads((out / name / "done.json").read_text())
+        assert data["tally"] == done["official"]
     audit = _pcos("audit", "verify", "--dir", out / "device-1", "--json")
     assert audit.returncode == 0 and json.loads(audit.stdout)["ok"]
 
