@@ -37,6 +37,8 @@ from firmware import audit
 from firmware import package as packages
 from firmware.audit import EventType
 from firmware.crypto import b64, public_bytes
+from firmware.cvr import ImageRetention
+from firmware.cvrstore import keep_images
 from firmware.faults import FaultPoints
 from firmware.hal.clock import Clock, iso
 from firmware.hal.display import Display, Screen
@@ -122,6 +124,8 @@ class DeviceConfig:
     trust: PackageTrust | None = None
     reader_for: ReaderFactory | None = None
     thresholds: Thresholds | None = None
+    # which sheets' images the device keeps on the internal medium (None: none, no files)
+    image_retention: ImageRetention | None = None
 
 
 @dataclass
@@ -170,6 +174,7 @@ class Device:
     scanner: ScannerState = field(init=False, default=ScannerState.DISABLED)
     boot_check: BootCheck | None = field(init=False, default=None)
     _held: _Held | None = field(init=False, default=None)
+    _images: DuplexImages | None = field(init=False, default=None)
     _running: TallyBuilder | None = field(init=False, default=None)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
@@ -643,6 +648,7 @@ class Device:
             images = self.hw.images.capture()
         except ImageSensorError as exc:
             return self._return(None, "image-invalid", [], str(exc))
+        self._images = images
         hashes = self._hash_images(images)
         self._set(ScannerState.READING)
         interp = self.config.reader.interpret(images.front, images.back)
@@ -719,6 +725,7 @@ class Device:
                                               "marginal": len(interp.marginal)})],
                      cache=cache, sync=False)
         self.faults.hit("sheet.after-cast")
+        self._keep_images(sheet_id, returned=False, marginal=bool(interp.marginal))
         self._set(ScannerState.ACCEPTED)
         self._set(ScannerState.WAITING)
         return SheetResult("cast", sheet_id)
@@ -738,11 +745,23 @@ class Device:
             events.append((EventType.JAM, {"where": "return", "motor": moved.value}))
         self._commit([{"op": "sheet", "sheet": sheet}], events)
         self.faults.hit("sheet.after-return")
+        self._keep_images(sheet_id, returned=True, marginal=bool(interp and interp.marginal))
         if moved is not MotionResult.DONE:
             self._set(ScannerState.JAMMED)
             return SheetResult("jammed", sheet_id, reason)
         self._set(ScannerState.RETURNED, reason)
         return SheetResult("returned", sheet_id, reason)
+
+    def _keep_images(self, sheet_id: str, *, returned: bool, marginal: bool) -> None:
+        """Keep the sheet's images under the retention policy (after it was recorded: a lost
+        image file never costs a ballot; its hashes are in the record)."""
+        images, self._images = self._images, None
+        retention = self.config.image_retention
+        if retention is None or images is None or not self.hw.internal.available():
+            return
+        with contextlib.suppress(OSError):
+            keep_images(self.hw.internal.root(), sheet_id, (images.front, images.back),
+                        retention, returned=returned, marginal=marginal)
 
     # --- plumbing ------------------------------------------------------------------------------
 

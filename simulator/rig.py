@@ -22,6 +22,7 @@ from election.model import BallotKind, Election, Station
 from election.reject import RejectReason
 from election.rules import judge_ballot
 from firmware.crypto import key_from_seed
+from firmware.cvr import ImageRetention
 from firmware.device import Device, DeviceConfig, Hardware, SheetReader
 from firmware.faults import FaultPoints
 from firmware.hal.clock import FixedStepClock
@@ -130,7 +131,8 @@ def build_device(workdir: Path, world: SimWorld, election: Election, station: St
                  policy: BallotPolicy = BallotPolicy.KG_DEFAULT, device_id: str = "KG-0001",
                  faults: FaultPoints | None = None, clock_step_s: float = 0.01,
                  reports: ReportSink | None = None, trust: PackageTrust | None = None,
-                 reader_for: ReaderFactory | None = None) -> Rig:
+                 reader_for: ReaderFactory | None = None,
+                 image_retention: ImageRetention | None = None) -> Rig:
     """A device on simulated hardware under ``workdir`` (not booted).
 
     ``trust``: the CEC root and this device's provisioned key and certificate; the
@@ -148,7 +150,7 @@ def build_device(workdir: Path, world: SimWorld, election: Election, station: St
                           signing_key=key, reader=reader,
                           package_hash="sim-package-" + election.election_id,
                           software_hash="sim-software", policy=policy, trust=trust,
-                          reader_for=reader_for)
+                          reader_for=reader_for, image_retention=image_retention)
     display, recorder = RecordingDisplay(), RecordingReportSink()
     clock = FixedStepClock(DAY_START, clock_step_s)
     hw = Hardware(paper=SimPaperPath(world), images=SimImageSensor(world, images_of),

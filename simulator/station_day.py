@@ -37,6 +37,7 @@ from election.fileio import write_atomically
 from election.model import PARTY_LIST_CONTEST, BallotKind, Election, Language, Station
 from election.rules import BallotOutcome, judge_ballot
 from election.tally import Tally, TallyBuilder, merge
+from firmware.cvr import ImageRetention
 from firmware.faults import ENV
 from firmware.hal.imaging import DuplexImages
 from firmware.hal.printer import SerialPrinter
@@ -166,7 +167,8 @@ def child(workdir: Path) -> int:
         rig = build_device(workdir, world, election, station, reader, images_of=renderer,
                            faults=FaultPoints.from_env(), reports=sink,
                            trust=setup.trust(settings["device"]),
-                           reader_for=reader.for_election)
+                           reader_for=reader.for_election,
+                           image_retention=ImageRetention(settings.get("retention", "none")))
         sink.device = rig.device
         rig.device.boot()
         device = rig.device
@@ -235,7 +237,8 @@ class _Dev:
 
 
 def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: int,
-                    preset_name: str, seed: int) -> list[_Dev]:
+                    preset_name: str, seed: int, retention: str = "rejected+marginal"
+                    ) -> list[_Dev]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "election.pickle").write_bytes(pickle.dumps(election))
     day_path = out / "day.json"
@@ -264,16 +267,19 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
         world.save()
         (workdir / "settings.json").write_text(json.dumps({
             "election": str(out / "election.pickle"), "day": str(day_path),
-            "device": n, "setup": setup.to_json(), "preset": preset_name}), encoding="utf-8")
+            "device": n, "setup": setup.to_json(), "preset": preset_name,
+            "retention": retention}), encoding="utf-8")
         devs.append(_Dev(n + 1, workdir, [s.sheet_index for s in mine], list(cuts), times))
     return devs
 
 
 def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 2,
                 preset_name: str = "realistic", seed: int = 2021,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Run the day on ``devices`` device processes; compare the tallies with ground truth."""
-    devs = prepare_devices(election, day, out, devices, preset_name, seed)
+                progress: Callable[[int, int], None] | None = None,
+                retention: str = "rejected+marginal") -> dict[str, Any]:
+    """Run the day on ``devices`` device processes; compare the tallies with ground truth.
+    ``retention``: whose images each device keeps (``firmware.cvr.ImageRetention``)."""
+    devs = prepare_devices(election, day, out, devices, preset_name, seed, retention)
     total = len(day.sheets)
     for d in devs:
         d.start()

@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--devices", type=int, default=2, help="devices at the station (default 2)")
     r.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
     r.add_argument("--seed", type=int, default=2021)
+    r.add_argument("--retention", choices=["all", "rejected+marginal", "none"],
+                   default="rejected+marginal",
+                   help="whose sheet images each device keeps (default rejected+marginal)")
     add_election_option(r)
     r.add_argument("--json", action="store_true", help="JSON output")
     r.set_defaults(func=run_day_command)
@@ -115,7 +118,8 @@ def run_day_command(args: argparse.Namespace) -> int:
                   end="", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    result = run_station(election, day, out, args.devices, args.preset, args.seed, progress)
+    result = run_station(election, day, out, args.devices, args.preset, args.seed, progress,
+                         retention=args.retention)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if show:
         print(file=sys.stderr)
