@@ -20,10 +20,12 @@ from vision.config import Thresholds
 
 SIM_SEED = b"pcos-kg simulated CEC keys (not for elections)"
 CREATED = "2021-11-20T12:00:00Z"
+# simulated keys stay valid for the console's wall clock too (real ones: the election year)
+SIM_VALID_UNTIL = "2099-12-31T23:59:59Z"
 
 
 def sim_cec_keys(seed: bytes = SIM_SEED) -> CecKeys:
-    return provision.generate_cec_keys(seed=seed)
+    return provision.generate_cec_keys(seed=seed, valid_until=SIM_VALID_UNTIL)
 
 
 def device_ids(station: str, devices: int) -> list[str]:
@@ -46,7 +48,7 @@ def sim_package(election: Election, keys: CecKeys, stations: tuple[str, ...],
 
 def sim_device(keys: CecKeys, device_id: str, station: str | None) -> ProvisionedDevice:
     return provision.provision_device(keys.signing_key, device_id=device_id, station=station,
-                                      seed=SIM_SEED)
+                                      seed=SIM_SEED, valid_until=SIM_VALID_UNTIL)
 
 
 @dataclass(frozen=True)
