@@ -1,7 +1,7 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
 Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh``, ``modem``, ``package``,
-``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station`` (``harsh`` is
+``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station``, ``devint`` (``harsh`` is
 accuracy on the harsh preset: it counts silent errors), and ``all``. Each figure prints
 as ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``, one
 object per benchmark).
@@ -14,7 +14,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import accuracy, cec, device, modem, printer, render, scan, sim, testdeck, website
+from benchmarks import (
+    accuracy,
+    cec,
+    device,
+    devint,
+    modem,
+    printer,
+    render,
+    scan,
+    sim,
+    testdeck,
+    website,
+)
 from benchmarks import package as package_bench
 from benchmarks.common import Figure
 from election.errors import PcosError
@@ -40,6 +52,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "testdeck": testdeck.run,
     "device": device.run,
     "station": device.station,
+    "devint": devint.run,
 }
 ALL = tuple(BENCHES)
 
