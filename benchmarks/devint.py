@@ -23,7 +23,7 @@ from simulator.rig import TableReader, build_device
 from simulator.sheets import default_station
 
 
-def run(count: int | None = None, **_: object) -> list[Figure]:
+def run(count: int | None = None, **_kwargs: object) -> list[Figure]:
     repeats = count or 5
     election = default_election()
     station = default_station(election)

@@ -53,6 +53,7 @@ from firmware.install import (
     ReaderFactory,
     configure,
     installed_package_path,
+    reinstall_quick,
     with_election,
     withdrawals_from_json,
     withdrawals_json,
@@ -240,11 +241,15 @@ class Device:
             raise mismatch
         for medium in (self.hw.internal, self.hw.removable):
             path = installed_package_path(medium.root())
-            if medium.available() and path.is_file():
-                config = self._verify_package(path.read_bytes(), audit_refusal=False)
-                if config.package_hash == want:
-                    self.config = config
-                    return
+            if not (medium.available() and path.is_file()):
+                continue
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != want:
+                continue  # not the file that was verified at load
+            quick = reinstall_quick(self.config, data, stored)
+            self.config = quick if quick is not None else self._verify_package(
+                data, audit_refusal=False)
+            return
         raise mismatch
 
     def _reapply_withdrawals(self) -> None:
@@ -500,7 +505,7 @@ class Device:
             raise DeviceError(f"cannot print a {kind} report in {polls.value}")
         self._print(kind)
         extra = [_meta("results-printed", True)] if kind == "results" else []
-        self._commit(extra, [(EventType.REPORT_PRINTED, {"kind": kind, "reprint": True})])
+        self._commit(extra, [(EventType.REPORT_PRINTED, {"kind": kind, "requested": True})])
 
     @property
     def results_printed(self) -> bool:

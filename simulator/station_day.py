@@ -175,6 +175,8 @@ def child(workdir: Path) -> int:
         run_day(device, world,  # the reader in use is the one built for the package
                 lambda s: s not in getattr(device.config.reader, "rejected", reader.rejected),
                 package=setup.package_path.read_bytes())
+        if not list((workdir / "reports").glob("*-audit.escpos")):
+            device.print_report("audit")  # the audit-log summary, after the results
         (workdir / "done.json").write_text(json.dumps(
             {"official": rig.device.tally().to_json(), "device_id": rig.device.config.device_id,
              "certificate": str(setup.device_dirs[settings["device"]] / DEVICE_CERT_FILE)}),

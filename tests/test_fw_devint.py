@@ -18,7 +18,7 @@ from firmware.amendment import (
     CandidateWithdrawal,
     build_amendment,
 )
-from firmware.device import ReportNotPrinted
+from firmware.device import PackageMismatch, ReportNotPrinted
 from firmware.hal.printer import SerialPrinter
 from firmware.install import AMENDMENT_REFUSALS, PACKAGE_REFUSALS, PackageTrust
 from firmware.printsink import PrinterReportSink
@@ -98,6 +98,15 @@ def test_device_loads_a_signed_package_and_signs_with_its_provisioned_key(tmp_pa
     again = _rig(tmp_path, world=r.world)
     assert again.device.config.package_hash == c.package_hash
     assert again.device.polls is PollsState.PACKAGE_LOADED
+    again.device.close()
+    # the installed file altered on both media: the device does not run it
+    for medium in ("internal", "removable"):
+        f = tmp_path / medium / "election-package.bin"
+        data = bytearray(f.read_bytes())
+        data[len(data) // 2] ^= 1
+        f.write_bytes(bytes(data))
+    with pytest.raises(PackageMismatch):
+        _rig(tmp_path, world=r.world)
 
 
 @pytest.mark.parametrize("case", ["tampered", "another-station", "wrong-key"])
@@ -215,6 +224,14 @@ def test_reports_print_on_the_pty_printer_and_paper_out_mid_report_is_reprinted(
         assert vp.wait_received(vp.received_bytes)
         pieces = vp.pieces()[before:]
         assert escpos.same_paper(pieces, list(job.report.pages))
+        # the audit-log summary, from the log itself
+        events = d.store.audit_events()
+        summary = d.audit_summary()
+        assert summary["entries"] == len(events) and summary["head_hash"] == events[-1]["hash"]
+        assert summary["checkpoints"] == sum(e["type"] == "checkpoint" for e in events) >= 5
+        d.print_report("audit")
+        assert sink.printed[-1].kind == "audit"
+        assert d.store.audit_events()[-1]["data"] == {"kind": "audit", "requested": True}
         # the QR codes verify with the device certificate
         message = reassemble(job.report.qr_texts)
         qr = verify(message, d.config.trust.device.certificate)  # type: ignore[union-attr]

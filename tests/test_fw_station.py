@@ -48,7 +48,7 @@ def test_a_small_day_with_power_cuts_matches_ground_truth(tmp_path: Path) -> Non
     assert doc["jams"] == sum(s.jams for s in day.sheets) == 2
     election = default_election()
     for n, name in enumerate(("device-1", "device-2"), start=1):
-        stems = ["01-test", "02-zero", "03-results"]
+        stems = ["01-test", "02-zero", "03-results", "04-audit"]
         assert doc["reports"][name] == sorted(f"{s}{x}" for s in stems
                                               for x in (".escpos", ".json", ".png", ".roll.png"))
         reports_dir = out / name / "reports"
