@@ -16,6 +16,7 @@ records; the running tally cached with each cast is checked at close.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -27,22 +28,41 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.hashing import election_hash
-from election.model import Election, Station
+from election.model import Election, Station, Text
 from election.rules import BallotOutcome
 from election.tally import Tally, TallyBuilder
+from firmware import amendment as amendments
 from firmware import audit
+from firmware import package as packages
 from firmware.audit import EventType
 from firmware.crypto import b64, public_bytes
+from firmware.cvr import ImageRetention
+from firmware.cvrstore import keep_images
 from firmware.faults import FaultPoints
 from firmware.hal.clock import Clock, iso
-from firmware.hal.display import Display
+from firmware.hal.display import Display, Screen
 from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
 from firmware.hal.paper import MotionResult, PaperPath
+from firmware.hal.printer import PrinterError
 from firmware.hal.results_channel import ResultsChannel
 from firmware.hal.storage import StorageMedium
+from firmware.install import (
+    AMENDMENT_REFUSALS,
+    PACKAGE_REFUSALS,
+    PackageTrust,
+    ReaderFactory,
+    configure,
+    installed_package_path,
+    reinstall_quick,
+    with_election,
+    withdrawals_from_json,
+    withdrawals_json,
+)
 from firmware.policy import Action, BallotPolicy, decide
-from firmware.screens import screen
+from firmware.reportdata import Withdrawals
+from firmware.screens import SCANNER, screen
 from firmware.sink import ReportSink
 from firmware.states import (
     ACCEPTS_PAPER,
@@ -54,6 +74,7 @@ from firmware.states import (
     next_polls_state,
 )
 from firmware.store import BootCheck, SheetMode, SheetState, StorageError, Store
+from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
@@ -74,6 +95,22 @@ class StorageNotAcknowledged(DeviceError):
     """A storage medium failed; closing polls needs the operator's acknowledgement."""
 
 
+class ReportNotPrinted(DeviceError):
+    """The printer failed (paper out, cover open, link): the report can be printed again."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        super().__init__(f"{kind} report not printed: {problem}; fix the printer and "
+                         "print it again")
+        self.kind = kind
+        self.problem = problem
+
+
+PRINTER_FAULT_TEXT = Text(ky="Принтер басып чыгарган жок. Кагазды жана капкакты текшерип, "
+                             "кайра басыңыз.",
+                          ru="Принтер не напечатал. Проверьте бумагу и крышку и напечатайте "
+                             "снова.")
+
+
 @dataclass(frozen=True)
 class DeviceConfig:
     """Everything the device is configured with (later mapped from the signed package)."""
@@ -86,6 +123,12 @@ class DeviceConfig:
     package_hash: str
     software_hash: str
     policy: BallotPolicy = BallotPolicy.KG_DEFAULT
+    # a signed package: what the device trusts, and how to build a reader for its election
+    trust: PackageTrust | None = None
+    reader_for: ReaderFactory | None = None
+    thresholds: Thresholds | None = None
+    # which sheets' images the device keeps on the internal medium (None: none, no files)
+    image_retention: ImageRetention | None = None
 
 
 @dataclass
@@ -135,6 +178,7 @@ class Device:
     scanner: ScannerState = field(init=False, default=ScannerState.DISABLED)
     boot_check: BootCheck | None = field(init=False, default=None)
     _held: _Held | None = field(init=False, default=None)
+    _images: DuplexImages | None = field(init=False, default=None)
     _running: TallyBuilder | None = field(init=False, default=None)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
@@ -155,9 +199,8 @@ class Device:
         self.boot_check = check
         stored_pkg = self.store.meta("package")
         if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
-            raise PackageMismatch(f"the stored polls belong to package "
-                                  f"{stored_pkg.get('package_hash', '?')[:12]}, not "
-                                  f"{self.config.package_hash[:12]}")
+            self._reinstall(stored_pkg)
+        self._reapply_withdrawals()
         recs: list[dict[str, Any]] = []
         power_on: dict[str, Any] = {"software": self.config.software_hash,
                                     "internal_records": check.internal_records,
@@ -196,6 +239,33 @@ class Device:
             self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
                                                                 "uplink", "why": str(exc)})])
         return check
+
+    def _reinstall(self, stored: dict[str, Any]) -> None:
+        """After a restart: verify the installed package file again and run it (or refuse)."""
+        want = str(stored.get("package_hash", "?"))
+        mismatch = PackageMismatch(f"the stored polls belong to package {want[:12]}, not "
+                                   f"{self.config.package_hash[:12]}")
+        if self.config.trust is None:
+            raise mismatch
+        for medium in (self.hw.internal, self.hw.removable):
+            path = installed_package_path(medium.root())
+            if not (medium.available() and path.is_file()):
+                continue
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != want:
+                continue  # not the file that was verified at load
+            quick = reinstall_quick(self.config, data, stored)
+            self.config = quick if quick is not None else self._verify_package(
+                data, audit_refusal=False)
+            return
+        raise mismatch
+
+    def _reapply_withdrawals(self) -> None:
+        doc = self.store.meta("withdrawals")
+        if doc:
+            positions, candidates = withdrawals_from_json(doc)
+            self.config = with_election(self.config, amendments.with_withdrawals(
+                self.config.election, positions, candidates))
 
     def _recover_paper(self) -> None:
         sensors = self.hw.paper.sensors()
@@ -250,12 +320,96 @@ class Device:
         self._show()
         return new
 
-    def load_package(self) -> PollsState:
+    def load_package(self, data: bytes | None = None) -> PollsState:
+        """Load the election package and go to ``package-loaded``.
+
+        ``data``: a signed package file, verified with :func:`firmware.package.load_package`
+        against ``config.trust`` (the CEC root, this device's certificate); a refusal is
+        audited (``package-refused``, with its reason), shown to the operator in ky/ru and
+        raised as :class:`firmware.package.PackageError`. The file is kept on both media so
+        that a restart verifies it again. Without ``data`` the device runs the
+        configuration it was built with (simulations and tests of the core).
+        """
+        if data is not None and self.polls is PollsState.NO_PACKAGE:
+            config = self._verify_package(data)
+            for medium in (self.hw.internal, self.hw.removable):
+                if medium.available():
+                    with contextlib.suppress(OSError):
+                        write_atomically(installed_package_path(medium.root()), data)
+            self.config = config
         c = self.config
         pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
                "station": c.station.number, "device": c.device_id}
         return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
                                 event=(EventType.PACKAGE_LOADED, pkg))
+
+    def _verify_package(self, data: bytes, audit_refusal: bool = True) -> DeviceConfig:
+        trust = self.config.trust
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify a signed "
+                              "package")
+        device = trust.device
+        try:
+            verified = packages.load_package(
+                data, root=trust.root, now=self._now(),
+                device_id=device.device_id if device else self.config.device_id,
+                device_certificate=device.certificate if device else None)
+        except packages.PackageError as exc:
+            if audit_refusal:
+                self._commit([], [(EventType.PACKAGE_REFUSED,
+                                   {"reason": exc.reason.value, "detail": exc.detail,
+                                    "sha256": hashlib.sha256(data).hexdigest()})])
+            self.hw.display.show(Screen(screen="package-refused",
+                                        voter=SCANNER[ScannerState.DISABLED],
+                                        operator=PACKAGE_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        return configure(self.config, verified)
+
+    def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
+        """Apply a CEC-signed withdrawal amendment; only before polls open.
+
+        The rules then judge a withdrawn candidate's ballot invalid (``withdrawn``);
+        the election hash does not change. Audited ``withdrawal-applied`` (or
+        ``withdrawal-refused`` with the typed reason, raised as
+        :class:`firmware.amendment.AmendmentError`); the zero report prints it.
+        """
+        trust, polls = self.config.trust, self.polls
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify an "
+                              "amendment")
+        if polls is PollsState.NO_PACKAGE:
+            raise DeviceError("load the election package before applying a withdrawal")
+        before_open = polls in (PollsState.PACKAGE_LOADED, PollsState.TEST_MODE)
+        try:
+            amendment = amendments.load_amendment(data, root=trust.root, now=self._now(),
+                                                  election=self.config.election)
+            election = amendments.apply_amendment(self.config.election, amendment,
+                                                  polls_opened=not before_open)
+        except amendments.AmendmentError as exc:
+            self._commit([], [(EventType.WITHDRAWAL_REFUSED,
+                               {"reason": exc.reason.value, "detail": exc.detail,
+                                "polls": polls.value})])
+            self.hw.display.show(Screen(screen="withdrawal-refused",
+                                        voter=SCANNER[self.scanner],
+                                        operator=AMENDMENT_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        positions = tuple(amendments.ListWithdrawal(p.id, pos)
+                          for p in election.party_list.parties for pos in p.withdrawn_positions)
+        candidates = tuple(amendments.CandidateWithdrawal(contest.id, c.id)
+                           for contest in election.candidate_contests()
+                           for c in contest.candidates if c.withdrawn)
+        self._commit([_meta("withdrawals", withdrawals_json(positions, candidates))],
+                     [(EventType.WITHDRAWAL_APPLIED,
+                       {"amendment": amendment.amendment_id,
+                        "amendment_hash": amendment.amendment_hash,
+                        "positions": [[w.party, w.position] for w in amendment.list_positions],
+                        "candidates": [[w.contest, w.candidate]
+                                       for w in amendment.candidates]})])
+        self.config = with_election(self.config, election)
+        self._show()
+        return amendment
 
     def enter_test_mode(self) -> PollsState:
         return self._transition(PollsAction.ENTER_TEST,
@@ -267,8 +421,7 @@ class Device:
         if self.polls is not PollsState.TEST_MODE:
             raise IllegalTransition(self.polls, PollsAction.OPEN, "test ballots are cleared "
                                     "only in test mode")
-        data = self.report_data("test")
-        self.hw.reports.print_report("test", data)
+        self._print("test")
         cleared = [s["id"] for s in self.store.sheets(mode=SheetMode.TEST)
                    if not s.get("cleared")]
         self._commit([_meta("test-cleared", True), _meta("test-cleared-upto", self.store.seq)],
@@ -293,7 +446,7 @@ class Device:
         def check() -> str | None:
             why = self._open_check()
             if why is None:
-                self.hw.reports.print_report("zero", self.report_data("zero"))
+                self._print("zero")  # no zero report on paper: polls do not open
             return why
         state = self._transition(PollsAction.OPEN, check,
                                  event=(EventType.POLLS_OPENED, {"zero_report": True}))
@@ -343,14 +496,62 @@ class Device:
         if mismatch:
             self._commit([], [(EventType.TALLY_MISMATCH,
                                {"decision": "the recount from sheet records is reported"})])
-        data = self.report_data("results")
-        self.hw.reports.print_report("results", data)
-        self._commit([], [(EventType.REPORT_PRINTED, {"kind": "results"})])
+        data = self._print("results")
+        self._commit([_meta("results-printed", True)],
+                     [(EventType.REPORT_PRINTED, {"kind": "results"})])
         self.hand_results(results_report=data)
         return state
 
+    def print_report(self, kind: str) -> None:
+        """Print (again) a report: ``results`` once polls are closed (after a printer
+        fault, or more copies), ``test`` in test mode (without clearing), ``audit`` (the
+        audit-log summary) once a package is loaded. Audited ``report-printed`` only when
+        it printed; a printer fault raises :class:`ReportNotPrinted`."""
+        polls = self.polls
+        allowed = {"results": polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED),
+                   "test": polls is PollsState.TEST_MODE,
+                   "audit": polls is not PollsState.NO_PACKAGE}
+        if not allowed.get(kind, False):
+            raise DeviceError(f"cannot print a {kind} report in {polls.value}")
+        self._print(kind)
+        extra = [_meta("results-printed", True)] if kind == "results" else []
+        self._commit(extra, [(EventType.REPORT_PRINTED, {"kind": kind, "requested": True})])
+
+    @property
+    def results_printed(self) -> bool:
+        return bool(self.store.meta("results-printed", False))
+
     def report_results(self) -> PollsState:
-        return self._transition(PollsAction.REPORT, event=(EventType.RESULTS_REPORTED, {}))
+        def check() -> str | None:
+            return None if self.results_printed else "the results report is not printed yet"
+        return self._transition(PollsAction.REPORT, check,
+                                event=(EventType.RESULTS_REPORTED, {}))
+
+    def _print(self, kind: str) -> dict[str, Any]:
+        """Hand a report to the printer and return the data printed; a printer fault is
+        audited and shown, and raised."""
+        data = self.report_data(kind)
+        try:
+            self.hw.reports.print_report(kind, data)
+        except PrinterError as exc:
+            self._commit([], [(EventType.PRINTER_FAULT, {"kind": kind, "problem": str(exc)})])
+            self.hw.display.show(Screen(screen="printer-fault", voter=SCANNER[self.scanner],
+                                        operator=PRINTER_FAULT_TEXT, detail=str(exc)))
+            raise ReportNotPrinted(kind, str(exc)) from exc
+        return data
+
+    def audit_summary(self) -> dict[str, Any]:
+        """The audit log at a glance, for the printed audit summary."""
+        events = self.store.audit_events()
+        kinds: dict[str, int] = {}
+        for e in events:
+            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+        return {"entries": len(events),
+                "head_hash": events[-1]["hash"] if events else audit.GENESIS,
+                "first_time": events[0]["t"] if events else "",
+                "last_time": events[-1]["t"] if events else "",
+                "checkpoints": kinds.get(EventType.CHECKPOINT.value, 0),
+                "by_kind": sorted(kinds.items())}
 
     def hand_results(self, results_report: dict[str, Any] | None = None) -> None:
         """Hand the reports due in this polls state to the CEC uplink (``hw.results``): the
@@ -389,14 +590,25 @@ class Device:
         return len(self.store.sheets(mode=mode, state=SheetState.CAST))
 
     def report_data(self, kind: str) -> dict[str, Any]:
+        """The figures of a report, from the store (test: only since the last clear, as the
+        test tally), with the identity, the withdrawals in force and, for ``audit``, the
+        audit-log summary."""
         mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
         c = self.config
+        since = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
         returned: dict[str, int] = {}
         for s in self.store.sheets(mode=mode, state=SheetState.RETURNED):
-            returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
-        cast = self.store.sheets(mode=mode, state=SheetState.CAST)
+            if s.get("seq", 0) > since:
+                returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
+        cast = [s for s in self.store.sheets(mode=mode, state=SheetState.CAST)
+                if s.get("seq", 0) > since]
         head = self.store.view.audit_head
-        return {
+        w = Withdrawals.of(c.election)
+        extra: dict[str, Any] = {"withdrawals": {"positions": [list(p) for p in w.positions],
+                                                 "candidates": list(w.candidates)}}
+        if kind == "audit":
+            extra["audit_summary"] = self.audit_summary()
+        return {**extra,
             "kind": kind, "mode": mode.value, "device": c.device_id,
             "station": c.station.number, "election": c.election.election_id,
             "election_hash": election_hash(c.election), "package_hash": c.package_hash,
@@ -468,6 +680,7 @@ class Device:
             images = self.hw.images.capture()
         except ImageSensorError as exc:
             return self._return(None, "image-invalid", [], str(exc))
+        self._images = images
         hashes = self._hash_images(images)
         self._set(ScannerState.READING)
         interp = self.config.reader.interpret(images.front, images.back)
@@ -544,6 +757,7 @@ class Device:
                                               "marginal": len(interp.marginal)})],
                      cache=cache, sync=False)
         self.faults.hit("sheet.after-cast")
+        self._keep_images(sheet_id, returned=False, marginal=bool(interp.marginal))
         self._set(ScannerState.ACCEPTED)
         self._set(ScannerState.WAITING)
         return SheetResult("cast", sheet_id)
@@ -563,11 +777,23 @@ class Device:
             events.append((EventType.JAM, {"where": "return", "motor": moved.value}))
         self._commit([{"op": "sheet", "sheet": sheet}], events)
         self.faults.hit("sheet.after-return")
+        self._keep_images(sheet_id, returned=True, marginal=bool(interp and interp.marginal))
         if moved is not MotionResult.DONE:
             self._set(ScannerState.JAMMED)
             return SheetResult("jammed", sheet_id, reason)
         self._set(ScannerState.RETURNED, reason)
         return SheetResult("returned", sheet_id, reason)
+
+    def _keep_images(self, sheet_id: str, *, returned: bool, marginal: bool) -> None:
+        """Keep the sheet's images under the retention policy (after it was recorded: a lost
+        image file never costs a ballot; its hashes are in the record)."""
+        images, self._images = self._images, None
+        retention = self.config.image_retention
+        if retention is None or images is None or not self.hw.internal.available():
+            return
+        with contextlib.suppress(OSError):
+            keep_images(self.hw.internal.root(), sheet_id, (images.front, images.back),
+                        retention, returned=returned, marginal=marginal)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from calibration.render_raster import render_layout
 from election.errors import PcosError
 from election.model import Election, Station
-from vision.config import ReaderConfig
+from vision.config import ReaderConfig, Thresholds
 from vision.interpret import Reader
 
 
@@ -48,5 +48,9 @@ def station_arg(election: Election, number: str | None, scan_dir: Path | None = 
     return find_station(election, number)
 
 
-def make_reader(election: Election, station: Station | None) -> Reader:
-    return Reader(ReaderConfig(election, station, render_layout))
+def make_reader(election: Election, station: Station | None,
+                thresholds: Thresholds | None = None) -> Reader:
+    """The reader for a station; ``thresholds`` from the election package when given."""
+    if thresholds is None:
+        return Reader(ReaderConfig(election, station, render_layout))
+    return Reader(ReaderConfig(election, station, render_layout, thresholds=thresholds))

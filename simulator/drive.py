@@ -20,14 +20,16 @@ MAX_STEPS_PER_SHEET = 20
 
 
 def run_day(device: Device, world: SimWorld, is_genuine: Callable[[str], bool],
-            progress: Callable[[], None] | None = None) -> None:
-    """Drive ``device`` to results-reported. ``is_genuine(sheet)``: the reader accepts it."""
+            progress: Callable[[], None] | None = None, package: bytes | None = None) -> None:
+    """Drive ``device`` to results-reported. ``is_genuine(sheet)``: the reader accepts it.
+    ``package``: the signed election package file the operator loads (else the device's
+    built-in configuration)."""
     steps_left = MAX_STEPS_PER_SHEET * (len(world.queue) + len(world.test_queue) + 10)
     while steps_left > 0:
         steps_left -= 1
         polls = device.polls
         if polls is PollsState.NO_PACKAGE:
-            device.load_package()
+            device.load_package(package)
         elif polls is PollsState.PACKAGE_LOADED:
             device.enter_test_mode()
         elif polls is PollsState.TEST_MODE:
@@ -44,6 +46,8 @@ def run_day(device: Device, world: SimWorld, is_genuine: Callable[[str], bool],
             elif progress is not None:
                 progress()
         elif polls is PollsState.POLLS_CLOSED:
+            if not device.results_printed:  # a power cut came between closing and printing
+                device.print_report("results")
             device.report_results()
         else:
             return

@@ -40,6 +40,7 @@ class VirtualPrinter:
         self._changed = threading.Condition(self._lock)
         self._status = PrinterStatus(cover_open=False, paper_out=False, paper_near_end=False)
         self._received = 0
+        self._paper_left: int | None = None
         self._dropped = 0
         self._error: escpos.EscPosError | None = None
         self._stop_r, self._stop_w = os.pipe()
@@ -68,6 +69,14 @@ class VirtualPrinter:
     def set_paper_out(self, out: bool = True) -> None:
         with self._lock:
             self._status = replace(self._status, paper_out=out)
+            if not out:
+                self._paper_left = None
+
+    def set_paper_left(self, n_bytes: int | None) -> None:
+        """Paper for ``n_bytes`` more bytes of the stream: the roll runs out in the middle
+        of a job (None: plenty). Loading paper (``set_paper_out(False)``) refills it."""
+        with self._lock:
+            self._paper_left = n_bytes
 
     def set_cover_open(self, open_: bool = True) -> None:
         with self._lock:
@@ -140,6 +149,21 @@ class VirtualPrinter:
             self._consume(data)
 
     def _consume(self, data: bytes) -> None:
+        with self._lock:
+            left = self._paper_left
+        if left is not None and len(data) > left:
+            if left > 0:
+                self._consume_part(data[:left])
+            with self._lock:
+                self._status = replace(self._status, paper_out=True)
+                self._paper_left = None
+            data = data[max(left, 0):]
+        elif left is not None:
+            with self._lock:
+                self._paper_left = left - len(data)
+        self._consume_part(data)
+
+    def _consume_part(self, data: bytes) -> None:
         answers = bytearray()
         with self._changed:
             self._received += len(data)

@@ -22,11 +22,13 @@ from election.model import BallotKind, Election, Station
 from election.reject import RejectReason
 from election.rules import judge_ballot
 from firmware.crypto import key_from_seed
+from firmware.cvr import ImageRetention
 from firmware.device import Device, DeviceConfig, Hardware, SheetReader
 from firmware.faults import FaultPoints
 from firmware.hal.clock import FixedStepClock
 from firmware.hal.imaging import DuplexImages
 from firmware.hal.storage import MediumRole
+from firmware.install import PackageTrust, ReaderFactory
 from firmware.policy import BallotPolicy
 from firmware.sink import RecordingReportSink, ReportSink
 from simulator.devices import (
@@ -93,6 +95,28 @@ def random_interpretations(election: Election, station: Station, ids: list[str],
     return out
 
 
+class SelectionReader:
+    """Stand-in reader that judges each tiny sheet's marks by the election it was built
+    for (as the real reader does): a withdrawal changes what it reports."""
+
+    def __init__(self, election: Election, station: Station,
+                 marks: dict[str, tuple[BallotKind, str, dict[str, frozenset[str]]]]) -> None:
+        self.election, self.station, self.marks = election, station, marks
+
+    def for_election(self, election: Election, station: Station, _thresholds: Any) -> Any:
+        return SelectionReader(election, station, self.marks)
+
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        try:
+            kind, contest, selections = self.marks[sheet_of_tiny(DuplexImages(front, back))]
+        except (KeyError, UnicodeDecodeError, IndexError):
+            return SheetInterpretation(Outcome.REJECTED, RejectReason.NOT_A_BALLOT,
+                                       "unknown sheet")
+        outcome = judge_ballot(self.election, kind, contest, selections)
+        return SheetInterpretation(Outcome.ACCEPTED, kind=kind.value, contest=contest,
+                                   contests=outcome.to_json())
+
+
 @dataclass
 class Rig:
     device: Device
@@ -106,15 +130,27 @@ def build_device(workdir: Path, world: SimWorld, election: Election, station: St
                  reader: SheetReader, *, images_of: Any = tiny_images,
                  policy: BallotPolicy = BallotPolicy.KG_DEFAULT, device_id: str = "KG-0001",
                  faults: FaultPoints | None = None, clock_step_s: float = 0.01,
-                 reports: ReportSink | None = None) -> Rig:
-    """A device on simulated hardware under ``workdir`` (not booted)."""
+                 reports: ReportSink | None = None, trust: PackageTrust | None = None,
+                 reader_for: ReaderFactory | None = None,
+                 image_retention: ImageRetention | None = None) -> Rig:
+    """A device on simulated hardware under ``workdir`` (not booted).
+
+    ``trust``: the CEC root and this device's provisioned key and certificate; the
+    device then loads a signed package file (``Device.load_package(data)``) and signs
+    with its provisioned key. ``reader_for`` builds the reader for the package's
+    election (and again after a withdrawal)."""
     internal, removable = workdir / "internal", workdir / "removable"
     internal.mkdir(parents=True, exist_ok=True)
     removable.mkdir(parents=True, exist_ok=True)
+    key = (trust.device.key if trust is not None and trust.device is not None
+           else key_from_seed(device_id.encode("utf-8").ljust(32, b"\0")))
+    if trust is not None and trust.device is not None:
+        device_id = trust.device.device_id
     config = DeviceConfig(election=election, station=station, device_id=device_id,
-                          signing_key=key_from_seed(device_id.encode("utf-8").ljust(32, b"\0")),
-                          reader=reader, package_hash="sim-package-" + election.election_id,
-                          software_hash="sim-software", policy=policy)
+                          signing_key=key, reader=reader,
+                          package_hash="sim-package-" + election.election_id,
+                          software_hash="sim-software", policy=policy, trust=trust,
+                          reader_for=reader_for, image_retention=image_retention)
     display, recorder = RecordingDisplay(), RecordingReportSink()
     clock = FixedStepClock(DAY_START, clock_step_s)
     hw = Hardware(paper=SimPaperPath(world), images=SimImageSensor(world, images_of),

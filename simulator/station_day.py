@@ -17,6 +17,7 @@ the sheets in its ballot box, and their sum with the truth of both boxes.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import pickle
@@ -30,20 +31,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from election.model import PARTY_LIST_CONTEST, BallotKind, Election
+from election.fileio import write_atomically
+from election.model import PARTY_LIST_CONTEST, BallotKind, Election, Language, Station
 from election.rules import BallotOutcome, judge_ballot
 from election.tally import Tally, TallyBuilder, merge
+from firmware.cvr import ImageRetention
 from firmware.faults import ENV
 from firmware.hal.imaging import DuplexImages
+from firmware.hal.printer import SerialPrinter
+from firmware.printsink import Printed, PrinterReportSink
+from firmware.provision import DEVICE_CERT_FILE
 from firmware.reader_setup import make_reader
-from firmware.sink import JsonFileReportSink
 from simulator.devices import SimWorld
 from simulator.drive import run_day
 from simulator.election_day import ElectionDay, EventKind, find_station, render, sheet_factories
+from simulator.packaged import StationSetup, write_station_setup
+from simulator.printer import VirtualPrinter
 from simulator.rig import build_device
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory
+from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TEST_SHEETS = 2
@@ -116,12 +125,18 @@ class _Renderer:
 class _NotingReader:
     """The real reader; notes which sheets it rejected, so their voters do not retry."""
 
-    def __init__(self, election: Election, day: ElectionDay, world: SimWorld, workdir: Path):
-        self.reader = make_reader(election, find_station(election, day.station))
+    def __init__(self, election: Election, station: Station, world: SimWorld, workdir: Path,
+                 thresholds: Thresholds | None = None):
+        self.reader = make_reader(election, station, thresholds)
         self.world = world
         self.path = workdir / "rejected.txt"
         self.rejected = (set(self.path.read_text(encoding="utf-8").split())
                          if self.path.exists() else set())
+
+    def for_election(self, election: Election, station: Station,
+                     thresholds: Thresholds) -> _NotingReader:
+        """The reader for the package's election (and again after a withdrawal)."""
+        return _NotingReader(election, station, self.world, self.path.parent, thresholds)
 
     def interpret(self, front: Any, back: Any) -> SheetInterpretation:
         interp = self.reader.interpret(front, back)
@@ -142,27 +157,55 @@ def child(workdir: Path) -> int:
     day = ElectionDay.from_json(json.loads(Path(settings["day"]).read_text(encoding="utf-8")))
     station = find_station(election, day.station)
     world = SimWorld.load(workdir / "world.json")
-    reader = _NotingReader(election, day, world, workdir)
+    reader = _NotingReader(election, station, world, workdir)
     renderer = _Renderer(election, day, workdir, settings["preset"])
-    rig = build_device(workdir, world, election, station, reader, images_of=renderer,
-                       device_id=settings["device_id"], faults=FaultPoints.from_env(),
-                       reports=JsonFileReportSink(workdir / "reports"))
-    uplink = None
-    if settings.get("uplink"):
-        from simulator.uplink import UplinkSettings, attach
+    setup = StationSetup.from_json(settings["setup"])
+    with VirtualPrinter() as printer, SerialPrinter(printer.port) as port:
+        sink = PrinterReportSink(port, language=Language(settings.get("language", "ky")),
+                                 out_dir=workdir / "reports",
+                                 after_print=lambda job: save_roll(printer, job))
+        rig = build_device(workdir, world, election, station, reader, images_of=renderer,
+                           faults=FaultPoints.from_env(), reports=sink,
+                           trust=setup.trust(settings["device"]),
+                           reader_for=reader.for_election,
+                           image_retention=ImageRetention(settings.get("retention", "none")))
+        sink.device = rig.device
+        uplink = None
+        if settings.get("uplink"):
+            from simulator.uplink import UplinkSettings, attach
 
-        uplink = UplinkSettings(**settings["uplink"])
-        outbox, registry = attach(rig.device, uplink, election)
-    rig.device.boot()
-    run_day(rig.device, world, lambda s: s not in reader.rejected)
-    if uplink is not None:
-        from simulator.uplink import deliver, write_summary
+            uplink = UplinkSettings(**settings["uplink"])
+            outbox, registry = attach(rig.device, uplink, election)
+        rig.device.boot()
+        device = rig.device
+        run_day(device, world,  # the reader in use is the one built for the package
+                lambda s: s not in getattr(device.config.reader, "rejected", reader.rejected),
+                package=setup.package_path.read_bytes())
+        if not list((workdir / "reports").glob("*-audit.escpos")):
+            device.print_report("audit")  # the audit-log summary, after the results
+        if uplink is not None:
+            from simulator.uplink import deliver, write_summary
 
-        write_summary(workdir, deliver(outbox, registry, uplink))
-    (workdir / "done.json").write_text(json.dumps({"official": rig.device.tally().to_json()}),
-                                       encoding="utf-8")
-    rig.device.close()
+            write_summary(workdir, deliver(outbox, registry, uplink))
+        (workdir / "done.json").write_text(json.dumps(
+            {"official": rig.device.tally().to_json(), "device_id": rig.device.config.device_id,
+             "certificate": str(setup.device_dirs[settings["device"]] / DEVICE_CERT_FILE)}),
+            encoding="utf-8")
+        rig.device.close()
     return 0
+
+
+def save_roll(printer: VirtualPrinter, job: Printed) -> None:
+    """The paper the virtual printer decoded for this job (its copies, one under another)
+    as ``NN-KIND.roll.png`` beside the bytes the device sent."""
+    if not job.files:
+        return
+    pieces = printer.pieces()[-job.report.copies:]
+    paper = np.concatenate(pieces) if pieces else np.zeros((1, 576), dtype=bool)
+    target = job.files[0].with_suffix(".roll.png")
+    buffer = io.BytesIO()
+    Image.fromarray(~paper).convert("1").save(buffer, format="PNG")
+    write_atomically(target, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------- the harness
@@ -206,10 +249,12 @@ class _Dev:
 
 
 def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: int,
-                    preset_name: str, seed: int, uplink: dict[str, Any] | None = None
-                    ) -> list[_Dev]:
+                    preset_name: str, seed: int, uplink: dict[str, Any] | None = None,
+                    retention: str = "rejected+marginal") -> list[_Dev]:
     """``uplink``: ``{"host", "port", "cec_dir", "modem"}`` to send each device's reports to
-    a running CEC (device ids then ``pcos-<station>-<n>``, as ``pcos cec provision``)."""
+    a running CEC (its messages then carry the identity ``pcos-<station>-<n>`` that
+    ``pcos cec provision`` certified); ``retention``: whose images each device keeps
+    (``firmware.cvr.ImageRetention``)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "election.pickle").write_bytes(pickle.dumps(election))
     day_path = out / "day.json"
@@ -217,6 +262,8 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
     rng = np.random.default_rng(seed)
     cuts = sorted(e.t_s for e in day.events if e.kind is EventKind.POWER_CUT)
     times = {s.sheet_index: s.t_s for s in day.sheets}
+    # the CEC's package for this station and each device's provisioned key (simulated keys)
+    setup = write_station_setup(out / "setup", election, day.station, devices)
     devs = []
     for n in range(devices):
         mine = [s for s in day.sheets if (s.voter - 1) % devices == n]
@@ -237,7 +284,8 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
         device_id = f"pcos-{day.station}-{n + 1}" if uplink else f"KG-{day.station}-{n + 1}"
         (workdir / "settings.json").write_text(json.dumps({
             "election": str(out / "election.pickle"), "day": str(day_path),
-            "device_id": device_id, "preset": preset_name,
+            "device": n, "setup": setup.to_json(), "preset": preset_name,
+            "retention": retention,
             "uplink": {**uplink, "device_id": device_id} if uplink else None}),
             encoding="utf-8")
         devs.append(_Dev(n + 1, workdir, [s.sheet_index for s in mine], list(cuts), times))
@@ -247,10 +295,11 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
 def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 2,
                 preset_name: str = "realistic", seed: int = 2021,
                 progress: Callable[[int, int], None] | None = None,
-                uplink: dict[str, Any] | None = None) -> dict[str, Any]:
+                uplink: dict[str, Any] | None = None,
+                retention: str = "rejected+marginal") -> dict[str, Any]:
     """Run the day on ``devices`` device processes; compare the tallies with ground truth.
     ``uplink``: send each device's reports to a running CEC (see :func:`prepare_devices`)."""
-    devs = prepare_devices(election, day, out, devices, preset_name, seed, uplink)
+    devs = prepare_devices(election, day, out, devices, preset_name, seed, uplink, retention)
     total = len(day.sheets)
     for d in devs:
         d.start()

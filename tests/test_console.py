@@ -155,7 +155,7 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
         seen["close1"] = _text(app, "#message")
         await _press(pilot, app, "x")  # close twice
         seen["close2"] = _text(app, "#message")
-        await _press(pilot, app, "w")  # the disabled withdrawal
+        await _press(pilot, app, "w")  # a withdrawal without an amendment file
         seen["withdrawal"] = _text(app, "#message")
         await _press(pilot, app, "a")  # clear a jam that is not there
         seen["clear"] = _text(app, "#message")
@@ -174,7 +174,7 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
     assert seen["close2"] == ("REFUSED (IllegalTransition): cannot close-polls in state "
                               "polls-closed")
     assert seen["withdrawal"].startswith("REFUSED (ConsoleRefusal): applying a withdrawal "
-                                         "is not available")
+                                         "needs a CEC-signed amendment")
     assert seen["clear"] == "REFUSED (ConsoleRefusal): no jammed sheet in the paper path"
     assert seen["copy"] == "REFUSED (ConsoleRefusal): the device is already on"
     assert seen["report"].startswith("RESULTS REPORT") and "sheets cast 0" in seen["report"]
@@ -379,3 +379,45 @@ def test_warn_policy_the_voter_chooses(tmp_path: Path, sheets: Path, reader: Any
         assert seen["chosen"] == "held sheet: returned to the voter, reason voter-took-back"
         assert (seen["cast"], seen["returned"]) == (1, 1)
         assert session.world.box == ["000000"] and session.world.entry == ["000001"]
+
+
+def test_withdrawal_from_the_menu_with_a_signed_package_and_amendment(tmp_path: Path) -> None:
+    """`l` loads a signed package, `w` applies a CEC-signed withdrawal before polls open; after
+    polls open the firmware refuses it with its typed reason."""
+    from election.default import default_election
+    from firmware.amendment import AmendmentError, CandidateWithdrawal, build_amendment
+    from firmware.install import PackageTrust
+    from firmware.reader_setup import make_reader
+    from simulator.packaged import sim_cec_keys, sim_device, sim_package
+    from simulator.sheets import default_station
+    from tools.console.session import ConsoleSession
+
+    election = default_election()
+    station = default_station(election)
+    contest = election.contest(station.contest_ids()[1])
+    standing = next(c.id for c in contest.candidates if not c.withdrawn)
+    keys = sim_cec_keys()
+    amendment = build_amendment(election=election, amendment_id="W-7",
+                                candidates=[CandidateWithdrawal(contest.id, standing)],
+                                signing_key=keys.signing_key,
+                                signing_certificate=keys.signing_certificate,
+                                created="2021-11-25T10:00:00Z")
+    device_id = f"{station.number}-D1"
+    session = ConsoleSession(tmp_path, election, station, make_reader(election, station),
+                             package=sim_package(election, keys, (station.number,), 2),
+                             trust=PackageTrust(keys.root_certificate,
+                                                sim_device(keys, device_id, station.number)),
+                             reader_for=make_reader, amendment=amendment)
+    session.power_on()
+    assert "signed package" in session.load_package()
+    assert session.withdrawal() == f"withdrawal W-7 applied: {standing} withdrawn"
+    d = session.device
+    assert d is not None and any(c.withdrawn for c in d.config.election.contest(contest.id)
+                                 .candidates if c.id == standing)
+    session.enter_test_mode()
+    session.clear_test()
+    session.open_polls()
+    with pytest.raises(AmendmentError, match="polls-opened"):
+        session.withdrawal()
+    types = [e["type"] for e in d.store.audit_events()]
+    assert types.count("withdrawal-applied") == 1 and types.count("withdrawal-refused") == 1

@@ -353,8 +353,31 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert main(["testdeck", "make", "--station", "0001", "--out", str(deck), "--seed", "4",
                  "--format", "jpg", "--election", str(election_file)]) == 0
     assert main(["testdeck", "run", "--deck", str(deck), "--election",
-                 str(election_file)]) == 0
-    return {"deck": deck, "election": election_file}
+                 str(election_file), "--device-dir", str(base / "device")]) == 0
+    return {"deck": deck, "election": election_file, "device": base / "device"}
+
+
+def test_the_deck_runs_through_the_device_and_never_reaches_the_official_tally(
+        e2e: dict[str, Path]) -> None:
+    from firmware.cvrstore import open_device_store
+    from firmware.store import SheetMode, SheetState
+
+    report = json.loads((e2e["deck"] / "report.json").read_text(encoding="utf-8"))
+    assert report["source"].startswith("device")
+    store = open_device_store(e2e["device"])
+    try:
+        test_cast = store.sheets(mode=SheetMode.TEST, state=SheetState.CAST)
+        returned = store.sheets(mode=SheetMode.TEST, state=SheetState.RETURNED)
+        assert len(test_cast) == report["accepted"] > 0
+        assert len(returned) == sum(report["returned"].values()) > 0
+        assert store.sheets(mode=SheetMode.OFFICIAL) == []  # polls opened with zero figures
+        assert store.meta("polls") == "polls-open"
+    finally:
+        store.close()
+    # the device printed its own test report (TEST, laid out for the thermal printer)
+    assert (e2e["deck"] / "device-test-report.png").is_file()
+    printed = json.loads((e2e["deck"] / "device-test-report.json").read_text(encoding="utf-8"))
+    assert printed["mode"] == "test" and printed["tally"] == report["tally"]
 
 
 def _verify(expected: Path, report: Path, out: Path) -> int:

@@ -1,10 +1,9 @@
 """``pcos bench NAME [--json]``: print performance and accuracy figures.
 
-Names: ``render``, ``sim``, ``scan``, ``accuracy``, ``harsh``, ``calibrate``, ``modem``,
-``package``, ``printer``, ``cec``, ``website``, ``testdeck``, ``device``, ``station``,
-``national`` (``harsh`` is accuracy on the harsh preset: it counts silent errors), and
-``all``. Each figure prints as ``name: value unit``; ``--json`` prints one JSON object
-instead (for ``all``, one object per benchmark).
+Names: the keys of ``BENCHES`` below (``pcos bench --help`` lists them; ``harsh`` is
+accuracy on the harsh preset: it counts silent errors), and ``all``. Each figure prints
+as ``name: value unit``; ``--json`` prints one JSON object instead (for ``all``, one
+object per benchmark).
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from benchmarks import (
     calibrate,
     cec,
     device,
+    devint,
     modem,
     printer,
     render,
@@ -60,6 +60,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "device": device.run,
     "station": device.station,
     "national": national_bench.run,
+    "devint": devint.run,
 }
 ALL = tuple(BENCHES)
 OPTIONS = {"count": "--count", "seed": "--seed", "preset_name": "--preset", "kind": "--kind",

@@ -22,6 +22,8 @@ from election.errors import PcosError
 from tools.common import add_election_option, load_election_arg
 
 if TYPE_CHECKING:
+    from election.model import Election
+    from firmware.install import PackageTrust
     from tools.console.app import DeviceConsole
 
 
@@ -57,7 +59,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_election_option(c)
     c.add_argument("--policy", default="kg-default", choices=("kg-default", "warn"),
                    help="ballot policy (default kg-default)")
-    c.add_argument("--device-id", default="KG-0001", help="device id (default KG-0001)")
+    c.add_argument("--device-id", default=None,
+                   help="device id (default: the provisioned device's, else <station>-D1)")
+    c.add_argument("--package", metavar="FILE",
+                   help="signed election package to load (pcos package build); default: "
+                        "one built for the station with the simulator's CEC keys")
+    c.add_argument("--cec-root", metavar="CERT", help="CEC root certificate (with --package)")
+    c.add_argument("--device-keys", metavar="DIR",
+                   help="this device's key and certificate (pcos device provision)")
+    c.add_argument("--amendment", metavar="FILE",
+                   help="CEC-signed withdrawal amendment the `w` key applies")
     c.add_argument("--lang", default="ru", choices=("ru", "ky"), help="screen language")
     c.add_argument("--screenshot", metavar="FILE.svg", help="no terminal: run headless, press "
                    "the --press keys, save an SVG screenshot and exit (trainers' handouts)")
@@ -79,9 +90,13 @@ def run_console(args: argparse.Namespace) -> int:
         workdir = Path(args.dir) if args.dir else Path(tmp)
         if workdir.exists() and not workdir.is_dir():
             raise PcosError(f"--dir {workdir}: not a directory")
+        package, trust = _package_and_trust(args, election, station.number)
+        amendment = _read(args.amendment, "amendment") if args.amendment else None
         session = ConsoleSession(workdir, election, station, make_reader(election, station),
                                  sheets, policy=BallotPolicy(args.policy),
-                                 device_id=args.device_id)
+                                 device_id=args.device_id or f"{station.number}-D1",
+                                 package=package, trust=trust, reader_for=make_reader,
+                                 amendment=amendment)
         app = DeviceConsole(session, language=args.lang)
         if args.screenshot:
             path = headless_screenshot(app, args.press.split(), Path(args.screenshot))
@@ -91,6 +106,40 @@ def run_console(args: argparse.Namespace) -> int:
                 raise PcosError("--press needs --screenshot")
             app.run()
     return 0
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise PcosError(f"{what} {path}: cannot read ({exc.strerror})") from None
+
+
+def _package_and_trust(args: argparse.Namespace, election: Election, station: str
+                       ) -> tuple[bytes, PackageTrust]:
+    """The signed package the operator loads, and what the device trusts: the given files,
+    or (default) a package for the station signed with the simulator's CEC keys and a
+    device provisioned by them."""
+    from firmware.install import PackageTrust
+    from firmware.provision import load_device, load_root_certificate
+    from simulator.packaged import sim_cec_keys, sim_device, sim_package
+
+    if args.package:
+        if not args.cec_root or not args.device_keys:
+            raise PcosError("--package needs --cec-root CERT and --device-keys DIR")
+        try:
+            trust = PackageTrust(root=load_root_certificate(args.cec_root),
+                                 device=load_device(args.device_keys))
+        except (OSError, ValueError) as exc:
+            raise PcosError(f"cannot load the trust files: {exc}") from None
+        return _read(args.package, "package"), trust
+    keys = sim_cec_keys()
+    device_id = args.device_id or f"{station}-D1"
+    if not device_id.startswith(f"{station}-D"):
+        raise PcosError(f"--device-id {device_id}: the simulated package assigns "
+                        f"{station}-D1 and {station}-D2")
+    return (sim_package(election, keys, (station,), 2),
+            PackageTrust(root=keys.root_certificate, device=sim_device(keys, device_id, station)))
 
 
 def headless_screenshot(app: DeviceConsole, keys: list[str], out: Path,

@@ -51,6 +51,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     r.add_argument("--devices", type=int, default=2, help="devices at the station (default 2)")
     r.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
     r.add_argument("--seed", type=int, default=2021)
+    r.add_argument("--retention", choices=["all", "rejected+marginal", "none"],
+                   default="rejected+marginal",
+                   help="whose sheet images each device keeps (default rejected+marginal)")
     add_election_option(r)
     r.add_argument("--cec", metavar="HOST:PORT", help="send each device's zero report, "
                    "results and audit log to this running CEC (pcos cec serve)")
@@ -135,7 +138,7 @@ def run_day_command(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     result = run_station(election, day, out, args.devices, args.preset, args.seed, progress,
-                         uplink)
+                         uplink, retention=args.retention)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if show:
         print(file=sys.stderr)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from calibration.testdeck_run import ReaderCounter, run_deck, write_report
@@ -69,8 +70,19 @@ def _run(args: argparse.Namespace) -> int:
                         f"this election is {election_hash(election)[:16]} (use --election)")
     station = find_station(election, str(expected.get("station")))
     scans = Path(args.dir) if args.dir else deck_dir / SCANS_DIR
-    report = run_deck(ReaderCounter(election, station), scans)
     out = Path(args.out) if args.out else deck_dir / "report.json"
+    if args.reader_only:
+        report = run_deck(ReaderCounter(election, station), scans)
+    else:
+        from simulator.testdeck_device import DeviceCounter
+
+        with tempfile.TemporaryDirectory(prefix="pcos-testdeck-device-") as tmp:
+            device_dir = Path(args.device_dir) if args.device_dir else Path(tmp)
+            counter = DeviceCounter(election, station, device_dir, report_dir=out.parent)
+            report = run_deck(counter, scans)
+        official = counter.official_after_open
+        if official is None or any(c.ballots for c in official.contests):
+            raise PcosError("test ballots reached the official tally")
     write_report(report, out)
     print(f"wrote {out}: {report.sheets} sheets fed, {report.accepted} counted, "
           f"{sum(report.returned.values())} returned, {len(report.review)} for review "
@@ -121,6 +133,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--dir", metavar="SCANS", help="scans to feed (default DIR/scans); "
                      "real scans named NAME-front/NAME-back.png|tif|jpg")
     run.add_argument("--out", metavar="REPORT.json", help="default DIR/report.json")
+    run.add_argument("--device-dir", metavar="DIR",
+                     help="keep the test device's media here (default: a temporary directory)")
+    run.add_argument("--reader-only", action="store_true",
+                     help="count with the reader alone (the stand-in used before the device)")
     add_election_option(run)
     run.set_defaults(func=_run)
 

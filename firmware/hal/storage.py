@@ -19,7 +19,10 @@ class MediumRole(StrEnum):
 
 
 class StorageMedium(Protocol):
-    role: MediumRole
+    @property
+    def role(self) -> MediumRole:
+        """Internal flash or the removable card."""
+        ...
 
     def root(self) -> Path:
         """The directory this medium is mounted at."""

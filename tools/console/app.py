@@ -28,10 +28,7 @@ from textual.widgets import Footer, Header, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from election.errors import PcosError
-from tools.console.session import ConsoleRefusal, ConsoleSession, ConsoleView, CutPoint, event_line
-
-WITHDRAWAL_NOTE = ("applying a withdrawal is not available in this build: it needs "
-                   "firmware.amendment (the CEC-signed amendment), not on this branch")
+from tools.console.session import ConsoleSession, ConsoleView, CutPoint, event_line
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ OPERATOR_MENU = (
     MenuItem("r", "print_copy", "Print a copy of the last report"),
     MenuItem("m", "report_results", "Results reported (sent)"),
     MenuItem("k", "ack_storage", "Acknowledge a storage problem"),
-    MenuItem("w", "withdrawal", "Apply a withdrawal - NOT AVAILABLE", enabled=False),
+    MenuItem("w", "withdrawal", "Apply a withdrawal (before polls open)"),
 )
 
 PEOPLE_MENU = (
@@ -212,10 +209,7 @@ class DeviceConsole(App[None]):
         self._run("acknowledge storage", self.session.acknowledge_storage)
 
     def action_withdrawal(self) -> None:
-        """The menu item is disabled; its key says why."""
-        def refuse() -> str:
-            raise ConsoleRefusal(WITHDRAWAL_NOTE)
-        self._run("withdrawal", refuse)
+        self._run("withdrawal", self.session.withdrawal)
 
     def action_feed(self) -> None:
         self._run("feed", self.session.feed_next)

@@ -40,6 +40,7 @@ from firmware.hal.files import image_pairs
 from firmware.hal.imaging import DuplexImages, ImageSensorError
 from firmware.hal.paper import DropConfirmation, MotionResult, PaperSensors
 from firmware.hal.storage import MediumRole
+from firmware.install import PackageTrust, ReaderFactory
 from firmware.policy import BallotPolicy
 from firmware.states import PollsState, ScannerState
 from firmware.store import SheetMode
@@ -145,6 +146,11 @@ class ConsoleView:
     armed: list[str]
 
 
+WITHDRAWAL_NEEDS_FILE = ("applying a withdrawal needs a CEC-signed amendment and a signed "
+                         "package: start the console with --package, --cec-root, "
+                         "--device-keys and --amendment FILE (pcos package amend)")
+
+
 @dataclass
 class ConsoleSession:
     """A device and the people around it, in ``workdir``. Call :meth:`power_on` first."""
@@ -157,6 +163,12 @@ class ConsoleSession:
     clock: Clock = field(default_factory=SystemClock)
     policy: BallotPolicy = BallotPolicy.KG_DEFAULT
     device_id: str = "KG-0001"
+    # a signed election package (what `l` loads), what the device trusts, a reader for the
+    # package's election, and a CEC-signed withdrawal amendment (what `w` applies)
+    package: bytes | None = None
+    trust: PackageTrust | None = None
+    reader_for: ReaderFactory | None = None
+    amendment: bytes | None = None
     device: Device | None = field(init=False, default=None)
     world: SimWorld = field(init=False)
     display: RecordingDisplay = field(init=False, default_factory=RecordingDisplay)
@@ -182,11 +194,15 @@ class ConsoleSession:
             raise ConsoleRefusal("the device is already on")
         for role in MediumRole:
             (self.workdir / role.value).mkdir(exist_ok=True)
+        provisioned = self.trust.device if self.trust is not None else None
         config = DeviceConfig(
-            election=self.election, station=self.station, device_id=self.device_id,
-            signing_key=key_from_seed(self.device_id.encode("utf-8").ljust(32, b"\0")),
+            election=self.election, station=self.station,
+            device_id=provisioned.device_id if provisioned else self.device_id,
+            signing_key=provisioned.key if provisioned else
+            key_from_seed(self.device_id.encode("utf-8").ljust(32, b"\0")),
             reader=self.reader, package_hash="sim-package-" + self.election.election_id,
-            software_hash=SOFTWARE_HASH, policy=self.policy)
+            software_hash=SOFTWARE_HASH, policy=self.policy, trust=self.trust,
+            reader_for=self.reader_for)
         images_of = self.sheets.images_of if self.sheets is not None else _no_images
         hw = Hardware(paper=_CuttablePaperPath(SimPaperPath(self.world), self._take_cut),
                       images=SimImageSensor(self.world, images_of), display=self.display,
@@ -226,7 +242,21 @@ class ConsoleSession:
     # --- the operator's menu (every rule is the firmware's) ---------------------------------
 
     def load_package(self) -> str:
-        return f"package loaded: {self._on().load_package().value}"
+        d = self._on()
+        state = d.load_package(self.package)
+        signed = f" (signed package {d.config.package_hash[:12]})" if self.package else ""
+        return f"package loaded: {state.value}{signed}"
+
+    def withdrawal(self) -> str:
+        """Apply the CEC-signed withdrawal amendment (before polls open; the firmware
+        refuses it after, with its typed reason)."""
+        d = self._on()
+        if self.amendment is None or self.trust is None:
+            raise ConsoleRefusal(WITHDRAWAL_NEEDS_FILE)
+        a = d.apply_withdrawal(self.amendment)
+        what = [f"{w.party} #{w.position}" for w in a.list_positions] + [
+            w.candidate for w in a.candidates]
+        return f"withdrawal {a.amendment_id} applied: {', '.join(what)} withdrawn"
 
     def enter_test_mode(self) -> str:
         return f"test mode: {self._on().enter_test_mode().value}"
