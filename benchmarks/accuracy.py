@@ -14,11 +14,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import Figure
+from calibration.grade import Grade
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
-from vision.grade import Grade
 
 
 def _chunk(args: tuple[int, int, int, str, str, float]) -> Grade:
@@ -57,8 +57,9 @@ def grade_run(count: int, seed: int, preset_name: str, kind: str, fakes: float,
 
 
 def run(count: int = 5000, seed: int = 2021, preset_name: str = "realistic",
-        kind: str = "party-list,district", fakes: float = 0.02, out: str = "out",
-        **_: object) -> list[Figure]:
+        kind: str = "party-list,district", fakes: float = 0.02, out: str = "out"
+        ) -> list[Figure]:
+    """``out``: directory for the score histogram (``pcos bench accuracy --out DIR``)."""
     grade = grade_run(count, seed, preset_name, kind, fakes)
     Path(out).mkdir(parents=True, exist_ok=True)
     hist = Path(out) / f"accuracy-{preset_name}-histogram.png"

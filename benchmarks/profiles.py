@@ -21,14 +21,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from vision.grade import Grade
 
 from benchmarks.common import Figure, one_core
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import ScannerParams, preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 from vision.config import Backing, ScannerProfile
-from vision.grade import Grade
 
 DEVICE_SCALE = 1.008  # the simulated device's optical scale where it must be calibrated
 

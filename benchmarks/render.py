@@ -11,7 +11,7 @@ from election.layout import ballot_layout
 from election.model import BallotKind, Language
 
 
-def run(count: int = 30, **_: object) -> list[Figure]:
+def run(count: int = 30) -> list[Figure]:
     e = default_election()
     cases = {
         "party_list": ballot_layout(e, BallotKind.PARTY_LIST, None, Language.KY),

@@ -12,7 +12,7 @@ from simulator.sheets import SheetFactory, default_station
 
 
 def run(count: int = 300, seed: int = 2021, preset_name: str = "realistic",
-        kind: str = "mixed", **_: object) -> list[Figure]:
+        kind: str = "mixed") -> list[Figure]:
     e = default_election()
     factory = SheetFactory(e, default_station(e), preset(preset_name), seed=seed, kind=kind)
     times: list[float] = []

@@ -16,10 +16,10 @@ from benchmarks.common import Figure
 from election.default import default_election
 from election.layout import ballot_layout
 from election.model import BallotKind, Language
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from simulator.sweep import COVERAGE, DARKNESS, sweep_sheets
-from tools.reader_setup import make_reader
 from vision.result import Mark
 
 SYMBOL = {Mark.UNMARKED: ".", Mark.MARGINAL: "?", Mark.MARKED: "X"}

@@ -59,7 +59,7 @@ from reportlab.pdfgen.canvas import FILL_EVEN_ODD, Canvas
 from calibration.fonts import font_path, pil_font
 from calibration.render_raster import MIN_TEXT_SCALE
 from election.geometry import Rect
-from election.layout import BallotLayout, TextBox
+from election.layout import STRIPE_SRGB, BallotLayout, TextBox
 from election.model import BallotKind
 
 FONT_NAMES = {False: "PCOS-DejaVuSans", True: "PCOS-DejaVuSans-Bold"}
@@ -108,11 +108,19 @@ def cmyk_from_srgb(srgb: tuple[int, int, int]) -> tuple[float, float, float, flo
 
 
 def stripe_ink(layout: BallotLayout) -> SpotInk | None:
-    """The spot ink of the layout's side stripes (None for the all-white party list)."""
+    """The spot ink of the layout's side stripes (None for the all-white party list).
+
+    The ink is named after the stripe *colour* (a misprint with another kind's
+    stripes, as a test deck's wrong-stripe sheet, gets that kind's ink): a
+    separation is identified by its name, so one name must never stand for two
+    colours in a document.
+    """
     if not layout.stripes:
         return None
-    name = STRIPE_INK_NAMES.get(layout.kind, f"PCOS Stripe {layout.kind.value}")
-    return SpotInk(name, layout.stripes[0].srgb)
+    srgb = layout.stripes[0].srgb
+    kind = next((k for k, c in STRIPE_SRGB.items() if c == srgb), layout.kind)
+    name = STRIPE_INK_NAMES.get(kind, f"PCOS Stripe {kind.value}")
+    return SpotInk(name, srgb)
 
 
 def protective_paint_ink(layout: BallotLayout) -> SpotInk:
@@ -125,6 +133,11 @@ def _register_font(bold: bool) -> str:
     name = FONT_NAMES[bold]
     pdfmetrics.registerFont(TTFont(name, str(font_path(bold))))
     return name
+
+
+def pdf_font(bold: bool) -> str:
+    """The reportlab name of a shipped DejaVu face, registered on first use."""
+    return _register_font(bold)
 
 
 @cache
@@ -203,6 +216,47 @@ class _Page:
         self.c.drawString(ft.x_mm * mm, (self.h - ft.baseline_mm) * mm, ft.text)
 
 
+def grey_of(srgb: tuple[int, int, int]) -> CMYKColor:
+    """The K tint an office copier makes of an sRGB colour (Rec. 601 luma)."""
+    r, g, b = srgb
+    return CMYKColor(0, 0, 0, round(1.0 - (0.299 * r + 0.587 * g + 0.114 * b) / 255.0, 2))
+
+
+def draw_layout(canvas: Canvas, layout: BallotLayout, grey_copy: bool = False) -> None:
+    """Draw a layout on the current page of ``canvas`` (mm from the top-left corner).
+
+    ``grey_copy`` draws what a grey office copy of the ballot carries: the
+    stripes as K tints and no protective paint (a copier's background
+    suppression drops that pale tint); used for a test deck's photocopy sheet.
+    """
+    page = _Page(canvas, layout.paper_h_mm)
+
+    for tb in layout.texts:
+        fitted = fit_text(tb)
+        if fitted is not None:
+            page.text(fitted)
+    for rule in layout.rules:
+        grey = CMYKColor(0, 0, 0, round(1.0 - rule.grey / 255.0, 2))
+        page.fill_rect(rule.rect, grey)
+    ink = stripe_ink(layout)
+    if ink is not None:
+        colour = grey_of(ink.srgb) if grey_copy else ink.colour()
+        for stripe in layout.stripes:
+            page.fill_rect(stripe.rect, colour)
+    for mark in (*layout.timing.left, *layout.timing.right):
+        page.fill_rect(mark, BLACK)
+    code = layout.code
+    for copy in range(len(code.copies)):
+        for rect in code.black_rects(copy):
+            page.fill_rect(rect, BLACK)
+    if not grey_copy:
+        paint = protective_paint_ink(layout).colour()
+        for rect in layout.security.line_rects():
+            page.fill_rect(rect, paint)
+    for t in layout.targets:
+        page.fill_ring(t.box, t.box.inset(layout.box_border_mm), BLACK)
+
+
 def document_title(layout: BallotLayout, election_id: str) -> str:
     return (f"PCOS-KG ballot {election_id} {layout.kind.value} {layout.contest} "
             f"{layout.language.value}")
@@ -236,32 +290,7 @@ def render_pdf(layout: BallotLayout, election_id: str | None = None) -> bytes:
     canvas.setCreator("PCOS-KG calibration.render_pdf")
     canvas.setKeywords(f"ballot, {layout.kind.value}, {layout.contest}, "
                        f"{layout.language.value}, layout_hash={layout.layout_hash}")
-    page = _Page(canvas, layout.paper_h_mm)
-
-    for tb in layout.texts:
-        fitted = fit_text(tb)
-        if fitted is not None:
-            page.text(fitted)
-    for rule in layout.rules:
-        grey = CMYKColor(0, 0, 0, round(1.0 - rule.grey / 255.0, 2))
-        page.fill_rect(rule.rect, grey)
-    ink = stripe_ink(layout)
-    if ink is not None:
-        colour = ink.colour()
-        for stripe in layout.stripes:
-            page.fill_rect(stripe.rect, colour)
-    for mark in (*layout.timing.left, *layout.timing.right):
-        page.fill_rect(mark, BLACK)
-    code = layout.code
-    for copy in range(len(code.copies)):
-        for rect in code.black_rects(copy):
-            page.fill_rect(rect, BLACK)
-    paint = protective_paint_ink(layout).colour()
-    for rect in layout.security.line_rects():
-        page.fill_rect(rect, paint)
-    for t in layout.targets:
-        page.fill_ring(t.box, t.box.inset(layout.box_border_mm), BLACK)
-
+    draw_layout(canvas, layout)
     canvas.showPage()
     canvas.save()
     return buf.getvalue()

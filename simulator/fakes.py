@@ -113,7 +113,8 @@ _SYLLABLES = ("ка", "ра", "ла", "ны", "нын", "бо", "юн", "ча", 
               "шай", "лоо", "ко", "мис", "си", "я", "бюл", "те", "нь", "ри", "ст", "во")
 
 
-def _word(rng: np.random.Generator) -> str:
+def random_word(rng: np.random.Generator) -> str:
+    """A made-up Cyrillic word (for random documents)."""
     return "".join(rng.choice(_SYLLABLES, size=int(rng.integers(1, 5))))
 
 
@@ -123,7 +124,7 @@ def random_document(rng: np.random.Generator, hw: tuple[int, int], ppm: float) -
     page = Image.new("RGB", (w, h), (255, 255, 255))
     draw = ImageDraw.Draw(page)
     y = int(rng.uniform(15, 30) * ppm)
-    draw.text((int(25 * ppm), y), " ".join(_word(rng) for _ in range(4)).upper(),
+    draw.text((int(25 * ppm), y), " ".join(random_word(rng) for _ in range(4)).upper(),
               font=pil_font(True, int(4.5 * ppm)), fill=(0, 0, 0))
     y += int(12 * ppm)
     body = pil_font(False, int(rng.uniform(2.6, 3.4) * ppm))
@@ -139,7 +140,7 @@ def random_document(rng: np.random.Generator, hw: tuple[int, int], ppm: float) -
             continue
         line, x = [], 0.0
         while x < 150:
-            word = _word(rng)
+            word = random_word(rng)
             line.append(word)
             x += len(word) * 1.9 + 2
         draw.text((int(25 * ppm), y), " ".join(line), font=body, fill=(0, 0, 0))

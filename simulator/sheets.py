@@ -40,9 +40,9 @@ from simulator.fakes import (
     wrong_stripe_layout,
 )
 from simulator.ink import InkPatch, composite
-from simulator.marks import Trace, VoterStyle
+from simulator.marks import Trace, Variant, VoterStyle
 from simulator.print_run import PrintRun, apply_run, draw_run
-from simulator.voters import VoterModel
+from simulator.voters import Intent, VoterModel
 
 KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "party-list,district"
 TRACES_PER_BALLOT = 0.35
@@ -54,6 +54,48 @@ class SimSheet:
     front: np.ndarray
     back: np.ndarray
     truth: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GivenBallot:
+    """A ballot whose marks the caller chooses (a test deck), instead of a simulated voter.
+
+    ``contest`` is the layout's contest argument (None for the party list, a
+    district number or a council id); ``marks`` are (contest id, option id,
+    variant) as in :class:`simulator.voters.Intent`; ``behaviour`` is recorded
+    in the truth (a test deck puts its case label there).
+    """
+
+    kind: BallotKind
+    contest: int | str | None
+    language: Language
+    marks: tuple[tuple[str, str, Variant], ...]
+    style: VoterStyle
+    behaviour: str = "given"
+
+
+@dataclass(frozen=True)
+class GivenSheet:
+    """Everything about one fed sheet chosen by the caller: see :meth:`SheetFactory.given_sheet`.
+
+    ``ballot`` is the printed ballot (None for a blank sheet or a random
+    document); ``fake`` what is wrong with the sheet, if anything; ``second``
+    the lower ballot of a double feed. For ``Fake.FOREIGN_CONTEST`` the ballot
+    is already the foreign one; for ``Fake.OTHER_ELECTION`` it is printed for
+    the annulled election (:func:`simulator.fakes.other_election`).
+    """
+
+    ballot: GivenBallot | None
+    fake: Fake | None = None
+    second: GivenBallot | None = None
+
+    def __post_init__(self) -> None:
+        needs_ballot = self.fake not in (Fake.BLANK_SHEET, Fake.RANDOM_DOCUMENT)
+        if needs_ballot != (self.ballot is not None):
+            raise PcosError(f"a {self.fake or 'genuine'} sheet "
+                            f"{'needs' if needs_ballot else 'has no'} ballot")
+        if (self.fake is Fake.DOUBLE_FEED) != (self.second is not None):
+            raise PcosError("exactly a double feed has a second ballot")
 
 
 @dataclass
@@ -175,23 +217,30 @@ class SheetFactory:
 
     # ------------------------------------------------------------------ ballots
     def _marked_ballot(self, rng: np.random.Generator, layout: BallotLayout,
-                       election: Election, p: sc.ScannerParams) -> _Ballot:
-        style = VoterStyle.random(rng)
-        if layout.kind is BallotKind.PARTY_LIST:
-            intent = self.voters.party_list_intent(rng, election.party_list)
+                       election: Election, p: sc.ScannerParams,
+                       given: GivenBallot | None = None) -> _Ballot:
+        traces: list[Trace] = []
+        if given is not None:  # a test deck's ballot: the caller's marks and style, no traces
+            style = given.style
+            intent = Intent(given.marks, given.behaviour)
         else:
-            intent = self.voters.candidate_intent(rng, election.contest(layout.contest))
-        traces = [Trace.WRITING] if intent.behaviour == "writing-instead" else []
-        names = list(TRACE_WEIGHTS)
-        w = np.array([TRACE_WEIGHTS[t] for t in names])
-        for _ in range(int(rng.poisson(TRACES_PER_BALLOT))):
-            traces.append(names[int(rng.choice(len(names), p=w / w.sum()))])
+            style = VoterStyle.random(rng)
+            if layout.kind is BallotKind.PARTY_LIST:
+                intent = self.voters.party_list_intent(rng, election.party_list)
+            else:
+                intent = self.voters.candidate_intent(rng, election.contest(layout.contest))
+            traces = [Trace.WRITING] if intent.behaviour == "writing-instead" else []
+            names = list(TRACE_WEIGHTS)
+            w = np.array([TRACE_WEIGHTS[t] for t in names])
+            for _ in range(int(rng.poisson(TRACES_PER_BALLOT))):
+                traces.append(names[int(rng.choice(len(names), p=w / w.sum()))])
         for _attempt in range(4):
             try:
                 marked = compose(rng, layout, intent.marks, style, tuple(traces), self.ppm)
                 break
             except RuntimeError:  # this voter's marks collided: the voter tries again
-                style = VoterStyle.random(rng)
+                if given is None:
+                    style = VoterStyle.random(rng)
         else:
             raise RuntimeError(f"could not mark a {layout.kind.value} ballot")
         selections: dict[str, set[str]] = {}
@@ -345,12 +394,31 @@ class SheetFactory:
     # ------------------------------------------------------------------ sheets
     def sheet(self, index: int) -> SimSheet:
         rng = np.random.default_rng([self.seed, index])
-        p = self.params
         fake: Fake | None = None
         if rng.random() < self.fake_rate:
             fake = list(Fake)[int(rng.integers(len(Fake)))]
         kind, contest = self._kinds()[int(rng.integers(len(self._kinds())))]
         lang = self._language(rng, kind)
+        return self._build(rng, index, fake, kind, contest, lang, None)
+
+    def given_sheet(self, index: int, spec: GivenSheet) -> SimSheet:
+        """Sheet ``index`` with the ballot, marks and fake chosen by ``spec`` (a test deck).
+
+        Everything else (the ink of each mark, the scanner's degradations) is
+        drawn as for :meth:`sheet`, from ``np.random.default_rng([seed, index])``,
+        so it is a pure function of the settings, ``index`` and ``spec``.
+        """
+        rng = np.random.default_rng([self.seed, index])
+        b = spec.ballot
+        if b is None:
+            return self._build(rng, index, spec.fake, BallotKind.PARTY_LIST, None, Language.KY,
+                               spec)
+        return self._build(rng, index, spec.fake, b.kind, b.contest, b.language, spec)
+
+    def _build(self, rng: np.random.Generator, index: int, fake: Fake | None,
+               kind: BallotKind, contest: int | str | None, lang: Language,
+               spec: GivenSheet | None) -> SimSheet:
+        p = self.params
         effects: dict[str, Any] = {}
         truth: dict[str, Any] = {"sheet": index, "genuine": fake is None,
                                  "fake": fake.value if fake else None,
@@ -362,12 +430,13 @@ class SheetFactory:
                 if self._other is None:
                     self._other = other_election(self.election)
                 election = self._other
-            if fake is Fake.FOREIGN_CONTEST:
+            if fake is Fake.FOREIGN_CONTEST and spec is None:
                 kind, contest = self._foreign(rng)
             layout = self.layout(kind, contest, lang, election)
             if fake is Fake.WRONG_STRIPE:
                 layout = wrong_stripe_layout(layout)
-            ballot = self._marked_ballot(rng, layout, election, p)
+            ballot = self._marked_ballot(rng, layout, election, p,
+                                         spec.ballot if spec is not None else None)
             src = ballot.src
             if fake is Fake.PHOTOCOPY:
                 src = self._reprint(rng, photocopy(cv2.cvtColor(src, cv2.COLOR_RGBA2RGB), rng), p)
@@ -379,10 +448,15 @@ class SheetFactory:
             front, back, orient = self._scan(rng, src, dark_small, p, effects)
             truth["orientation"] = orient.label
         elif fake is Fake.DOUBLE_FEED:
-            lang_b = self._language(rng, kind)
-            a = self._marked_ballot(rng, self.layout(kind, contest, lang), self.election, p)
-            kb, cb = self._kinds()[int(rng.integers(len(self._kinds())))]
-            b = self._marked_ballot(rng, self.layout(kb, cb, lang_b), self.election, p)
+            second = spec.second if spec is not None else None
+            lang_b = second.language if second is not None else self._language(rng, kind)
+            a = self._marked_ballot(rng, self.layout(kind, contest, lang), self.election, p,
+                                    spec.ballot if spec is not None else None)
+            if second is not None:
+                kb, cb = second.kind, second.contest
+            else:
+                kb, cb = self._kinds()[int(rng.integers(len(self._kinds())))]
+            b = self._marked_ballot(rng, self.layout(kb, cb, lang_b), self.election, p, second)
             front, back = self._scan_double(rng, a.src, b.src, p, effects)
             truth.update({"kind": None, "district": None, "contest": None, "targets": [],
                           "expected": None, "orientation": None})

@@ -255,18 +255,22 @@ def _remove_stale(out_dir: Path, count: int, fmt: ImageFormat) -> int:
 
 def write_sheets(factory: SheetFactory, count: int, out_dir: str | os.PathLike[str],
                  fmt: ImageFormat = ImageFormat.PNG, preset_name: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> WriteSummary:
+                 progress: Callable[[int], None] | None = None,
+                 make: Callable[[int], SimSheet] | None = None,
+                 manifest_extra: Mapping[str, Any] | None = None) -> WriteSummary:
     """Make sheets ``0..count-1`` with ``factory`` and write them to ``out_dir``.
 
     Sheet images of an earlier run in the same directory that are not part of
     this one are deleted, so the directory always matches its ``truth.jsonl``.
     ``progress`` (if given) is called with the number of sheets on disk.
+    ``make`` replaces ``factory.sheet`` (a test deck passes its
+    ``factory.given_sheet``); ``manifest_extra`` is merged into the manifest.
     """
     if count < 0:
         raise PcosError(f"--count must be 0 or more, not {count}")
     out = Path(out_dir)
     prepare_dir(out)
-    settings = manifest(factory, count, fmt, preset_name)
+    settings = {**manifest(factory, count, fmt, preset_name), **(manifest_extra or {})}
     write_file_atomically(out / MANIFEST_FILE,
                           _manifest_bytes({**settings, "complete": False, "written": 0}))
     try:
@@ -279,7 +283,7 @@ def write_sheets(factory: SheetFactory, count: int, out_dir: str | os.PathLike[s
     state = _RunState()
     try:
         with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            _run(factory, count, out, fmt, fh, state, progress)
+            _run(make or factory.sheet, count, out, fmt, factory.params.dpi, fh, state, progress)
         state.complete = True
     except OSError as exc:
         raise PcosError(f"cannot write in {out}: {exc.strerror or exc}") from exc
@@ -299,8 +303,8 @@ class _RunState:
     complete: bool = False
 
 
-def _run(factory: SheetFactory, count: int, out: Path, fmt: ImageFormat, fh: TextIO,
-         state: _RunState, progress: Callable[[int], None] | None) -> None:
+def _run(make: Callable[[int], SimSheet], count: int, out: Path, fmt: ImageFormat,
+         dpi: float, fh: TextIO, state: _RunState, progress: Callable[[int], None] | None) -> None:
     """Make the sheets in order; encode images on threads; write truth lines in order."""
     pending: deque[tuple[dict[str, Any], list[Future[None]]]] = deque()
 
@@ -317,9 +321,8 @@ def _run(factory: SheetFactory, count: int, out: Path, fmt: ImageFormat, fh: Tex
     pool = ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="sheet-writer")
     try:
         for i in range(count):
-            sheet: SimSheet = factory.sheet(i)
+            sheet: SimSheet = make(i)
             front_path, back_path = sheet_paths(out, i, fmt)
-            dpi = factory.params.dpi
             pending.append((sheet.truth,
                             [pool.submit(write_image, front_path, sheet.front, fmt, dpi),
                              pool.submit(write_image, back_path, sheet.back, fmt, dpi)]))

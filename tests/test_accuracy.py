@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmarks.accuracy import grade_run
-from vision.grade import Grade
+from calibration.grade import Grade
 
 
 def _fakes_accepted(grade: Grade) -> list[dict[str, Any]]:

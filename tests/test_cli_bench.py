@@ -119,6 +119,9 @@ class _StubReader:
     def interpret(self, front: Any, back: Any) -> None:
         return None
 
+    def prepare(self, layouts: Any) -> None:
+        return None
+
 
 @pytest.fixture
 def stub_scan_bench(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,3 +146,33 @@ def test_scan_bench_with_one_sheet(stub_scan_bench: None,
     assert main(["bench", "scan", "--count", "1", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert set(figures) >= SCAN_KEYS
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_an_option_the_bench_does_not_take_is_refused() -> None:
+    line = _one_line_error(_pcos("bench", "render", "--fakes", "0.1"))
+    assert line == "pcos: error: bench render does not take --fakes"
+    line = _one_line_error(_pcos("bench", "scan", "--out", "x"))
+    assert line == "pcos: error: bench scan does not take --out"
+
+
+def test_plan_gives_each_bench_only_its_options() -> None:
+    from tools.cmd_bench import ALL, BenchOptionError, plan
+
+    per = plan(ALL, {"fakes": 0.1, "count": 3, "out": "o"})
+    assert per["accuracy"] == {"fakes": 0.1, "count": 3, "out": "o"}
+    assert per["render"] == {"count": 3}
+    assert per["harsh"] == {"fakes": 0.1, "count": 3, "out": "o"}
+    with pytest.raises(BenchOptionError, match="does not take --preset"):
+        plan(("render",), {"preset_name": "harsh"})
+
+
+def test_accuracy_bench_writes_where_out_says(tmp_path: Path) -> None:
+    import benchmarks.accuracy
+
+    figures = {f.name: f.value for f in benchmarks.accuracy.run(
+        count=2, seed=1, kind="district", fakes=0.0, out=str(tmp_path / "figs"))}
+    assert Path(str(figures["histogram"])).parent == tmp_path / "figs"
+    assert Path(str(figures["histogram"])).is_file()

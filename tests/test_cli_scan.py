@@ -242,7 +242,8 @@ def test_dir_without_truth_cannot_be_graded(sheets_dir: Path, tmp_path: Path) ->
         shutil.copy(f, bare / f.name)
     line = _one_line_error(_pcos("scan", "--dir", bare, "--grade"))
     assert "truth.jsonl" in line
-    proc = _pcos("scan", "--dir", bare, "--json")
+    assert "station" in _one_line_error(_pcos("scan", "--dir", bare, "--json"))
+    proc = _pcos("scan", "--dir", bare, "--json", "--station", "6007")
     assert proc.returncode == 0 and len(_json_lines(proc.stdout)) == 1
 
 
@@ -287,7 +288,8 @@ def test_truncated_front_png_rejects_that_sheet_only(sheets_dir: Path, tmp_path:
 def test_missing_positional_file_rejects_that_sheet(sheets_dir: Path, tmp_path: Path) -> None:
     """A named image that does not exist is that sheet's image-invalid line, not a crash;
     the command exits 2."""
-    proc = _pcos("scan", sheets_dir / "000004-front.png", tmp_path / "gone.png", "--json")
+    proc = _pcos("scan", sheets_dir / "000004-front.png", tmp_path / "gone.png", "--json",
+                 "--station", "6007")
     assert proc.returncode == 2, proc.stderr
     (line,) = _json_lines(proc.stdout)
     assert (line["outcome"], line["reason"]) == ("rejected", "image-invalid")

@@ -1,4 +1,4 @@
-"""The grader (``vision.grade``): the figures the reader's acceptance is decided on.
+"""The grader (``calibration.grade``): the figures the reader's acceptance is decided on.
 
 Readings and truth are built by hand, so each expected count is known
 exactly. Protects every summary figure (the error counts, each rate and its
@@ -15,8 +15,8 @@ from typing import Any
 import cv2
 import pytest
 
+from calibration.grade import Grade
 from election.reject import RejectReason
-from vision.grade import Grade
 from vision.result import Mark, Outcome, SheetInterpretation, TargetReading, TargetScores
 
 C = "district-18"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from election.default import default_election
+from firmware.reader_setup import make_reader
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 from vision.interpret import Reader
 from vision.result import Outcome
 

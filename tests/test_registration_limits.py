@@ -19,9 +19,9 @@ from calibration.render_raster import render_layout
 from election.default import default_election
 from election.layout import ballot_layout
 from election.model import BallotKind, Language
+from firmware.reader_setup import make_reader
 from simulator import scanner as sc
 from simulator.sheets import default_station
-from tools.reader_setup import make_reader
 from vision.result import Mark, Outcome
 
 PPM = 200 / 25.4

@@ -22,12 +22,12 @@ from election.default import default_election
 from election.layout import ballot_layout
 from election.model import BallotKind, Language
 from election.reject import RejectReason, message
+from firmware.reader_setup import make_reader
 from simulator import scanner as sc
 from simulator.ink import INSTRUMENTS, Instrument, composite
 from simulator.marks import Shape, Variant, VoterStyle, draw_vote_mark
 from simulator.print_run import PrintRun, apply_run
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 from vision.config import Backing, ProfileError, ScannerProfile
 from vision.interpret import Reader
 from vision.result import Mark, Outcome

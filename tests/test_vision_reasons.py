@@ -34,10 +34,10 @@ from election.layout import (
 )
 from election.model import BallotKind, Election, Station
 from election.reject import RejectReason
+from firmware.reader_setup import make_reader
 from simulator.fakes import other_election
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
-from tools.reader_setup import make_reader
 from vision.config import Thresholds
 from vision.interpret import Reader
 from vision.marks import classify

@@ -20,8 +20,19 @@ COMMAND_MODULES = (
     "tools.cmd_ballots",
     "tools.cmd_sim",
     "tools.cmd_scan",
+    "tools.cmd_testdeck",
     "tools.cmd_bench",
+    "tools.cmd_calibrate",
+    "tools.cmd_modem",
     "tools.cmd_demo",
+    "tools.cmd_package",
+    "tools.cmd_cvr",
+    "tools.cmd_report",
+    "tools.cmd_cec",
+    "tools.cmd_station",
+    "tools.cmd_audit",
+    "tools.cmd_console",
+    "tools.cmd_national",
 )
 
 

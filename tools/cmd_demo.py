@@ -7,6 +7,12 @@
    readings against the ground truth.
 4. Write stage overlays for a few sheets.
 5. Write a contact sheet of mark styles, traces and scanner presets.
+6. A station's day through the devices: two device processes on simulated
+   hardware load the signed package, run a test vote, open polls, take the
+   voters' sheets (rendered images through the real reader) through a paper
+   jam and a power cut (SIGKILL, restart), close polls, and print their reports
+   on a pty printer (decoded back to PNG).
+7. Publish the devices' tallies to a CEC and its website (``out/cec``).
 
 Everything goes under ``--out`` (default ``out/``); the command says where.
 """
@@ -15,22 +21,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
+from calibration.grade import Grade
 from calibration.render_pdf import render_pdf
 from calibration.render_raster import render_layout
 from election.hashing import election_hash
 from election.layout import ballot_layout
 from election.model import BallotKind, Election, Language, Station
+from election.tally import Tally
+from firmware.reader_setup import make_reader, station_arg
 from simulator.contact_sheet import contact_sheet
+from simulator.election_day import DayParams, ElectionDay, EventKind, FaultRates, plan_day
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
+from simulator.station_day import run_station
 from simulator.writer import read_truth, write_sheets
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import make_reader, station_arg
 from vision.debug import write_debug
-from vision.grade import Grade
 from vision.imageio import load_image, save_image
 
 
@@ -42,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--sheets", type=int, default=60, help="sheets to simulate (default 60)")
     p.add_argument("--seed", type=int, default=2021)
     p.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
+    p.add_argument("--station-voters", type=int, default=60,
+                   help="voters in the station day through the devices (default 60; 0 skips "
+                        "the station day and the CEC)")
     add_election_option(p)
     p.set_defaults(func=run)
 
@@ -106,5 +119,63 @@ def run(args: argparse.Namespace) -> int:
     print(f"4. stage overlays for 3 sheets in {debug_dir}/")
     save_image(out / "contact-sheet.png", contact_sheet(args.seed, election, station))
     print(f"5. contact sheet of mark styles, traces and presets: {out}/contact-sheet.png")
+    if args.station_voters > 0:
+        tallies = _station_day(election, station, out, args.station_voters, args.seed,
+                               args.preset)
+        _publish(election, station, out, tallies)
     print(f"done in {time.perf_counter() - t0:.1f} s. Everything is under {out}/")
     return 0
+
+
+def _plan(election: Election, station: Station, voters: int, seed: int) -> ElectionDay:
+    """A day of about ``voters`` voters with at least one paper jam and one power cut."""
+    turnout = min(1.0, voters / max(1, station.voters))
+    faults = FaultRates(paper_jam_per_sheet=0.01, power_cuts_per_day=1.0)
+    day = None
+    for s in range(seed, seed + 50):
+        day = plan_day(election, station.number, DayParams(turnout=turnout, faults=faults),
+                       seed=s)
+        if any(x.jams for x in day.sheets) and 1 <= day.count(EventKind.POWER_CUT) <= 2:
+            return day
+    assert day is not None
+    return day
+
+
+def _station_day(election: Election, station: Station, out: Path, voters: int, seed: int,
+                 preset_name: str) -> list[Tally]:
+    t = time.perf_counter()
+    day = _plan(election, station, voters, seed)
+    station_dir = out / "station"
+    if station_dir.exists():
+        shutil.rmtree(station_dir)
+    result = run_station(election, day, station_dir, 2, preset_name, seed)
+    jams, cuts = sum(x.jams for x in day.sheets), day.count(EventKind.POWER_CUT)
+    print(f"6. station day through two devices: {len(day.voters)} voters, "
+          f"{result['sheets_fed']} sheets fed, {result['sheets_cast']} cast, "
+          f"{result['sheets_returned']} returned; {jams} paper jam(s), {cuts} power cut(s) "
+          f"({result['power_cuts']} device restarts); tallies match the ground truth: "
+          f"{result['tally_matches_truth']} ({time.perf_counter() - t:.1f} s)")
+    tallies = []
+    for d in sorted(station_dir.glob("device-*")):
+        done = json.loads((d / "done.json").read_text(encoding="utf-8"))
+        tallies.append(Tally.from_json(done["official"]))
+        rolls = sorted((d / "reports").glob("*.roll.png"))
+        print(f"   {d.name} ({done['device_id']}): printed reports as the printer's paper: "
+              + ", ".join(str(p) for p in rolls))
+    print(f"   check a results report: pcos verify-report "
+          f"{station_dir}/device-1/reports/03-results.roll.png --cert "
+          f"{station_dir}/setup/devices/{station.number}-D1/device.cert")
+    return tallies
+
+
+def _publish(election: Election, station: Station, out: Path, tallies: list[Tally]) -> None:
+    from protocol.cec.showcase import publish_station
+
+    cec_dir = out / "cec"
+    if cec_dir.exists():
+        shutil.rmtree(cec_dir)
+    t = time.perf_counter()
+    pub = publish_station(cec_dir, election, station.number, tallies)
+    print(f"7. CEC and website ({time.perf_counter() - t:.1f} s):")
+    for line in pub.lines():
+        print(f"   {line}")

@@ -12,30 +12,30 @@
   (one channel, or three identical ones) switch the colour checks off (said
   once on stderr). A file that cannot be read is
   reported for its sheet, and the command then exits 2.
+* ``--jobs N`` reads on N processes (default: every core), results in input order.
+* ``--calibration PROFILE --calibration-key KEY`` reads against this device's
+  calibrated blank templates; ``--thresholds FILE`` uses calibrated thresholds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from calibration.grade import Grade
 from election.errors import PcosError
 from election.reject import RejectReason
+from firmware.reader_setup import station_arg
 from simulator.writer import read_truth
 from tools.common import add_election_option, load_election_arg
-from tools.reader_setup import make_reader, station_arg
+from tools.scan_batch import ReaderSpec, SheetJob, default_jobs, image_pairs, read_sheets
 from vision.config import Backing, ScannerProfile
-from vision.grade import Grade
 from vision.imageio import ImageFileError, load_scan
-from vision.result import Outcome, SheetInterpretation
-
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
-_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
+from vision.result import SheetInterpretation
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,14 +45,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="image pairs: front then back of each sheet (PNG, TIFF or JPEG)")
     p.add_argument("--dir", metavar="DIR", help="read every NNNNNN-front/back pair in DIR")
     p.add_argument("--station", metavar="ID",
-                   help="polling station number (default: the directory's manifest, "
-                        "else the simulator's default station)")
+                   help="polling station number (default: the one the directory's manifest names; "
+                        "required otherwise)")
     add_election_option(p)
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument("--grade", action="store_true",
                    help="compare with DIR/truth.jsonl and print an accuracy report")
     p.add_argument("--hist", metavar="FILE", help="histogram PNG (default DIR/grade-histogram.png)")
     p.add_argument("--debug", metavar="OUT", help="write stage overlays for each sheet into OUT")
+    p.add_argument("--jobs", type=int, metavar="N",
+                   help="processes reading in parallel (default: every core)")
+    p.add_argument("--calibration", metavar="PROFILE",
+                   help="signed device calibration profile (pcos calibrate device)")
+    p.add_argument("--calibration-key", metavar="KEY",
+                   help="key file that verifies the profile (PEM private or public key)")
+    p.add_argument("--thresholds", metavar="FILE",
+                   help="mark thresholds JSON (pcos calibrate thresholds)")
     g = p.add_argument_group("scanner profile")
     g.add_argument("--profile", metavar="FILE", help="scanner profile JSON (dpi, backing, "
                    "cropped, colour, optical_scale, overscan_mm); options below override it")
@@ -111,28 +119,11 @@ def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> 
     return profile
 
 
-def _pairs_in(directory: Path) -> list[tuple[str, Path, Path]]:
-    if not directory.is_dir():
-        raise PcosError(f"{directory}: not a directory")
-    pairs = []
-    for f in sorted(directory.iterdir()):
-        m = _FRONT.match(f.name)
-        if not m or m.group("ext").lower() not in IMAGE_EXTS:
-            continue
-        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
-        if not back.exists():
-            raise PcosError(f"{f}: no matching back image {back.name}")
-        pairs.append((m.group("id"), f, back))
-    if not pairs:
-        raise PcosError(f"{directory}: no *-front/*-back image pairs")
-    return pairs
-
-
 def _pairs(args: argparse.Namespace) -> list[tuple[str, Path, Path]]:
     if args.dir and args.files:
         raise PcosError("give image files or --dir, not both")
     if args.dir:
-        return _pairs_in(Path(args.dir))
+        return image_pairs(Path(args.dir))
     if not args.files:
         raise PcosError("nothing to scan: give FRONT BACK image pairs or --dir DIR")
     if len(args.files) % 2:
@@ -150,34 +141,41 @@ def _line(sheet: int | str, res: SheetInterpretation) -> dict[str, Any]:
 
 
 def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterpretation]]:
+    jobs = args.jobs if args.jobs is not None else default_jobs()
+    if jobs < 1:
+        raise PcosError(f"--jobs must be at least 1, not {jobs}")
     election = load_election_arg(args.election)
     station = station_arg(election, args.station, Path(args.dir) if args.dir else None)
     pairs = _pairs(args)
     profile = _profile(args, pairs[0] if pairs else None)
-    reader = make_reader(election, station, profile)
-    debug_dir = Path(args.debug) if args.debug else None
-    if debug_dir is not None:
-        from vision.debug import write_debug
+    spec = ReaderSpec(args.election, station.number, args.calibration, args.calibration_key,
+                      args.thresholds, args.debug, profile.to_json())
+    work = [SheetJob(_sheet_id(name), str(front), str(back), name)
+            for name, front, back in pairs]
+    yield from read_sheets(spec, work, jobs)
 
-        debug_dir.mkdir(parents=True, exist_ok=True)
-    for name, front_path, back_path in pairs:
-        sheet = _sheet_id(name)
-        try:
-            scans = load_scan(front_path), load_scan(back_path)
-            for path, scan in zip((front_path, back_path), scans, strict=True):
-                if scan.dpi is not None and abs(scan.dpi - profile.dpi) > 1.0:
-                    raise ImageFileError(path, f"scanned at {scan.dpi:g} DPI, the scanner "
-                                               f"profile is {profile.dpi:g} DPI")
-        except ImageFileError as exc:
-            args.unreadable += 1
-            yield sheet, SheetInterpretation(Outcome.REJECTED, RejectReason.IMAGE_INVALID, str(exc))
+
+def text_line(sheet: int | str, res: SheetInterpretation) -> str:
+    """One readable line: outcome, what was read (or why not), and each contest's result."""
+    head = f"{sheet}: {res.outcome.value}"
+    if res.reason is not None:
+        return f"{head} {res.reason.value}" + (f" ({res.detail})" if res.detail else "")
+    what = " ".join(str(x) for x in (res.kind, res.contest if res.contest != res.kind else None,
+                                     res.language) if x)
+    parts = []
+    for contest, outcome in res.contests.items():
+        if not isinstance(outcome, dict):
+            parts.append(f"{contest} {outcome}")
             continue
-        front, back = scans[0].rgb, scans[1].rgb
-        dbg: dict[str, Any] | None = {} if debug_dir is not None else None
-        res = reader.interpret(front, back, dbg)
-        if debug_dir is not None and dbg is not None:
-            write_debug(debug_dir, str(name), res, dbg)
-        yield sheet, res
+        status = outcome.get("status")
+        detail = outcome.get("choice")
+        if contest == "preference" and status == "valid":
+            detail = f"{outcome.get('party')} #{outcome.get('position')}"
+        parts.append(f"{contest} {status}" + (f" {detail}" if detail else ""))
+    line = f"{head} · {what} · " + "; ".join(parts)
+    if res.marginal:
+        line += " · marginal: " + ", ".join(res.marginal)
+    return line
 
 
 def _truth(directory: Path) -> dict[Any, dict[str, Any]]:
@@ -195,8 +193,9 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(_line(sheet, res), ensure_ascii=False), flush=True)
             else:
-                what = res.reason.value if res.reason else f"{res.kind} {res.contests}"
-                print(f"{sheet}: {res.outcome.value} {what}", flush=True)
+                print(text_line(sheet, res), flush=True)
+            if res.reason is RejectReason.IMAGE_INVALID:
+                args.unreadable += 1
         if args.unreadable:
             print(f"pcos: error: {args.unreadable} of {count} sheets could not be read "
                   "(image files missing or broken)", file=sys.stderr)

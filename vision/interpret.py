@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +163,14 @@ class Reader:
         self._layouts: dict[tuple[BallotKind, int, str], BallotLayout] = {}
         g = config.geometry
         self.scale_range = (g.min_scale, g.max_scale)
+
+    def prepare(self, layouts: Iterable[BallotLayout]) -> None:
+        """Build the layouts' blank templates now (at start-up), so that the first sheet
+        of each layout in service is read as fast as any other."""
+        for layout in layouts:
+            key = (layout.kind, layout.contest_number, layout.language.value)
+            self._layouts.setdefault(key, layout)
+            self.templates.get(layout)
 
     # ------------------------------------------------------------------ helpers
     def layout_for(self, code: BallotCode) -> BallotLayout:

@@ -1,4 +1,7 @@
-"""Grade readings against the simulator's ground truth.
+"""Grade readings against ground truth (the simulator's, or a technician's truth file).
+
+A tools-side concern: it lives in ``calibration``, not in the production reader
+(``vision``), and takes its thresholds from ``vision.config.Thresholds``.
 
 The reader never sees the truth; this module only compares afterwards. It
 accumulates, sheet by sheet:
@@ -22,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from vision.config import Thresholds
 from vision.result import Mark, Outcome, SheetInterpretation
 
 TRUTH_CLASSES = ("definite", "marginal", "none")
@@ -183,11 +187,13 @@ class Grade:
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ histogram
-    def histogram_png(self, path: str, thresholds: tuple[float, ...] = (0.007, 0.055),
+    def histogram_png(self, path: str, thresholds: Thresholds | None = None,
                       bins: int = 48) -> None:
         """Fill scores by truth class: one panel per class, log-scaled score axis
         (0.001 to 1, with scores under 0.001 in the leftmost bar) and log-scaled counts;
         the reader's marginal and definite thresholds are drawn as red lines."""
+        th = thresholds or Thresholds()
+        lines_at = (th.marginal, th.definite)
         colours = {"definite": (40, 120, 220), "marginal": (240, 160, 30), "none": (90, 90, 90)}
         w, h, pad = 960, 200, 44
         img = np.full((pad + 3 * (h + pad) + 10, w + 2 * pad, 3), 255, np.uint8)
@@ -211,13 +217,13 @@ class Grade:
                 cv2.rectangle(img, (x0, top + h - int(v / peak * h)), (x1, top + h),
                               colours[cls][::-1], -1)
             cv2.rectangle(img, (pad, top), (pad + w, top + h), (0, 0, 0), 1)
-            for t in thresholds:
+            for t in lines_at:
                 cv2.line(img, (x_of(t), top), (x_of(t), top + h), (0, 0, 220), 1)
             for tick in (0.001, 0.01, 0.1, 1.0):
                 cv2.putText(img, f"{tick:g}", (x_of(tick) - 12, top + h + 14),
                             cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
             cv2.putText(img, f"{cls}: n={len(self.scores[cls])}   fill score (log) vs count (log); "
-                        f"red: thresholds {', '.join(f'{t:g}' for t in thresholds)}",
+                        f"red: thresholds {', '.join(f'{t:g}' for t in lines_at)}",
                         (pad, top - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         if not path.lower().endswith(".png"):
             raise OSError(f"histogram {path}: the file name must end in .png")

@@ -1,0 +1,242 @@
+"""Device figures: overhead per sheet beyond the reader, restart time, a station's day.
+
+* ``overhead``: the device runs real, rendered sheets through the real reader
+  on real media (SQLite WAL ``synchronous=FULL`` and the fsynced journal, in a
+  temp directory on this machine's disk). Per sheet: the time of
+  ``Device.step`` minus the time inside ``Reader.interpret`` - the state
+  machine, the two durable writes (pending, cast), the audit events, the
+  image hashes. The disk's fsync latency is printed beside it, since two
+  durable batches per sheet cannot cost less than two fsyncs.
+* ``restart``: a store holding a full day (``--count`` sheets, default 1,600)
+  and a sheet left pending; the time from constructing the device to ready
+  (store opened and both media compared, the pending sheet decided), in
+  process and as a whole new process (Python start and imports included).
+* ``station``: ``pcos station run`` on a planned day at a station of about
+  1,500 voters, 35 % turnout, two devices, images on; wall time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import Figure, ms_stats
+from election.default import default_election
+from election.model import Election, Station
+from firmware.device import image_sha256
+from firmware.hal.imaging import DuplexImages
+from firmware.reader_setup import make_reader
+from firmware.store import SheetState
+from simulator.devices import SimWorld
+from simulator.rig import TableReader, build_device, random_interpretations
+from simulator.scanner import preset
+from simulator.sheets import SheetFactory, default_station
+from vision.result import SheetInterpretation
+
+
+class _TimedReader:
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.last_s = 0.0
+
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        t = time.perf_counter()
+        out = self.reader.interpret(front, back)
+        self.last_s = time.perf_counter() - t
+        return out
+
+
+def fsync_latency_ms(directory: Path, n: int = 50) -> float:
+    path = directory / "fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    ts = []
+    try:
+        for _ in range(n):
+            os.write(fd, b"x" * 512)
+            t = time.perf_counter()
+            os.fsync(fd)
+            ts.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return round(float(np.median(ts)) * 1000, 3)
+
+
+def overhead(count: int = 200, seed: int = 7, **_: object) -> list[Figure]:
+    e = default_election()
+    station = default_station(e)
+    factory = SheetFactory(e, station, preset("realistic"), seed=seed, kind="mixed")
+    pool = [factory.sheet(i) for i in range(24)]
+    reader = _TimedReader(make_reader(e, station))
+    for s in pool[:12]:  # blank templates built before timing
+        reader.interpret(s.front, s.back)
+    ids = [f"S{i:05d}" for i in range(count)]
+
+    def images_of(sheet: str) -> DuplexImages:
+        s = pool[int(sheet[1:]) % len(pool)]
+        return DuplexImages(s.front, s.back)
+
+    with tempfile.TemporaryDirectory(prefix="pcos-bench-") as tmp:
+        world = SimWorld(queue=list(ids))
+        rig = build_device(Path(tmp), world, e, station, reader, images_of=images_of)
+        d = rig.device
+        d.boot()
+        d.load_package()
+        d.enter_test_mode()
+        d.clear_test()
+        d.open_polls()
+        over, hashing, store, rest = [], [], [], []
+        for _sheet in ids:
+            world.insert_next()
+            t = time.perf_counter()
+            res = d.step()
+            total = time.perf_counter() - t
+            over.append(total - reader.last_s)
+            store.append(d.timings["store_s"])
+            rest.append(total - reader.last_s - d.timings["hash_wait_s"])
+            if res is not None and res.action == "returned":
+                world.take_from_entry()
+                d.step()
+        for s in pool[:8]:
+            t = time.perf_counter()
+            image_sha256(s.front)
+            image_sha256(s.back)
+            hashing.append(time.perf_counter() - t)
+        fsync_ms = fsync_latency_ms(Path(tmp))
+        cast = d.sheets_cast(d._mode())
+        d.close()
+    return [*ms_stats("device_overhead_per_sheet", over),
+            *ms_stats("device_overhead_without_hash_wait", rest),
+            *ms_stats("device_storage_per_sheet", store),
+            Figure("image_hashing_both_sides_median",
+                   round(float(np.median(hashing)) * 1000, 3), "ms"),
+            Figure("disk_fsync_median", fsync_ms, "ms"),
+            Figure("sheets_cast", cast, "")]
+
+
+def _filled_store(tmp: Path, e: Election, station: Station, sheets: int, seed: int
+                  ) -> tuple[SimWorld, dict[str, SheetInterpretation]]:
+    ids = [f"S{i:05d}" for i in range(sheets)]
+    table = random_interpretations(e, station, [*ids, "PENDING"], seed, fake_rate=0.02)
+    world = SimWorld(queue=ids, file=str(tmp / "world.json"))
+    rig = build_device(tmp, world, e, station, TableReader(table))
+    rig.device.boot()
+    rig.device.load_package()
+    rig.device.enter_test_mode()
+    rig.device.clear_test()
+    rig.device.open_polls()
+    run_day_open(rig, world, table)
+    # a sheet left pending with its paper held at the back, as after a power cut
+    world.insert("PENDING")
+    paper = rig.device.hw.paper
+
+    def cut() -> Any:
+        raise _Cut
+
+    paper.eject_to_box = cut  # type: ignore[method-assign]
+    with contextlib.suppress(_Cut):
+        rig.device.step()
+    assert rig.device.store.sheets(state=SheetState.PENDING)
+    rig.device.close()
+    return world, table
+
+
+class _Cut(BaseException):
+    pass
+
+
+def run_day_open(rig: Any, world: SimWorld, table: dict[str, SheetInterpretation]) -> None:
+    """Feed every queued sheet with polls open (no closing)."""
+    d = rig.device
+    while world.queue or world.entry:
+        if not world.entry:
+            world.insert_next()
+        res = d.step()
+        if res is not None and res.action == "returned":
+            world.take_from_entry()
+            d.step()
+
+
+def restart(count: int = 1600, seed: int = 7, **_: object) -> list[Figure]:
+    e = default_election()
+    station = default_station(e)
+    with tempfile.TemporaryDirectory(prefix="pcos-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        _world, table = _filled_store(tmp, e, station, count, seed)
+        times = []
+        for _run in range(5):
+            rig = build_device(tmp, SimWorld.load(tmp / "world.json"), e, station,
+                               TableReader(table))
+            t = time.perf_counter()
+            rig.device.boot()
+            times.append(time.perf_counter() - t)
+            rig.device.close()
+        code = ("import sys, time, pickle, pathlib; t0 = float(sys.argv[1]);"
+                "from simulator.rig import build_device, TableReader;"
+                "from simulator.devices import SimWorld;"
+                "from election.default import default_election;"
+                "from simulator.sheets import default_station;"
+                "e = default_election(); st = default_station(e); p = pathlib.Path(sys.argv[2]);"
+                "r = build_device(p, SimWorld.load(p / 'world.json'), e, st, TableReader({}));"
+                "r.device.boot(); print(time.time() - t0)")
+        proc_times = []
+        for _run in range(3):
+            out = subprocess.run([sys.executable, "-c", code, repr(time.time()), tmp_s],
+                                 capture_output=True, text=True, check=True)
+            proc_times.append(float(out.stdout.strip()))
+    return [*ms_stats("restart_to_ready_in_process", times),
+            Figure("restart_to_ready_new_process_median",
+                   round(float(np.median(proc_times)) * 1000, 1), "ms"),
+            Figure("records_in_store_sheets", count, "")]
+
+
+def _station_near(e: Election, voters: int) -> Station:
+    three = [s for s in e.stations if s.district is not None and s.council is not None]
+    return min(three or list(e.stations), key=lambda s: (abs(s.voters - voters), s.number))
+
+
+def station(count: int = 1, seed: int = 2021, **_: object) -> list[Figure]:
+    from simulator.election_day import plan_day
+    from simulator.station_day import run_station
+
+    e = default_election()
+    st = _station_near(e, 1500)
+    day = plan_day(e, st.number, seed=seed)
+    walls, cpus, ok = [], [], True
+    result: dict[str, Any] = {}
+    for _run in range(count):
+        with tempfile.TemporaryDirectory(prefix="pcos-bench-day-") as tmp:
+            t = time.perf_counter()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            result = run_station(e, day, Path(tmp), 2, "realistic", seed)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            walls.append(time.perf_counter() - t)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            ok = ok and bool(result["tally_matches_truth"])
+    # The devices run in parallel, one process each: on an otherwise idle 2-core machine the
+    # day takes about half the devices' CPU time (the figure that does not depend on load).
+    return [Figure("station_day_wall_median", round(float(np.median(walls)), 1), "s"),
+            Figure("station_day_device_cpu_median", round(float(np.median(cpus)), 1), "s"),
+            Figure("load_average_1min", round(os.getloadavg()[0], 1), ""),
+            Figure("station", st.number, ""),
+            Figure("voters_on_list", st.voters, ""),
+            Figure("sheets_fed", result.get("sheets_fed"), ""),
+            Figure("power_cuts", result.get("power_cuts"), ""),
+            Figure("jams", result.get("jams"), ""),
+            Figure("tally_matches_truth", str(ok), "")]
+
+
+def run(count: int | None = None, seed: int = 7, **_: object) -> list[Figure]:
+    """Overhead and restart (the station day is its own bench: ``pcos bench station``)."""
+    figs = overhead(count or 200, seed)
+    figs += restart(1600, seed)
+    return figs

@@ -1,0 +1,860 @@
+"""The scanner as a device: polls, the sheet flow, exactly-once counting, recovery.
+
+:class:`Device` owns the state machines (:mod:`firmware.states`), calls the
+hardware through :mod:`firmware.hal`, decides with :mod:`firmware.policy`,
+and writes every change through :class:`firmware.store.Store` together with
+its audit event (:mod:`firmware.audit`), in one batch on both media.
+
+Exactly once: a sheet to be cast is recorded ``pending`` (with its reading,
+outcome and image hashes) *before* the motor ejects it, and marked ``cast``
+when both rear sensors confirm the drop. A jam during the eject voids it (the
+operator hands the sheet back). On boot, a ``pending`` sheet is decided by the
+paper path: paper still in the path -> returned to the voter, voided; path
+clear -> it dropped, cast. Tallies are recomputed from the stored sheet
+records; the running tally cached with each cast is checked at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from election.errors import PcosError
+from election.fileio import write_atomically
+from election.hashing import election_hash
+from election.model import Election, Station, Text
+from election.rules import BallotOutcome
+from election.tally import Tally, TallyBuilder
+from firmware import amendment as amendments
+from firmware import audit
+from firmware import package as packages
+from firmware.audit import EventType
+from firmware.crypto import b64, public_bytes
+from firmware.cvr import ImageRetention
+from firmware.cvrstore import keep_images
+from firmware.faults import FaultPoints
+from firmware.hal.clock import Clock, iso
+from firmware.hal.display import Display, Screen
+from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
+from firmware.hal.paper import MotionResult, PaperPath
+from firmware.hal.printer import PrinterError
+from firmware.hal.results_channel import ResultsChannel
+from firmware.hal.storage import StorageMedium
+from firmware.install import (
+    AMENDMENT_REFUSALS,
+    PACKAGE_REFUSALS,
+    PackageTrust,
+    ReaderFactory,
+    configure,
+    installed_package_path,
+    reinstall_quick,
+    with_election,
+    withdrawals_from_json,
+    withdrawals_json,
+)
+from firmware.policy import Action, BallotPolicy, decide
+from firmware.reportdata import Withdrawals
+from firmware.screens import SCANNER, screen
+from firmware.sink import ReportSink
+from firmware.states import (
+    ACCEPTS_PAPER,
+    DeviceError,
+    IllegalTransition,
+    PollsAction,
+    PollsState,
+    ScannerState,
+    next_polls_state,
+)
+from firmware.store import BootCheck, SheetMode, SheetState, StorageError, Store
+from vision.config import Thresholds
+from vision.result import Outcome, SheetInterpretation
+
+TALLY_CACHE = "running-tally"
+
+
+class SheetReader(Protocol):
+    """What reads a fed sheet: ``vision.interpret.Reader`` (see firmware.reader_setup)."""
+
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        ...
+
+
+class PackageMismatch(DeviceError):
+    """The stored state belongs to another election package."""
+
+
+class StorageNotAcknowledged(DeviceError):
+    """A storage medium failed; closing polls needs the operator's acknowledgement."""
+
+
+class ReportNotPrinted(DeviceError):
+    """The printer failed (paper out, cover open, link): the report can be printed again."""
+
+    def __init__(self, kind: str, problem: str) -> None:
+        super().__init__(f"{kind} report not printed: {problem}; fix the printer and "
+                         "print it again")
+        self.kind = kind
+        self.problem = problem
+
+
+PRINTER_FAULT_TEXT = Text(ky="Принтер басып чыгарган жок. Кагазды жана капкакты текшерип, "
+                             "кайра басыңыз.",
+                          ru="Принтер не напечатал. Проверьте бумагу и крышку и напечатайте "
+                             "снова.")
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """Everything the device is configured with (later mapped from the signed package)."""
+
+    election: Election
+    station: Station
+    device_id: str
+    signing_key: Ed25519PrivateKey
+    reader: SheetReader
+    package_hash: str
+    software_hash: str
+    policy: BallotPolicy = BallotPolicy.KG_DEFAULT
+    # a signed package: what the device trusts, and how to build a reader for its election
+    trust: PackageTrust | None = None
+    reader_for: ReaderFactory | None = None
+    thresholds: Thresholds | None = None
+    # which sheets' images the device keeps on the internal medium (None: none, no files)
+    image_retention: ImageRetention | None = None
+
+
+@dataclass
+class Hardware:
+    paper: PaperPath
+    images: ImageSensor
+    display: Display
+    internal: StorageMedium
+    removable: StorageMedium
+    clock: Clock
+    reports: ReportSink
+    results: ResultsChannel | None = None  # uplink to the CEC (protocol.channel), if any
+
+
+@dataclass(frozen=True)
+class SheetResult:
+    """What happened to the sheet at the entry on one :meth:`Device.step`."""
+
+    action: str  # "cast" | "returned" | "needs-review" | "jammed" | "double-sheet" | ...
+    sheet_id: str | None = None
+    reason: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def image_sha256(img: Any) -> str:
+    """SHA-256 over the image's shape, dtype and pixels."""
+    h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
+    h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
+    return h.hexdigest()
+
+
+@dataclass
+class _Held:
+    """The sheet held at the back while the voter chooses (warn policy)."""
+
+    interp: SheetInterpretation
+    hashes: list[str]
+    warnings: tuple[str, ...]
+
+
+@dataclass
+class Device:
+    config: DeviceConfig
+    hw: Hardware
+    faults: FaultPoints = field(default_factory=FaultPoints)
+    store: Store = field(init=False)
+    scanner: ScannerState = field(init=False, default=ScannerState.DISABLED)
+    boot_check: BootCheck | None = field(init=False, default=None)
+    _held: _Held | None = field(init=False, default=None)
+    _images: DuplexImages | None = field(init=False, default=None)
+    _running: TallyBuilder | None = field(init=False, default=None)
+    _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
+    on_event: Callable[[dict[str, Any]], None] | None = None
+    # where the last step's time went (seconds): for the benchmarks, never for decisions
+    timings: dict[str, float] = field(init=False, default_factory=dict)
+
+    # --- boot and recovery ---------------------------------------------------------------------
+
+    def boot(self) -> BootCheck:
+        """Open the store, recover, decide any pending sheet, and show the ready screen."""
+        self.store = Store(self.hw.internal, self.hw.removable, self.faults)
+        try:
+            check = self.store.open()
+        except StorageError:
+            self.scanner = ScannerState.STORAGE_FAILED
+            self._show()
+            raise
+        self.boot_check = check
+        stored_pkg = self.store.meta("package")
+        if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
+            self._reinstall(stored_pkg)
+        self._reapply_withdrawals()
+        recs: list[dict[str, Any]] = []
+        power_on: dict[str, Any] = {"software": self.config.software_hash,
+                                    "internal_records": check.internal_records,
+                                    "removable_records": check.removable_records}
+        events: list[tuple[EventType, dict[str, Any]]] = [(EventType.POWER_ON, power_on)]
+        events += [(EventType.RECOVERY, {"decision": d}) for d in check.decisions]
+        events += [(EventType.STORAGE_ERROR, p.to_json()) for p in check.problems]
+        if check.problems:
+            recs.append(_meta("storage-ack-needed", True))
+        if self.store.meta("device-key") is None:
+            recs.append(_meta("device-key", {"device": self.config.device_id,
+                                             "public": b64(public_bytes(self.config.signing_key))}))
+        self._commit(recs, events)
+        self.faults.hit("boot.after-recovery")
+        self._recover_paper()
+        self._running = self._recount_builder(SheetMode.OFFICIAL)
+        recount = self._running.build().to_json()
+        cached = self.store.cache(TALLY_CACHE)
+        if cached is not None and cached != recount:
+            # normal after a power cut took the last (unsynced) cast mark with it
+            self._commit([], [(EventType.RECOVERY, {"decision": "running tally re-seeded "
+                                                                "from the sheet records"})])
+        if cached != recount:
+            self.store.set_cache(TALLY_CACHE, recount)
+        sensors = self.hw.paper.sensors()
+        if sensors.jammed or sensors.held_at_rear:
+            self.scanner = ScannerState.JAMMED  # the motor could not clear the path
+        elif self.polls not in ACCEPTS_PAPER:
+            self.scanner = ScannerState.DISABLED
+        else:  # a sheet at the entry after a restart: wait until the voter takes it
+            self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
+        self._show()
+        try:  # a power cut may have struck between a transition and its hand-over
+            self.hand_results()
+        except PcosError as exc:  # the uplink never keeps the device from counting
+            self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
+                                                                "uplink", "why": str(exc)})])
+        return check
+
+    def _reinstall(self, stored: dict[str, Any]) -> None:
+        """After a restart: verify the installed package file again and run it (or refuse)."""
+        want = str(stored.get("package_hash", "?"))
+        mismatch = PackageMismatch(f"the stored polls belong to package {want[:12]}, not "
+                                   f"{self.config.package_hash[:12]}")
+        if self.config.trust is None:
+            raise mismatch
+        for medium in (self.hw.internal, self.hw.removable):
+            path = installed_package_path(medium.root())
+            if not (medium.available() and path.is_file()):
+                continue
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != want:
+                continue  # not the file that was verified at load
+            quick = reinstall_quick(self.config, data, stored)
+            self.config = quick if quick is not None else self._verify_package(
+                data, audit_refusal=False)
+            return
+        raise mismatch
+
+    def _reapply_withdrawals(self) -> None:
+        doc = self.store.meta("withdrawals")
+        if doc:
+            positions, candidates = withdrawals_from_json(doc)
+            self.config = with_election(self.config, amendments.with_withdrawals(
+                self.config.election, positions, candidates))
+
+    def _recover_paper(self) -> None:
+        sensors = self.hw.paper.sensors()
+        for sheet in self.store.sheets(state=SheetState.PENDING):
+            if sensors.path_clear:
+                extra = ([_meta("test-cleared", False)] if sheet["mode"] == SheetMode.TEST.value
+                         else [])
+                self._commit([_state(sheet["id"], SheetState.CAST, self._now(),
+                                     "restart: paper path clear, the sheet dropped"), *extra],
+                             [(EventType.RECOVERY, {"sheet": sheet["id"], "decision": "cast",
+                                                    "why": "pending at restart, path clear"}),
+                              (EventType.SHEET_CAST, {"sheet": sheet["id"],
+                                                      "mode": sheet["mode"]})])
+            else:
+                moved = self.hw.paper.return_to_voter()
+                self._commit([_state(sheet["id"], SheetState.VOIDED, self._now(),
+                                     "restart: paper in the path, returned to the voter")],
+                             [(EventType.RECOVERY, {"sheet": sheet["id"], "decision": "void",
+                                                    "why": "pending at restart, paper in path",
+                                                    "motor": moved.value}),
+                              (EventType.SHEET_VOIDED, {"sheet": sheet["id"]})])
+                sensors = self.hw.paper.sensors()
+        if not sensors.path_clear and not sensors.at_entry_only:
+            moved = self.hw.paper.return_to_voter()
+            self._commit([], [(EventType.RECOVERY, {"decision": "return",
+                                                    "why": "paper in the path after restart",
+                                                    "motor": moved.value})])
+
+    # --- polls ---------------------------------------------------------------------------------
+
+    @property
+    def polls(self) -> PollsState:
+        return PollsState(self.store.meta("polls", PollsState.NO_PACKAGE.value))
+
+    def _transition(self, action: PollsAction, check: Callable[[], str | None] | None = None,
+                    extra: list[dict[str, Any]] | None = None,
+                    event: tuple[EventType, dict[str, Any]] | None = None) -> PollsState:
+        state = self.polls
+        try:
+            new = next_polls_state(state, action)
+            why = check() if check is not None else None
+            if why:
+                raise IllegalTransition(state, action, why)
+        except IllegalTransition as exc:
+            self._commit([], [(EventType.TRANSITION_REFUSED, {"from": state.value,
+                                                              "action": action.value,
+                                                              "why": str(exc)})])
+            raise
+        events = [event] if event else []
+        self._commit([*(extra or []), _meta("polls", new.value)], events, checkpoint=action.value)
+        self.scanner = ScannerState.WAITING if new in ACCEPTS_PAPER else ScannerState.DISABLED
+        self._show()
+        return new
+
+    def load_package(self, data: bytes | None = None) -> PollsState:
+        """Load the election package and go to ``package-loaded``.
+
+        ``data``: a signed package file, verified with :func:`firmware.package.load_package`
+        against ``config.trust`` (the CEC root, this device's certificate); a refusal is
+        audited (``package-refused``, with its reason), shown to the operator in ky/ru and
+        raised as :class:`firmware.package.PackageError`. The file is kept on both media so
+        that a restart verifies it again. Without ``data`` the device runs the
+        configuration it was built with (simulations and tests of the core).
+        """
+        if data is not None and self.polls is PollsState.NO_PACKAGE:
+            config = self._verify_package(data)
+            for medium in (self.hw.internal, self.hw.removable):
+                if medium.available():
+                    with contextlib.suppress(OSError):
+                        write_atomically(installed_package_path(medium.root()), data)
+            self.config = config
+        c = self.config
+        pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
+               "station": c.station.number, "device": c.device_id}
+        return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
+                                event=(EventType.PACKAGE_LOADED, pkg))
+
+    def _verify_package(self, data: bytes, audit_refusal: bool = True) -> DeviceConfig:
+        trust = self.config.trust
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify a signed "
+                              "package")
+        device = trust.device
+        try:
+            verified = packages.load_package(
+                data, root=trust.root, now=self._now(),
+                device_id=device.device_id if device else self.config.device_id,
+                device_certificate=device.certificate if device else None)
+        except packages.PackageError as exc:
+            if audit_refusal:
+                self._commit([], [(EventType.PACKAGE_REFUSED,
+                                   {"reason": exc.reason.value, "detail": exc.detail,
+                                    "sha256": hashlib.sha256(data).hexdigest()})])
+            self.hw.display.show(Screen(screen="package-refused",
+                                        voter=SCANNER[ScannerState.DISABLED],
+                                        operator=PACKAGE_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        return configure(self.config, verified)
+
+    def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
+        """Apply a CEC-signed withdrawal amendment; only before polls open.
+
+        The rules then judge a withdrawn candidate's ballot invalid (``withdrawn``);
+        the election hash does not change. Audited ``withdrawal-applied`` (or
+        ``withdrawal-refused`` with the typed reason, raised as
+        :class:`firmware.amendment.AmendmentError`); the zero report prints it.
+        """
+        trust, polls = self.config.trust, self.polls
+        if trust is None:
+            raise DeviceError("this device has no trusted CEC root: it cannot verify an "
+                              "amendment")
+        if polls is PollsState.NO_PACKAGE:
+            raise DeviceError("load the election package before applying a withdrawal")
+        before_open = polls in (PollsState.PACKAGE_LOADED, PollsState.TEST_MODE)
+        try:
+            amendment = amendments.load_amendment(data, root=trust.root, now=self._now(),
+                                                  election=self.config.election)
+            election = amendments.apply_amendment(self.config.election, amendment,
+                                                  polls_opened=not before_open)
+        except amendments.AmendmentError as exc:
+            self._commit([], [(EventType.WITHDRAWAL_REFUSED,
+                               {"reason": exc.reason.value, "detail": exc.detail,
+                                "polls": polls.value})])
+            self.hw.display.show(Screen(screen="withdrawal-refused",
+                                        voter=SCANNER[self.scanner],
+                                        operator=AMENDMENT_REFUSALS[exc.reason],
+                                        detail=exc.detail))
+            raise
+        positions = tuple(amendments.ListWithdrawal(p.id, pos)
+                          for p in election.party_list.parties for pos in p.withdrawn_positions)
+        candidates = tuple(amendments.CandidateWithdrawal(contest.id, c.id)
+                           for contest in election.candidate_contests()
+                           for c in contest.candidates if c.withdrawn)
+        self._commit([_meta("withdrawals", withdrawals_json(positions, candidates))],
+                     [(EventType.WITHDRAWAL_APPLIED,
+                       {"amendment": amendment.amendment_id,
+                        "amendment_hash": amendment.amendment_hash,
+                        "positions": [[w.party, w.position] for w in amendment.list_positions],
+                        "candidates": [[w.contest, w.candidate]
+                                       for w in amendment.candidates]})])
+        self.config = with_election(self.config, election)
+        self._show()
+        return amendment
+
+    def enter_test_mode(self) -> PollsState:
+        return self._transition(PollsAction.ENTER_TEST,
+                                extra=[_meta("test-cleared", True)],
+                                event=(EventType.MODE_CHANGED, {"mode": "test"}))
+
+    def clear_test(self) -> None:
+        """Print the test report and clear the test ballots (they stay on record, apart)."""
+        if self.polls is not PollsState.TEST_MODE:
+            raise IllegalTransition(self.polls, PollsAction.OPEN, "test ballots are cleared "
+                                    "only in test mode")
+        self._print("test")
+        cleared = [s["id"] for s in self.store.sheets(mode=SheetMode.TEST)
+                   if not s.get("cleared")]
+        self._commit([_meta("test-cleared", True), _meta("test-cleared-upto", self.store.seq)],
+                     [(EventType.REPORT_PRINTED, {"kind": "test"}),
+                      (EventType.TEST_CLEARED, {"sheets": len(cleared)})])
+
+    def _open_check(self) -> str | None:
+        if not self.store.meta("test-cleared", False):
+            return "test ballots not cleared (print and clear the test report)"
+        if self.store.sheets(mode=SheetMode.OFFICIAL):
+            return "official sheet records exist"
+        if self.store.sheets(state=SheetState.PENDING):
+            return "a sheet is pending"
+        if not self.hw.paper.sensors().path_clear:
+            return "paper in the path"
+        tally = self.tally(SheetMode.OFFICIAL)
+        if any(c.ballots for c in tally.contests):
+            return "official totals are not zero"
+        return None
+
+    def open_polls(self) -> PollsState:
+        def check() -> str | None:
+            why = self._open_check()
+            if why is None:
+                self._print("zero")  # no zero report on paper: polls do not open
+            return why
+        state = self._transition(PollsAction.OPEN, check,
+                                 event=(EventType.POLLS_OPENED, {"zero_report": True}))
+        self._commit([], [(EventType.REPORT_PRINTED, {"kind": "zero"}),
+                          (EventType.MODE_CHANGED, {"mode": "official"})])
+        self.hand_results()
+        return state
+
+    def pause(self) -> PollsState:
+        return self._transition(PollsAction.PAUSE, event=(EventType.POLLS_PAUSED, {}))
+
+    def resume(self) -> PollsState:
+        return self._transition(PollsAction.RESUME, event=(EventType.POLLS_RESUMED, {}))
+
+    def acknowledge_storage(self) -> None:
+        """The operator acknowledges a storage problem (needed before closing polls)."""
+        self._commit([_meta("storage-ack-needed", False)],
+                     [(EventType.STORAGE_ACKNOWLEDGED, {})])
+
+    @property
+    def storage_ack_needed(self) -> bool:
+        return bool(self.store.meta("storage-ack-needed", False))
+
+    def close_polls(self) -> PollsState:
+        def check() -> str | None:
+            if self.storage_ack_needed:
+                return "a storage medium failed: the operator must acknowledge it first"
+            if self.store.sheets(state=SheetState.PENDING):
+                return "a sheet is pending"
+            if self._held is not None:
+                return "a sheet is waiting for the voter's choice"
+            return None
+        if self.polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED) and \
+                self.storage_ack_needed:
+            self._commit([], [(EventType.TRANSITION_REFUSED,
+                               {"from": self.polls.value, "action": "close-polls",
+                                "why": "storage not acknowledged"})])
+            raise StorageNotAcknowledged("a storage medium failed: acknowledge it before "
+                                         "closing polls")
+        recount = self.tally(SheetMode.OFFICIAL)
+        cached = self.store.cache(TALLY_CACHE)
+        mismatch = cached is not None and Tally.from_json(cached) != recount
+        state = self._transition(PollsAction.CLOSE, check,
+                                 event=(EventType.POLLS_CLOSED,
+                                        {"sheets_cast": self.sheets_cast(SheetMode.OFFICIAL),
+                                         "cached_tally_matches": not mismatch}))
+        if mismatch:
+            self._commit([], [(EventType.TALLY_MISMATCH,
+                               {"decision": "the recount from sheet records is reported"})])
+        data = self._print("results")
+        self._commit([_meta("results-printed", True)],
+                     [(EventType.REPORT_PRINTED, {"kind": "results"})])
+        self.hand_results(results_report=data)
+        return state
+
+    def print_report(self, kind: str) -> None:
+        """Print (again) a report: ``results`` once polls are closed (after a printer
+        fault, or more copies), ``test`` in test mode (without clearing), ``audit`` (the
+        audit-log summary) once a package is loaded. Audited ``report-printed`` only when
+        it printed; a printer fault raises :class:`ReportNotPrinted`."""
+        polls = self.polls
+        allowed = {"results": polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED),
+                   "test": polls is PollsState.TEST_MODE,
+                   "audit": polls is not PollsState.NO_PACKAGE}
+        if not allowed.get(kind, False):
+            raise DeviceError(f"cannot print a {kind} report in {polls.value}")
+        self._print(kind)
+        extra = [_meta("results-printed", True)] if kind == "results" else []
+        self._commit(extra, [(EventType.REPORT_PRINTED, {"kind": kind, "requested": True})])
+
+    @property
+    def results_printed(self) -> bool:
+        return bool(self.store.meta("results-printed", False))
+
+    def report_results(self) -> PollsState:
+        def check() -> str | None:
+            return None if self.results_printed else "the results report is not printed yet"
+        return self._transition(PollsAction.REPORT, check,
+                                event=(EventType.RESULTS_REPORTED, {}))
+
+    def _print(self, kind: str) -> dict[str, Any]:
+        """Hand a report to the printer and return the data printed; a printer fault is
+        audited and shown, and raised."""
+        data = self.report_data(kind)
+        try:
+            self.hw.reports.print_report(kind, data)
+        except PrinterError as exc:
+            self._commit([], [(EventType.PRINTER_FAULT, {"kind": kind, "problem": str(exc)})])
+            self.hw.display.show(Screen(screen="printer-fault", voter=SCANNER[self.scanner],
+                                        operator=PRINTER_FAULT_TEXT, detail=str(exc)))
+            raise ReportNotPrinted(kind, str(exc)) from exc
+        return data
+
+    def audit_summary(self) -> dict[str, Any]:
+        """The audit log at a glance, for the printed audit summary."""
+        events = self.store.audit_events()
+        kinds: dict[str, int] = {}
+        for e in events:
+            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+        return {"entries": len(events),
+                "head_hash": events[-1]["hash"] if events else audit.GENESIS,
+                "first_time": events[0]["t"] if events else "",
+                "last_time": events[-1]["t"] if events else "",
+                "checkpoints": kinds.get(EventType.CHECKPOINT.value, 0),
+                "by_kind": sorted(kinds.items())}
+
+    def hand_results(self, results_report: dict[str, Any] | None = None) -> None:
+        """Hand the reports due in this polls state to the CEC uplink (``hw.results``): the
+        zero report once polls have opened, the results (``results_report``: the one just
+        printed) and audit log once they have closed. Only queues (see
+        :mod:`firmware.hal.results_channel`); repeating it is harmless."""
+        channel, polls = self.hw.results, self.polls
+        if channel is None:
+            return
+        if polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED, PollsState.POLLS_CLOSED,
+                     PollsState.RESULTS_REPORTED):
+            channel.polls_opened(self.report_data("zero"))
+        if polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED):
+            channel.polls_closed(results_report or self.report_data("results"),
+                                 self.store.audit_events())
+
+    # --- tallies -------------------------------------------------------------------------------
+
+    def _empty(self) -> TallyBuilder:
+        return TallyBuilder.empty(self.config.election, self.config.station.contest_ids())
+
+    def _recount_builder(self, mode: SheetMode) -> TallyBuilder:
+        b = self._empty()
+        cleared_upto = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
+        for sheet in self.store.stored_sheets(mode, SheetState.CAST):
+            if sheet.get("seq", 0) > cleared_upto:
+                b.add(BallotOutcome.from_json(sheet["outcome"]))
+        return b
+
+    def tally(self, mode: SheetMode = SheetMode.OFFICIAL) -> Tally:
+        """Recomputed from the sheet records on the primary medium (test: since the last
+        clear)."""
+        return self._recount_builder(mode).build()
+
+    def sheets_cast(self, mode: SheetMode) -> int:
+        return len(self.store.sheets(mode=mode, state=SheetState.CAST))
+
+    def report_data(self, kind: str) -> dict[str, Any]:
+        """The figures of a report, from the store (test: only since the last clear, as the
+        test tally), with the identity, the withdrawals in force and, for ``audit``, the
+        audit-log summary."""
+        mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
+        c = self.config
+        since = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
+        returned: dict[str, int] = {}
+        for s in self.store.sheets(mode=mode, state=SheetState.RETURNED):
+            if s.get("seq", 0) > since:
+                returned[s.get("reason") or "?"] = returned.get(s.get("reason") or "?", 0) + 1
+        cast = [s for s in self.store.sheets(mode=mode, state=SheetState.CAST)
+                if s.get("seq", 0) > since]
+        head = self.store.view.audit_head
+        w = Withdrawals.of(c.election)
+        extra: dict[str, Any] = {"withdrawals": {"positions": [list(p) for p in w.positions],
+                                                 "candidates": list(w.candidates)}}
+        if kind == "audit":
+            extra["audit_summary"] = self.audit_summary()
+        return {**extra,
+            "kind": kind, "mode": mode.value, "device": c.device_id,
+            "station": c.station.number, "election": c.election.election_id,
+            "election_hash": election_hash(c.election), "package_hash": c.package_hash,
+            "software_hash": c.software_hash, "time": iso(self.hw.clock.now()),
+            "audit_head": head["hash"] if head else audit.GENESIS,
+            "sheets_cast": len(cast), "returned_by_reason": dict(sorted(returned.items())),
+            "marginal_sheets": sum(1 for s in cast if s.get("marginal")),
+            "tally": self.tally(mode).to_json(),
+        }
+
+    # --- the sheet flow ------------------------------------------------------------------------
+
+    def step(self) -> SheetResult | None:
+        """Look at the sensors and move the sheet at the entry through, if there is one."""
+        self.timings = {"store_s": 0.0, "hash_wait_s": 0.0}
+        s = self.hw.paper.sensors()
+        if s.cover_open:
+            if self.scanner is not ScannerState.COVER_OPEN:
+                self._commit([], [(EventType.COVER_OPENED, {})])
+                self._set(ScannerState.COVER_OPEN)
+            return None
+        if self.scanner is ScannerState.COVER_OPEN:
+            self._commit([], [(EventType.COVER_CLOSED, {})])
+            self._set(ScannerState.WAITING if self.polls in ACCEPTS_PAPER
+                      else ScannerState.DISABLED)
+        if (s.jammed or (s.held_at_rear and self.scanner is not ScannerState.NEEDS_REVIEW)) \
+                and self.scanner is not ScannerState.JAMMED:
+            self._commit([], [(EventType.JAM, {"where": "path"})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed")
+        if self.scanner is ScannerState.JAMMED:
+            if s.jammed or s.held_at_rear:
+                return None
+            self._commit([], [(EventType.JAM_CLEARED, {})])
+            self._set(ScannerState.RETURNED if s.entry else ScannerState.WAITING)
+        if self.scanner in (ScannerState.RETURNED, ScannerState.DOUBLE_SHEET):
+            if s.entry:
+                return None  # the voter has not taken the sheet yet
+            self._set(ScannerState.WAITING)
+        if self.scanner is ScannerState.NEEDS_REVIEW:
+            return None
+        if self.polls not in ACCEPTS_PAPER:
+            if self.scanner is not ScannerState.DISABLED:
+                self._set(ScannerState.DISABLED)
+            return None
+        if not s.entry:
+            if self.scanner is not ScannerState.WAITING:
+                self._set(ScannerState.WAITING)
+            return None
+        if s.double_sheet:
+            self._commit([], [(EventType.DOUBLE_FEED, {"sensor": "ultrasonic"})])
+            self._set(ScannerState.DOUBLE_SHEET, "double-feed")
+            return SheetResult("double-sheet", reason="double-feed")
+        return self._feed()
+
+    def _feed(self) -> SheetResult:
+        self._set(ScannerState.FEEDING)
+        moved = self.hw.paper.feed()
+        if moved is MotionResult.JAMMED:
+            self._commit([], [(EventType.JAM, {"where": "feed"})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed")
+        if moved is not MotionResult.DONE:
+            self._set(ScannerState.WAITING)
+            return SheetResult(moved.value)
+        self.faults.hit("sheet.after-feed")
+        self._set(ScannerState.SCANNING)
+        try:
+            images = self.hw.images.capture()
+        except ImageSensorError as exc:
+            return self._return(None, "image-invalid", [], str(exc))
+        self._images = images
+        hashes = self._hash_images(images)
+        self._set(ScannerState.READING)
+        interp = self.config.reader.interpret(images.front, images.back)
+        t = time.perf_counter()
+        digests = hashes.result()
+        self.timings["hash_wait_s"] = time.perf_counter() - t
+        decision = decide(interp, self.config.policy)
+        if decision.action is Action.RETURN:
+            return self._return(interp, decision.reason, digests)
+        if decision.action is Action.ASK_VOTER:
+            self._held = _Held(interp, digests, decision.warnings)
+            self._set(ScannerState.NEEDS_REVIEW, detail=", ".join(decision.warnings))
+            return SheetResult("needs-review", warnings=decision.warnings)
+        return self._accept(interp, digests)
+
+    def _hash_images(self, images: DuplexImages) -> Future[list[str]]:
+        """Hash both images in a worker thread while the reader runs (hashlib releases the
+        GIL on large buffers)."""
+        if self._hasher is None:
+            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcos-hash")
+        return self._hasher.submit(lambda: [image_sha256(images.front),
+                                            image_sha256(images.back)])
+
+    def voter_choice(self, cast: bool) -> SheetResult:
+        """Warn policy: the voter casts the held sheet as is, or takes it back."""
+        if self._held is None or self.scanner is not ScannerState.NEEDS_REVIEW:
+            raise DeviceError("no sheet is waiting for the voter's choice")
+        held, self._held = self._held, None
+        if cast:
+            return self._accept(held.interp, held.hashes, warnings=held.warnings)
+        return self._return(held.interp, "voter-took-back", held.hashes)
+
+    def _mode(self) -> SheetMode:
+        return SheetMode.TEST if self.polls is PollsState.TEST_MODE else SheetMode.OFFICIAL
+
+    def _new_id(self) -> str:
+        return f"{self.config.device_id}/{len(self.store.view.sheets) + 1:06d}"
+
+    def _accept(self, interp: SheetInterpretation, hashes: list[str],
+                warnings: tuple[str, ...] = ()) -> SheetResult:
+        sheet_id, mode, now = self._new_id(), self._mode(), self._now()
+        reading = interp.to_json()
+        sheet = {"id": sheet_id, "mode": mode.value, "state": SheetState.PENDING.value,
+                 "t": iso(now), "outcome": interp.contests, "images": hashes,
+                 "marginal": list(interp.marginal), "warnings": list(warnings),
+                 "reading": {"outcome": reading["outcome"], "kind": reading["kind"],
+                             "contest": reading["contest"], "language": reading["language"],
+                             "orientation": reading["orientation"],
+                             "targets": reading["targets"]},
+                 "seq": self.store.seq + 1}
+        self._set(ScannerState.ACCEPTING)
+        self.faults.hit("sheet.before-pending")
+        self._commit([{"op": "sheet", "sheet": sheet}], [])
+        self.faults.hit("sheet.after-pending")
+        drop = self.hw.paper.eject_to_box()
+        if not drop.confirmed:
+            self._commit([_state(sheet_id, SheetState.VOIDED, self._now(),
+                                 f"eject not confirmed ({drop.result.value})")],
+                         [(EventType.JAM, {"where": "eject", "sheet": sheet_id}),
+                          (EventType.SHEET_VOIDED, {"sheet": sheet_id})])
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed", sheet_id)
+        self.faults.hit("sheet.after-drop")
+        cache = None
+        if mode is SheetMode.OFFICIAL and self._running is not None:
+            self._running.add(BallotOutcome.from_json(interp.contests))
+            cache = {TALLY_CACHE: self._running.build().to_json()}
+        extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
+        # Not fsynced: if this mark is lost with the power, the restart finds the sheet
+        # pending with the path clear and casts it (the same decision, audited); the next
+        # durable write (the next sheet's pending) makes it durable first.
+        self._commit([_state(sheet_id, SheetState.CAST, self._now()), *extra],
+                     [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
+                                              "marginal": len(interp.marginal)})],
+                     cache=cache, sync=False)
+        self.faults.hit("sheet.after-cast")
+        self._keep_images(sheet_id, returned=False, marginal=bool(interp.marginal))
+        self._set(ScannerState.ACCEPTED)
+        self._set(ScannerState.WAITING)
+        return SheetResult("cast", sheet_id)
+
+    def _return(self, interp: SheetInterpretation | None, reason: str | None,
+                hashes: list[str], detail: str = "") -> SheetResult:
+        self._set(ScannerState.RETURNING, reason)
+        moved = self.hw.paper.return_to_voter()
+        sheet_id = self._new_id()
+        sheet = {"id": sheet_id, "mode": self._mode().value, "state": SheetState.RETURNED.value,
+                 "t": iso(self._now()), "reason": reason, "images": hashes,
+                 "detail": detail or (interp.detail if interp else ""),
+                 "seq": self.store.seq + 1}
+        events: list[tuple[EventType, dict[str, Any]]] = [
+            (EventType.SHEET_RETURNED, {"sheet": sheet_id, "reason": reason})]
+        if moved is not MotionResult.DONE:
+            events.append((EventType.JAM, {"where": "return", "motor": moved.value}))
+        self._commit([{"op": "sheet", "sheet": sheet}], events)
+        self.faults.hit("sheet.after-return")
+        self._keep_images(sheet_id, returned=True, marginal=bool(interp and interp.marginal))
+        if moved is not MotionResult.DONE:
+            self._set(ScannerState.JAMMED)
+            return SheetResult("jammed", sheet_id, reason)
+        self._set(ScannerState.RETURNED, reason)
+        return SheetResult("returned", sheet_id, reason)
+
+    def _keep_images(self, sheet_id: str, *, returned: bool, marginal: bool) -> None:
+        """Keep the sheet's images under the retention policy (after it was recorded: a lost
+        image file never costs a ballot; its hashes are in the record)."""
+        images, self._images = self._images, None
+        retention = self.config.image_retention
+        if retention is None or images is None or not self.hw.internal.available():
+            return
+        with contextlib.suppress(OSError):
+            keep_images(self.hw.internal.root(), sheet_id, (images.front, images.back),
+                        retention, returned=returned, marginal=marginal)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _now(self) -> dt.datetime:
+        return self.hw.clock.now()
+
+    def _set(self, state: ScannerState, reason: str | None = None, detail: str = "") -> None:
+        self.scanner = state
+        self._show(reason, detail)
+
+    def _show(self, reason: str | None = None, detail: str = "") -> None:
+        self.hw.display.show(screen(self.scanner, self.polls if hasattr(self, "store") and
+                                    self.store is not None else PollsState.NO_PACKAGE,
+                                    reason, detail))
+
+    def _commit(self, records: list[dict[str, Any]],
+                events: list[tuple[EventType, dict[str, Any]]],
+                checkpoint: str | None = None, cache: dict[str, Any] | None = None,
+                sync: bool = True) -> None:
+        """One batch: the state records, their audit events (and a signed checkpoint)."""
+        head = self.store.view.audit_head
+        now = self._now()
+        out = list(records)
+        for type_, data in events:
+            head = audit.make_event(head, type_, data, now)
+            out.append({"op": "audit", "event": head})
+        if checkpoint is not None:
+            head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
+                                         checkpoint, now)
+            out.append({"op": "audit", "event": head})
+        t = time.perf_counter()
+        self.store.commit(out, cache, sync)
+        self.timings["store_s"] = self.timings.get("store_s", 0.0) + time.perf_counter() - t
+        if self.on_event is not None:
+            for r in out:
+                if r["op"] == "audit":
+                    self.on_event(r["event"])
+        if self.store.new_problems:
+            problems, self.store.new_problems = self.store.new_problems, []
+            evs = [(EventType.STORAGE_ERROR, p.to_json()) for p in problems]
+            self._commit([_meta("storage-ack-needed", True)], evs)
+
+    def power_off(self) -> None:
+        """An orderly shutdown (a power cut is simply the process dying)."""
+        self._commit([], [(EventType.POWER_OFF, {})])
+        self.close()
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown()
+            self._hasher = None
+        self.store.close()
+
+
+def _meta(key: str, value: Any) -> dict[str, Any]:
+    return {"op": "meta", "key": key, "value": value}
+
+
+def _state(sheet_id: str, state: SheetState, t: dt.datetime, note: str = "") -> dict[str, Any]:
+    return {"op": "sheet-state", "id": sheet_id, "state": state.value, "t": iso(t), "note": note}
+
+
+def is_read(interp: SheetInterpretation) -> bool:
+    return interp.outcome is not Outcome.REJECTED

@@ -1,0 +1,37 @@
+"""Injectable clock: the device never reads the system time directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """Aware UTC time."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC)
+
+
+class FixedStepClock:
+    """A deterministic clock for tests and simulation: starts at ``start``, steps each read."""
+
+    def __init__(self, start: dt.datetime, step_s: float = 0.0) -> None:
+        self._t = start
+        self._step = dt.timedelta(seconds=step_s)
+
+    def now(self) -> dt.datetime:
+        t = self._t
+        self._t = t + self._step
+        return t
+
+    def set(self, t: dt.datetime) -> None:
+        self._t = t
+
+
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

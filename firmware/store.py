@@ -1,0 +1,488 @@
+"""The crash-safe store: every state change as a numbered record on two media.
+
+* **Internal flash:** SQLite in WAL mode with ``synchronous=FULL``. Each
+  commit writes its records into ``records`` and applies them to the derived
+  tables (``sheets``, ``audit``, ``meta``) in one transaction.
+* **Removable card:** the same records, framed with length and CRC32, in an
+  append-only :mod:`firmware.journal`.
+
+A commit goes to both media at once (the card's append and fsync run in a
+helper thread while SQLite commits), so a batch costs one fsync time, not
+two; a power cut in between leaves one medium at most one batch behind the
+other, which the next boot copies over. On boot
+both media are read and compared (:meth:`Store.open`):
+
+* the card's torn tail is cut off;
+* a medium behind the other by no more than the other's last batch is
+  caught up (a normal recovery); any other difference, a missing medium, an unreadable database
+  or a bad journal is a *problem*: the device goes on from the good medium
+  and closing polls then needs the operator's acknowledgement.
+
+Records (canonical JSON, ``seq`` and batch ``b`` added here)::
+
+    {"op": "meta", "key": K, "value": V}
+    {"op": "sheet", "sheet": {"id", "mode", "state", ...}}     # a new sheet record
+    {"op": "sheet-state", "id": ID, "state": S, "t": T, "note": N}
+    {"op": "audit", "event": {...}}                            # firmware.audit
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from election.errors import PcosError
+from firmware.crypto import canonical_json
+from firmware.faults import FaultPoints
+from firmware.hal.storage import MediumRole, StorageMedium
+from firmware.journal import Journal, JournalError, read_journal
+
+DB_NAME = "pcos-internal.sqlite"
+JOURNAL_NAME = "pcos-removable.journal"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sheets (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
+    body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sheets_state ON sheets (mode, state);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class StorageError(PcosError):
+    """No medium can be written, or the stored records are inconsistent."""
+
+
+class SheetState(StrEnum):
+    PENDING = "pending"  # recorded before the eject; not counted
+    CAST = "cast"  # both rear sensors confirmed the drop: counted
+    VOIDED = "voided"  # was pending, came back to the voter: never counted
+    RETURNED = "returned"  # returned to the voter without a pending record
+
+
+class SheetMode(StrEnum):
+    TEST = "test"
+    OFFICIAL = "official"
+
+
+@dataclass(frozen=True)
+class MediumProblem:
+    role: MediumRole
+    problem: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"medium": self.role.value, "problem": self.problem}
+
+
+@dataclass
+class BootCheck:
+    """What :meth:`Store.open` found and did. Every decision is audited by the device."""
+
+    internal_records: int = 0
+    removable_records: int = 0
+    problems: list[MediumProblem] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.problems)
+
+
+@dataclass
+class _View:
+    """In-memory state replayed from the records (the primary medium's)."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    sheets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit_head: dict[str, Any] | None = None
+    audit_count: int = 0
+
+    def apply(self, rec: dict[str, Any]) -> None:
+        op = rec["op"]
+        if op == "meta":
+            self.meta[rec["key"]] = rec["value"]
+        elif op == "sheet":
+            self.sheets[rec["sheet"]["id"]] = dict(rec["sheet"])
+        elif op == "sheet-state":
+            sheet = self.sheets[rec["id"]]
+            sheet["state"] = rec["state"]
+            sheet["decided"] = rec.get("t")
+            if rec.get("note"):
+                sheet["note"] = rec["note"]
+        elif op == "audit":
+            self.audit_head = rec["event"]
+            self.audit_count += 1
+        else:
+            raise StorageError(f"record {rec.get('seq')}: unknown op {op!r}")
+
+
+class Store:
+    """Both media, kept identical; queries answered from the in-memory replay."""
+
+    def __init__(self, internal: StorageMedium, removable: StorageMedium,
+                 faults: FaultPoints | None = None) -> None:
+        self.internal = internal
+        self.removable = removable
+        self.faults = faults or FaultPoints()
+        self._db: sqlite3.Connection | None = None
+        self._journal: Journal | None = None
+        self.view = _View()
+        self.seq = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self.new_problems: list[MediumProblem] = []
+
+    # --- boot ----------------------------------------------------------------------------------
+
+    def open(self) -> BootCheck:
+        check = BootCheck()
+        internal = self._open_internal(check)
+        removable = self._open_removable(check)
+        if internal is None and removable is None:
+            raise StorageError("no storage medium is usable: "
+                               + "; ".join(p.problem for p in check.problems))
+        check.internal_records = len(internal) if internal is not None else 0
+        check.removable_records = len(removable) if removable is not None else 0
+        primary: list[bytes]
+        if internal is not None and removable is not None:
+            primary = self._reconcile(internal, removable, check)
+        elif internal is not None:
+            primary = internal
+        else:
+            assert removable is not None
+            primary = removable
+        for payload in primary:
+            self.view.apply(json.loads(payload))
+        self.seq = len(primary)
+        return check
+
+    def _open_internal(self, check: BootCheck) -> list[bytes] | None:
+        if not self.internal.available():
+            check.problems.append(MediumProblem(MediumRole.INTERNAL, "internal flash missing"))
+            return None
+        path = self.internal.root() / DB_NAME
+        try:
+            db = self._connect(path)
+            ok = db.execute("PRAGMA quick_check").fetchone()[0]
+            if ok != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {ok}")
+            rows = db.execute("SELECT seq, body FROM records ORDER BY seq").fetchall()
+        except sqlite3.Error as exc:
+            moved = _move_aside(path)
+            check.problems.append(MediumProblem(
+                MediumRole.INTERNAL, f"internal database unreadable ({exc}); moved to {moved}"))
+            try:
+                db = self._connect(path)
+            except sqlite3.Error as exc2:
+                check.problems.append(MediumProblem(MediumRole.INTERNAL,
+                                                    f"cannot create a new database ({exc2})"))
+                return None
+            self._db = db
+            return []
+        for i, (seq, _) in enumerate(rows):
+            if seq != i + 1:
+                check.problems.append(MediumProblem(MediumRole.INTERNAL,
+                                                    f"record {i + 1} missing in the database"))
+                db.close()
+                return None
+        self._db = db
+        return [body.encode("utf-8") for _, body in rows]
+
+    def _connect(self, path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def _open_removable(self, check: BootCheck) -> list[bytes] | None:
+        if not self.removable.available():
+            check.problems.append(MediumProblem(MediumRole.REMOVABLE, "removable card missing"))
+            return None
+        path = self.removable.root() / JOURNAL_NAME
+        journal = Journal(path, self.faults)
+        try:
+            result = journal.open()
+        except (JournalError, OSError) as exc:
+            moved = _move_aside(path)
+            check.problems.append(MediumProblem(
+                MediumRole.REMOVABLE, f"journal unreadable ({exc}); moved to {moved}"))
+            journal = Journal(path, self.faults)
+            try:
+                result = journal.open()
+            except (JournalError, OSError):
+                return None
+        if result.torn:
+            check.decisions.append(f"removable journal: torn tail of "
+                                   f"{result.file_bytes - result.good_bytes} bytes cut off "
+                                   f"({result.problem})")
+        self._journal = journal
+        for i, rec in enumerate(result.records):
+            if rec.get("seq") != i + 1:
+                check.problems.append(MediumProblem(MediumRole.REMOVABLE,
+                                                    f"journal record {i + 1} out of sequence"))
+                return result.payloads[:i]
+        return result.payloads
+
+    def _reconcile(self, internal: list[bytes], removable: list[bytes],
+                   check: BootCheck) -> list[bytes]:
+        n = min(len(internal), len(removable))
+        first_diff = next((i for i in range(n) if internal[i] != removable[i]), None)
+        if first_diff is not None:
+            check.problems.append(MediumProblem(
+                MediumRole.REMOVABLE, f"media disagree from record {first_diff + 1}: the "
+                                      "journal was rebuilt from the internal database"))
+            assert self._journal is not None
+            _move_aside_copy(self._journal.path)
+            self._journal.rewrite(internal)
+            return internal
+        if len(removable) < len(internal):
+            missing = internal[len(removable):]
+            batches = {json.loads(p)["b"] for p in missing}
+            last_batch = json.loads(internal[-1])["b"]
+            if batches != {last_batch}:
+                check.problems.append(MediumProblem(
+                    MediumRole.REMOVABLE, f"journal {len(missing)} records behind (more than "
+                                          "the last write)"))
+            assert self._journal is not None
+            self._journal.append(missing)
+            check.decisions.append(f"removable journal caught up from the internal database: "
+                                   f"records {len(removable) + 1}-{len(internal)}")
+        elif len(internal) < len(removable):
+            missing = removable[len(internal):]
+            batches = {json.loads(p)["b"] for p in missing}
+            if batches != {json.loads(removable[-1])["b"]}:
+                check.problems.append(MediumProblem(
+                    MediumRole.INTERNAL, f"internal database {len(missing)} records behind "
+                                         "the journal (more than the last write)"))
+            self._sqlite_write([json.loads(p) for p in missing], missing)
+            check.decisions.append(f"internal database restored from the journal: records "
+                                   f"{len(internal) + 1}-{len(removable)}")
+            return removable
+        return internal
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def commit(self, records: list[dict[str, Any]], cache: dict[str, Any] | None = None,
+               sync: bool = True) -> None:
+        """Write ``records`` as one batch to both media; apply them to the view.
+
+        ``sync=False`` (used only for the ``cast`` mark, whose loss a restart re-derives from
+        the ``pending`` record and the clear paper path): the batch is written to both media
+        but not fsynced; the next synced batch (SQLite's WAL sync, the journal's fsync) makes
+        it durable with itself. Everything else is durable when this returns.
+
+        A medium that fails is dropped (its problem is put in ``new_problems`` for the
+        device to audit); if both fail, :class:`StorageError`.
+        """
+        if not records:
+            return
+        batch = self.seq + 1
+        full = []
+        for i, rec in enumerate(records):
+            full.append({**rec, "seq": batch + i, "b": batch})
+        payloads = [canonical_json(r) for r in full]
+        wrote = False
+        card: Future[None] | None = None
+        if self._journal is not None:
+            if not self.removable.available():
+                self._fail(MediumRole.REMOVABLE, "removable card missing")
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="pcos-card")
+                card = self._pool.submit(self._journal.append, payloads, sync)
+        if self._db is not None:
+            try:
+                self._sqlite_write(full, payloads, cache, sync)
+                wrote = True
+            except sqlite3.Error as exc:
+                self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
+        self.faults.hit("store.between-media")
+        if card is not None:
+            try:
+                card.result()
+                wrote = True
+            except OSError as exc:
+                self._fail(MediumRole.REMOVABLE, f"journal write failed ({exc.strerror})")
+        if not wrote:
+            raise StorageError("no storage medium accepted the write: "
+                               + "; ".join(p.problem for p in self.new_problems))
+        for r in full:
+            self.view.apply(r)
+        self.seq += len(full)
+
+    def _fail(self, role: MediumRole, problem: str) -> None:
+        self.new_problems.append(MediumProblem(role, problem))
+        if role is MediumRole.INTERNAL and self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if role is MediumRole.REMOVABLE and self._journal is not None:
+            with contextlib.suppress(OSError):
+                self._journal.close()
+            self._journal = None
+
+    def _sqlite_write(self, records: list[dict[str, Any]], payloads: list[bytes],
+                      cache: dict[str, Any] | None = None, sync: bool = True) -> None:
+        db = self._db
+        assert db is not None
+        if not self.internal.available():
+            raise sqlite3.OperationalError("internal flash not available")
+        if not sync:
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
+        try:
+            self._sqlite_transaction(db, records, payloads, cache)
+        finally:
+            if not sync:
+                db.execute("PRAGMA synchronous=FULL")
+
+    def _sqlite_transaction(self, db: sqlite3.Connection, records: list[dict[str, Any]],
+                            payloads: list[bytes], cache: dict[str, Any] | None) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for rec, payload in zip(records, payloads, strict=True):
+                db.execute("INSERT INTO records (seq, body) VALUES (?, ?)",
+                           (rec["seq"], payload.decode("utf-8")))
+                _apply_sql(db, rec)
+            for key, value in (cache or {}).items():
+                db.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)",
+                           (key, json.dumps(value, sort_keys=True)))
+            self.faults.hit("sqlite-commit")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def set_cache(self, key: str, value: Any) -> None:
+        """Internal-only cached values (the running tally); never part of the records."""
+        if self._db is None:
+            return
+        try:
+            self._db.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)",
+                             (key, json.dumps(value, sort_keys=True)))
+        except sqlite3.Error as exc:
+            self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
+
+    def cache(self, key: str) -> Any:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT value FROM cache WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @property
+    def internal_ok(self) -> bool:
+        return self._db is not None
+
+    @property
+    def removable_ok(self) -> bool:
+        return self._journal is not None
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        return self.view.meta.get(key, default)
+
+    def sheets(self, mode: SheetMode | None = None, state: SheetState | None = None
+               ) -> list[dict[str, Any]]:
+        return [s for s in self.view.sheets.values()
+                if (mode is None or s["mode"] == mode.value)
+                and (state is None or s["state"] == state.value)]
+
+    def stored_sheets(self, mode: SheetMode, state: SheetState) -> Iterator[dict[str, Any]]:
+        """Sheet records read back from the primary medium (not the in-memory view):
+        the tally is recomputed from these."""
+        if self._db is not None:
+            for (body,) in self._db.execute(
+                    "SELECT body FROM sheets WHERE mode = ? AND state = ? ORDER BY seq",
+                    (mode.value, state.value)):
+                yield json.loads(body)
+            return
+        if self._journal is None:
+            raise StorageError("no storage medium to read the sheet records from")
+        replay = _View()
+        for rec in read_journal(self._journal.path).records:
+            replay.apply(rec)
+        for s in replay.sheets.values():
+            if s["mode"] == mode.value and s["state"] == state.value:
+                yield s
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The audit events, read back from the primary medium."""
+        if self._db is not None:
+            return [json.loads(b) for (b,) in
+                    self._db.execute("SELECT body FROM audit ORDER BY seq")]
+        if self._journal is None:
+            return []
+        return [r["event"] for r in read_journal(self._journal.path).records
+                if r["op"] == "audit"]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+
+
+def _apply_sql(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
+    op = rec["op"]
+    if op == "meta":
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                   (rec["key"], json.dumps(rec["value"], sort_keys=True)))
+    elif op == "sheet":
+        s = rec["sheet"]
+        db.execute("INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)",
+                   (s["id"], rec["seq"], s["mode"], s["state"],
+                    json.dumps(s, sort_keys=True, ensure_ascii=False)))
+    elif op == "sheet-state":
+        row = db.execute("SELECT body FROM sheets WHERE id = ?", (rec["id"],)).fetchone()
+        if row is None:
+            raise StorageError(f"record {rec['seq']}: no sheet {rec['id']}")
+        body = json.loads(row[0])
+        body["state"] = rec["state"]
+        body["decided"] = rec.get("t")
+        if rec.get("note"):
+            body["note"] = rec["note"]
+        db.execute("UPDATE sheets SET state = ?, body = ? WHERE id = ?",
+                   (rec["state"], json.dumps(body, sort_keys=True, ensure_ascii=False),
+                    rec["id"]))
+    elif op == "audit":
+        ev = rec["event"]
+        db.execute("INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)",
+                   (ev["seq"], ev["hash"], json.dumps(ev, sort_keys=True, ensure_ascii=False)))
+
+
+def _move_aside(path: Path) -> str:
+    """Rename a bad file (and SQLite's -wal/-shm) out of the way; return the new name."""
+    n = 1
+    while path.with_name(f"{path.name}.bad-{n}").exists():
+        n += 1
+    target = path.with_name(f"{path.name}.bad-{n}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            os.replace(src, Path(str(target) + suffix))
+    return target.name
+
+
+def _move_aside_copy(path: Path) -> None:
+    n = 1
+    while path.with_name(f"{path.name}.bad-{n}").exists():
+        n += 1
+    target = path.with_name(f"{path.name}.bad-{n}")
+    target.write_bytes(path.read_bytes())

@@ -1,0 +1,49 @@
+"""The device side of the protocol: build, sign and queue messages.
+
+:class:`DeviceMessenger` is what the device core calls when polls open, close,
+the DEC protocol is fed, or the audit log is due: it numbers the message
+(next sequence of the outbox), binds the election, package, station, device,
+certificate, time and audit-log head, signs it with the device key and
+stores it in the crash-safe outbox *before* anything goes on the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from firmware.crypto import Certificate
+from protocol.messages import Content, Message, SignedMessage
+from protocol.outbox import Outbox
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device's id, station, private key and CEC-signed certificate."""
+
+    device_id: str
+    station: str
+    key: Ed25519PrivateKey
+    certificate: Certificate
+
+
+@dataclass
+class DeviceMessenger:
+    identity: DeviceIdentity
+    election_hash: str
+    package_hash: str
+
+    def build(self, content: Content, *, sequence: int, time: str,
+              audit_head: str) -> SignedMessage:
+        ident = self.identity
+        return Message(self.election_hash, self.package_hash, ident.station, ident.device_id,
+                       ident.certificate, sequence, time, audit_head, content).sign(ident.key)
+
+    def queue(self, outbox: Outbox, content: Content, *, time: str,
+              audit_head: str) -> SignedMessage:
+        """Sign ``content`` as the outbox's next sequence number and keep it there."""
+        signed = self.build(content, sequence=outbox.next_sequence(), time=time,
+                            audit_head=audit_head)
+        outbox.add(signed)
+        return signed

@@ -1,0 +1,699 @@
+"""One station's election day through the real firmware and the real protocol.
+
+:func:`run_station` is the unit of work of ``pcos sim national``: a pure function of
+its :class:`StationTask` (plus the CEC it talks to), picklable for a spawn process
+pool or a Dask worker. It
+
+* plans the station's day (:func:`simulator.election_day.plan_day`: voters, sheets in
+  the order they reach the scanners, jams, power cuts, modem outages);
+* runs two real :class:`firmware.device.Device` s on simulated hardware (paper path,
+  image sensor, two media directories with the real SQLite WAL store and card
+  journal, audit log): package, test ballots, zero report, polls open, every sheet,
+  close, results report. Voters alternate between the two devices; a device that is
+  down (power cut, failure) leaves its voters to the other one;
+* power cuts strike in the middle of a sheet at a drawn fault point (after feed,
+  after ``pending``, after the drop, between the two media, inside the SQLite commit):
+  the device object is abandoned as a dead process would be, and a new one boots
+  from the media and the paper path, and decides any pending sheet;
+* a failed device is replaced by a spare from the TEC that boots from the failed
+  device's removable card (the journal), stands on the same ballot box, and carries
+  on: the operator acknowledges the storage problem at close;
+* every device queues its zero report and results, and one device the DEC protocol,
+  in a real :class:`protocol.outbox.Outbox` (SQLite), signed with its key, sealed
+  with HPKE to the CEC, sent by the real :class:`protocol.outbox.Sender` over
+  loopback TCP or through the real SIM7600 driver over an emulated modem on a pty,
+  retrying with backoff in simulated time while the link is down;
+* returns what happened, and the ground truth of the station's ballot boxes
+  computed from the simulated world (never from the device).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import random
+import shutil
+import signal
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from election.hashing import election_hash
+from election.model import PARTY_LIST_CONTEST, BallotKind, Election, Station
+from election.rules import BallotOutcome
+from election.tally import Tally, TallyBuilder
+from firmware.crypto import Certificate, public_key_from_bytes
+from firmware.device import Device, DeviceConfig, Hardware, SheetReader
+from firmware.faults import FaultPoints
+from firmware.hal.imaging import DuplexImages
+from firmware.hal.storage import MediumRole
+from firmware.policy import BallotPolicy
+from firmware.sink import RecordingReportSink
+from firmware.states import PollsState, ScannerState
+from firmware.store import SheetMode, SheetState
+from protocol.device import DeviceIdentity, DeviceMessenger
+from protocol.envelope import CecPublicKeys
+from protocol.messages import (
+    DecFigures,
+    DecProtocol,
+    Results,
+    SheetCounts,
+    ZeroReport,
+    confirm_dec_figures,
+)
+from protocol.outbox import Backoff, Outbox, OutboxState, Sender, TcpTransport
+from simulator.devices import (
+    RecordingDisplay,
+    SimImageSensor,
+    SimMedium,
+    SimPaperPath,
+    SimWorld,
+    tiny_images,
+)
+from simulator.election_day import DayParams, ElectionDay, EventKind, plan_day
+from simulator.national.faults import NationalFaults, StationFaults
+from simulator.national.intent import IntentReader, Intents, box_truth, parse_sheet_id, sheet_id
+
+BISHKEK_UTC_OFFSET_S = 6 * 3600.0
+MAX_STEPS_PER_SHEET = 40
+MAX_READER_RETURNS = 3  # a voter tries a rejected sheet this often, then keeps it
+PUMP_EVERY_S = 900.0  # devices with pending messages retry at least this often
+SEND_DEADLINE_S = 36 * 3600.0  # give up the simulation of sending at noon the next day
+CUT_POINTS = ("sheet.after-feed", "sheet.after-pending", "sheet.after-drop",
+              "sheet.after-cast", "store.between-media", "sqlite-commit")
+TEST_BALLOTS = 2
+
+
+class PowerCut(BaseException):
+    """The device loses power here (raised from a fault point; nothing catches it)."""
+
+
+@dataclass
+class CutPoints(FaultPoints):
+    """Fault points that cut the power (raise :class:`PowerCut`) instead of SIGKILL."""
+
+    def arm(self, name: str) -> None:
+        self.name, self.at, self.hits = name, 1, {}
+
+    def hit(self, name: str) -> None:
+        if self.name is not None and name == self.name:
+            self.name = None
+            raise PowerCut(name)
+
+
+@dataclass(frozen=True)
+class DeviceKeys:
+    """A device's key and its CEC-signed certificate, as provisioned (simulation: handed
+    to the worker; on a real device the key never leaves it)."""
+
+    device_id: str
+    key_raw: bytes
+    certificate: dict[str, Any]
+
+    def identity(self, station: str) -> DeviceIdentity:
+        key = Ed25519PrivateKey.from_private_bytes(self.key_raw)
+        return DeviceIdentity(self.device_id, station, key,
+                              Certificate.from_json(self.certificate))
+
+
+@dataclass(frozen=True)
+class StationTask:
+    station: str
+    seed: int
+    faults: StationFaults
+    rates: NationalFaults
+    devices: tuple[DeviceKeys, ...]  # two, and a spare when one fails
+    cec_host: str
+    cec_port: int
+    cec_x25519_public: bytes
+    cec_signing_public: bytes
+    package_hash: str
+    workdir: str
+    attempt: int = 0
+    kill_after_zero: bool = False  # tests: SIGKILL this worker once zero reports are out
+    keep: bool = False
+
+
+class SimClock:
+    """The device clock: simulated local time of election day, as aware UTC."""
+
+    def __init__(self, date: dt.date) -> None:
+        self.midnight_utc = dt.datetime(date.year, date.month, date.day,
+                                        tzinfo=dt.UTC) - dt.timedelta(
+            seconds=BISHKEK_UTC_OFFSET_S)
+        self.t_s = 0.0
+
+    def now(self) -> dt.datetime:
+        return self.midnight_utc + dt.timedelta(seconds=self.t_s)
+
+    def advance(self, t_s: float) -> None:
+        self.t_s = max(self.t_s, t_s)
+
+    def stamp(self) -> str:
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=1)
+def worker_election() -> Election:
+    """The default election, built once per worker process (its hash cached on it)."""
+    from election.default import default_election
+
+    election = default_election()
+    election_hash(election)
+    return election
+
+
+class _DownTransport:
+    """The link is down (modem outage, late or silent station): connecting fails."""
+
+    def open(self, host: str, port: int) -> None:
+        raise ConnectionError("no network (simulated link outage)")
+
+    def send(self, data: bytes) -> None:
+        raise ConnectionError("not connected")
+
+    def recv(self, max_bytes: int, timeout_s: float) -> bytes:
+        raise ConnectionError("not connected")
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class Unit:
+    """One scanner position: a device (or the spare that replaced it), its world, outbox."""
+
+    name: str
+    keys: DeviceKeys
+    root: Path
+    world: SimWorld
+    removable: Path
+    device: Device | None = None
+    faults: CutPoints = field(default_factory=CutPoints)
+    outbox: Outbox | None = None
+    sender: Sender | None = None
+    down_until_s: float | None = None  # power cut: back at this time
+    failed: bool = False
+    cuts: int = 0
+    jams: int = 0
+    returns: int = 0
+    delivered_at: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def up(self) -> bool:
+        return self.device is not None and not self.failed and self.down_until_s is None
+
+
+@dataclass
+class _Day:
+    """Everything one station run holds (kept out of module state)."""
+
+    task: StationTask
+    election: Election
+    station: Station
+    plan: ElectionDay
+    clock: SimClock
+    reader: SheetReader
+    images_of: Any
+    link_down: list[tuple[float, float]]
+    cec: CecPublicKeys
+    cec_signing: Any
+    modems: list[Any] = field(default_factory=list)
+    truths: dict[str, BallotOutcome] = field(default_factory=dict)
+    incidents: list[dict[str, Any]] = field(default_factory=list)
+
+    def link_up(self, t_s: float) -> bool:
+        if self.task.faults.never_reports:
+            return False
+        return not any(a <= t_s < b for a, b in self.link_down)
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+def _boot(day: _Day, unit: Unit, internal: Path) -> Device:
+    if unit.device is not None:
+        unit.device.close()
+        unit.device = None
+    internal.mkdir(parents=True, exist_ok=True)
+    unit.removable.mkdir(parents=True, exist_ok=True)
+    ident = unit.keys.identity(day.station.number)
+    config = DeviceConfig(election=day.election, station=day.station,
+                          device_id=unit.keys.device_id, signing_key=ident.key,
+                          reader=day.reader, package_hash=day.task.package_hash,
+                          software_hash="sim-software", policy=BallotPolicy.KG_DEFAULT)
+    hw = Hardware(paper=SimPaperPath(unit.world), images=SimImageSensor(unit.world,
+                                                                        day.images_of),
+                  display=RecordingDisplay(keep=4),
+                  internal=SimMedium(MediumRole.INTERNAL, internal, unit.world),
+                  removable=SimMedium(MediumRole.REMOVABLE, unit.removable, unit.world),
+                  clock=day.clock, reports=RecordingReportSink())
+    device = Device(config, hw, unit.faults)
+    device.boot()
+    unit.device = device
+    if unit.outbox is None:
+        unit.outbox = Outbox(unit.root / "outbox.sqlite")
+        unit.sender = Sender(unit.outbox, lambda: _transport(day, unit), day.task.cec_host,
+                             day.task.cec_port, day.cec, day.cec_signing,
+                             backoff=Backoff(base_s=60.0, cap_s=1800.0,
+                                             rng=random.Random(f"{unit.keys.device_id}")),
+                             receipt_timeout_s=30.0, clock=lambda: day.clock.t_s)
+    return device
+
+
+def _transport(day: _Day, unit: Unit) -> Any:
+    if not day.link_up(day.clock.t_s):
+        return _DownTransport()
+    if not day.task.faults.modem:
+        return TcpTransport(connect_timeout_s=10.0)
+    from protocol.modem import ModemTimeouts, Sim7600Modem
+    from simulator.modem_emulator import ModemEmulator
+
+    if not day.modems:
+        day.modems.append(ModemEmulator(seed=day.task.seed).start())
+    return Sim7600Modem(day.modems[0].port_path, apn="elections.kg",
+                        timeouts=ModemTimeouts.fast(5.0))
+
+
+def _drive(unit: Unit, test: bool = False) -> None:
+    """Step the device until its paper path is settled and nothing waits in the queue."""
+    device, world = unit.device, unit.world
+    assert device is not None
+    tries: dict[str, int] = {}
+    for _ in range(MAX_STEPS_PER_SHEET * (len(world.queue) + len(world.test_queue) + 2)):
+        device.step()
+        state = device.scanner
+        if state is ScannerState.JAMMED and world.path_state == "jammed":
+            world.clear_jam(requeue=True, test=test)
+        elif state is ScannerState.NEEDS_REVIEW:
+            device.voter_choice(cast=True)
+        elif world.entry:
+            if state is ScannerState.WAITING:
+                continue
+            sid = world.entry[0]
+            tries[sid] = tries.get(sid, 0) + 1
+            unit.returns += 1
+            world.take_back(requeue=tries[sid] < MAX_READER_RETURNS, test=test)
+        elif world.path is None and world.insert_next(test=test) is None:
+            return
+    raise RuntimeError(f"device {unit.keys.device_id}: the paper path did not settle "
+                       f"({device.scanner.value})")
+
+
+def _cut(day: _Day, unit: Unit, restore_s: float, why: str) -> None:
+    """The power goes: the device object dies where it is (its media stay as written)."""
+    if unit.device is not None:
+        with contextlib.suppress(Exception):
+            unit.device.close()
+    unit.device = None
+    unit.down_until_s = restore_s
+    unit.cuts += 1
+    day.incidents.append({"kind": "power-cut", "t_s": day.clock.t_s, "device": unit.name,
+                          "where": why})
+
+
+def _restore(day: _Day, unit: Unit) -> None:
+    """Power is back: boot from the media and the paper path, settle any sheet left."""
+    day.clock.advance(unit.down_until_s or day.clock.t_s)
+    unit.down_until_s = None
+    device = _boot(day, unit, unit.root / "internal")
+    if device.polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED, PollsState.TEST_MODE):
+        _drive(unit, test=device.polls is PollsState.TEST_MODE)
+
+
+def _feed(day: _Day, unit: Unit, sid: str, jams: int,
+          cut: tuple[str, float] | None = None) -> None:
+    """A voter feeds ``sid`` (``jams`` times it stops in the path first); ``cut``: the
+    power goes at that fault point during this sheet and is back at that time."""
+    world = unit.world
+    if jams:
+        world.jam_feeds(jams)
+        unit.jams += jams
+    world.queue.append(sid)
+    if cut is not None:
+        unit.faults.arm(cut[0])
+    try:
+        _drive(unit)
+    except PowerCut as exc:
+        assert cut is not None
+        _cut(day, unit, cut[1], str(exc))
+    unit.faults.name = None
+
+
+def _open_polls(day: _Day, unit: Unit) -> None:
+    device = unit.device
+    assert device is not None
+    if device.polls is PollsState.NO_PACKAGE:
+        device.load_package()
+    if device.polls is PollsState.PACKAGE_LOADED:
+        device.enter_test_mode()
+    if device.polls is PollsState.TEST_MODE:
+        for i in range(TEST_BALLOTS):
+            unit.world.test_queue.append(sheet_id(day.station.number, i, BallotKind.PARTY_LIST,
+                                                  test=True))
+        _drive(unit, test=True)
+        device.clear_test()
+        device.open_polls()
+        _queue(day, unit, ZeroReport(device.tally(SheetMode.OFFICIAL)))
+
+
+def _queue(day: _Day, unit: Unit, content: Any) -> None:
+    device = unit.device
+    assert device is not None and unit.outbox is not None
+    ident = unit.keys.identity(day.station.number)
+    head = device.store.view.audit_head
+    DeviceMessenger(ident, election_hash(day.election), day.task.package_hash).queue(
+        unit.outbox, content, time=day.clock.stamp(),
+        audit_head=head["hash"] if head else "0" * 64)
+
+
+def _pump(day: _Day, unit: Unit) -> None:
+    """One sending round if anything is due; note when each message got its receipt."""
+    if unit.sender is None or unit.outbox is None:
+        return
+    pending = unit.outbox.pending()
+    if not pending or pending[0].next_attempt_s > day.clock.t_s:
+        return
+    unit.sender.send_due()
+    for e in unit.outbox.entries(OutboxState.DELIVERED):
+        unit.delivered_at.setdefault(e.sequence, day.clock.t_s)
+
+
+def _close(day: _Day, unit: Unit) -> None:
+    device = unit.device
+    assert device is not None
+    if device.polls in (PollsState.POLLS_OPEN, PollsState.POLLS_PAUSED):
+        if device.storage_ack_needed:
+            device.acknowledge_storage()
+        device.close_polls()
+    if device.polls is PollsState.POLLS_CLOSED:
+        data = device.report_data("results")
+        device.report_results()
+        _queue(day, unit, Results(Tally.from_json(data["tally"]), SheetCounts(
+            data["sheets_cast"], sum(data["returned_by_reason"].values()),
+            data["marginal_sheets"])))
+
+
+def _page_png(station: str) -> bytes:
+    img = np.full((24, 96), 255, np.uint8)
+    cv2.putText(img, station, (4, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1)
+    ok, buf = cv2.imencode(".png", img)
+    assert ok
+    return bytes(buf)
+
+
+def _dec_figures(station: Station, truth: Tally) -> DecFigures:
+    """The figures the commission writes on its paper protocol after the hand count."""
+    votes = {c.contest: dict(c.options) for c in truth.contests}
+    return DecFigures.make(voters_on_list=station.voters, ballots_received=station.voters,
+                           ballots_cast=truth.contest(PARTY_LIST_CONTEST).ballots,
+                           ballots_spoiled=0, votes=votes)
+
+
+# --- the day ---------------------------------------------------------------------------------
+
+
+def _plan(task: StationTask, election: Election) -> ElectionDay:
+    return plan_day(election, task.station, DayParams(faults=task.rates.day_rates()),
+                    seed=task.seed)
+
+
+def _outages(plan: ElectionDay, faults: StationFaults) -> list[tuple[float, float]]:
+    down = [(e.t_s, e.t_s + (e.duration_s or 0.0)) for e in plan.events
+            if e.kind is EventKind.MODEM_DOWN]
+    close = next(e.t_s for e in plan.events if e.kind is EventKind.POLLS_CLOSE)
+    if faults.late_s > 0:
+        down.append((close, close + faults.late_s))
+    return down
+
+
+def _image_source(task: StationTask, election: Election, station: Station,
+                  plan: ElectionDay, truths: dict[str, BallotOutcome]
+                  ) -> tuple[SheetReader, Any]:
+    """Full images: the simulator renders each sheet; the real reader reads it. The truth
+    of a sheet is what the Kyrgyz default policy must count: its definite marks (a
+    marginal mark counts as unmarked), from the simulator's mark truth."""
+    from firmware.reader_setup import make_reader
+    from simulator.election_day import sheet_factories
+    from simulator.scanner import preset
+    from simulator.station_day import policy_expected
+
+    factories = sheet_factories(election, plan, preset("realistic"))
+
+    def images_of(sid: str) -> DuplexImages:
+        _, index, kind, test = parse_sheet_id(sid)
+        sheet = factories[kind].sheet(index + (1_000_000 if test else 0))
+        expected = None if test else policy_expected(election, sheet.truth)
+        if expected is not None:
+            truths[sid] = BallotOutcome.from_json(expected)
+        return DuplexImages(sheet.front, sheet.back)
+
+    return make_reader(election, station), images_of
+
+
+def run_station(task: StationTask) -> dict[str, Any]:
+    """Run one station's day; return its record (JSON-ready)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    election = worker_election()
+    station = election.station(task.station)
+    root = Path(task.workdir) / f"st-{station.number}"
+    if root.exists():
+        shutil.rmtree(root)  # a rerun starts the station's day over, messages and all
+    root.mkdir(parents=True)
+    plan = _plan(task, election)
+    truths: dict[str, BallotOutcome] = {}
+    intents = Intents(election, station, task.seed)
+    if task.faults.images:
+        reader, images_of = _image_source(task, election, station, plan, truths)
+    else:
+        by_kind: dict[BallotKind, list[int]] = {}
+        for s in plan.sheets:
+            by_kind.setdefault(s.kind, []).append(s.sheet_index)
+        for kind, idx in by_kind.items():
+            intents.prepare(kind, idx)
+        intents.prepare(BallotKind.PARTY_LIST, list(range(TEST_BALLOTS)), test=True)
+        reader, images_of = IntentReader(intents), tiny_images
+    cec = CecPublicKeys(x25519.X25519PublicKey.from_public_bytes(task.cec_x25519_public))
+    day = _Day(task, election, station, plan, SimClock(election.date), reader, images_of,
+               _outages(plan, task.faults), cec, public_key_from_bytes(task.cec_signing_public),
+               truths=truths)
+    try:
+        record = _run(day, root)
+    finally:
+        for m in day.modems:
+            m.stop()
+    if not task.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    record.update(seconds=round(time.perf_counter() - t0, 3),
+                  cpu_s=round(time.process_time() - c0, 3), pid=os.getpid(),
+                  attempt=task.attempt)
+    return record
+
+
+def _run(day: _Day, root: Path) -> dict[str, Any]:
+    task, plan, clock = day.task, day.plan, day.clock
+    sn = day.station.number
+    units = [Unit(n, task.devices[i], root / n, SimWorld(), root / n / "removable")
+             for i, n in enumerate(("A", "B"))]
+    spare: Unit | None = None
+    rng = np.random.default_rng([task.seed, zlib.crc32(sn.encode()), 30])
+    cut_plan: list[tuple[int, str, float]] = []  # cuts waiting for the unit's next sheet
+    next_pump = 0.0
+    closed = False
+    for ev in plan.events:
+        clock.advance(ev.t_s)
+        # devices back from a power cut, failures, spares
+        for u in [*units, *([spare] if spare else [])]:
+            if u.down_until_s is not None and u.down_until_s <= clock.t_s:
+                _restore(day, u)
+        for which, point, restore in list(cut_plan):
+            if restore <= clock.t_s:  # no voter came to it: the cut strikes between sheets
+                cut_plan.remove((which, point, restore))
+                if units[which].up:
+                    _cut(day, units[which], restore, "between sheets")
+                    _restore(day, units[which])
+        f = task.faults
+        if f.failed_device is not None and clock.t_s >= f.fail_at_s and \
+                not units[f.failed_device].failed and not closed:
+            u = units[f.failed_device]
+            if u.device is not None:
+                with contextlib.suppress(Exception):
+                    u.device.close()
+            u.device, u.failed, u.down_until_s = None, True, None
+            day.incidents.append({"kind": "device-failure", "t_s": clock.t_s, "device": u.name})
+        if spare is None and f.failed_device is not None and clock.t_s >= f.spare_at_s and \
+                units[f.failed_device].failed:
+            spare = _spare_takes_over(day, root, units[f.failed_device])
+        kind = ev.kind
+        if kind is EventKind.POLLS_OPEN:
+            for u in units:
+                if u.down_until_s is not None:
+                    _restore(day, u)
+                elif u.device is None:
+                    clock.advance(ev.t_s - 1200.0)  # set-up, test ballots before opening
+                    _boot(day, u, u.root / "internal")
+                clock.advance(ev.t_s)
+                _open_polls(day, u)
+                _pump(day, u)
+            if task.kill_after_zero:
+                _kill_once(root.parent / f"killed-{sn}")
+        elif kind is EventKind.POWER_CUT:
+            which = int(rng.integers(2))
+            point = CUT_POINTS[int(rng.integers(len(CUT_POINTS)))]
+            restore = ev.t_s + (ev.duration_s or 60.0)
+            u = units[which]
+            if not u.up or any(c[0] == which for c in cut_plan):
+                continue
+            if u.device is not None and u.device.polls is PollsState.POLLS_OPEN and not closed:
+                cut_plan.append((which, point, restore))
+            else:
+                _cut(day, u, restore, "between sheets")
+        elif kind is EventKind.BALLOT_FED:
+            fed = plan.sheets[ev.sheet or 0]
+            sid = sheet_id(sn, fed.sheet_index, fed.kind)
+            stands = [u for u in units if not u.failed] + ([spare] if spare else [])
+            target = stands[fed.voter % len(stands)]
+            if not target.up:
+                others = [u for u in stands if u.up]
+                if others:
+                    target = others[0]
+                else:  # nobody can take the sheet: the voter waits for the power
+                    target = min(stands, key=lambda u: u.down_until_s or 0.0)
+                    _restore(day, target)
+            cut = None
+            for c in cut_plan:
+                if units[c[0]] is target:
+                    cut_plan.remove(c)
+                    cut = (c[1], c[2])
+                    break
+            _feed(day, target, sid, fed.jams, cut)
+        elif kind is EventKind.POLLS_CLOSE:
+            closed = True
+            if f.failed_device is not None and spare is None:
+                clock.advance(max(clock.t_s, f.spare_at_s))
+                spare = _spare_takes_over(day, root, units[f.failed_device])
+            cut_plan.clear()
+            for u in [*units, *([spare] if spare else [])]:
+                if u.failed:
+                    continue
+                if u.down_until_s is not None:
+                    _restore(day, u)
+                clock.advance(clock.t_s + 300.0)  # reports printed, signed, queued
+                _close(day, u)
+        if clock.t_s >= next_pump:
+            for u in [*units, *([spare] if spare else [])]:
+                if u.device is not None:
+                    _pump(day, u)
+            next_pump = clock.t_s + PUMP_EVERY_S
+    reporters = [u for u in [*units, *([spare] if spare else [])] if not u.failed]
+    for u in reporters:
+        if u.down_until_s is not None:  # a cut after closing: it sends once power is back
+            _restore(day, u)
+    worlds = {id(u.world): u.world for u in [*units, *([spare] if spare else [])]}
+    box = [sid for w in worlds.values() for sid in w.box]
+    if task.faults.images:
+        truth = box_truth(day.election, day.station, box, lambda s: day.truths[s])
+    else:
+        intents = day.reader.intents  # type: ignore[attr-defined]
+        truth = box_truth(day.election, day.station, box, intents.outcome)
+    clock.advance(clock.t_s + 600.0)  # the commission's hand count and protocol
+    _queue(day, reporters[0], DecProtocol((_page_png(sn),), confirm_dec_figures(
+        _dec_figures(day.station, truth), _dec_figures(day.station, truth))))
+    _send_all(day, reporters)
+    return _record(day, units, spare, box, truth)
+
+
+def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit:
+    """The TEC's spare boots from the failed device's card, on the same ballot box."""
+    spare = Unit("spare", day.task.devices[2], root / "spare", failed.world, failed.removable)
+    _boot(day, spare, spare.root / "internal")
+    if spare.device is not None and spare.device.polls is PollsState.POLLS_OPEN:
+        _drive(spare)
+    day.incidents.append({"kind": "spare-took-over", "t_s": day.clock.t_s, "device": "spare"})
+    return spare
+
+
+def _send_all(day: _Day, units: list[Unit]) -> None:
+    """After closing: keep sending (in simulated time) until every outbox is empty."""
+    clock = day.clock
+    while True:
+        for u in units:
+            _pump(day, u)
+        heads = [p[0] for u in units if u.outbox is not None
+                 for p in [u.outbox.pending()] if p]
+        if not heads:
+            return
+        due = min(e.next_attempt_s for e in heads)  # a device sends its queue in order
+        if due >= SEND_DEADLINE_S:
+            return
+        clock.advance(max(due, clock.t_s + 1.0))
+
+
+def _kill_once(marker: Path) -> None:
+    """Tests: this worker process dies (SIGKILL) mid-station, once per station."""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
+            truth: Tally) -> dict[str, Any]:
+    sn = day.station.number
+    planned = {sheet_id(sn, s.sheet_index, s.kind) for s in day.plan.sheets}
+    devices = []
+    reported_s = None
+    for u in [*units, *([spare] if spare else [])]:
+        msgs = []
+        if u.outbox is not None:
+            for e in u.outbox.entries():
+                msgs.append({"sequence": e.sequence, "kind": e.kind, "hash": e.message_hash,
+                             "state": e.state.value, "attempts": e.attempts,
+                             "delivered_s": u.delivered_at.get(e.sequence)})
+                if e.kind == "results" and e.state is OutboxState.DELIVERED:
+                    t = u.delivered_at.get(e.sequence)
+                    if t is not None and (reported_s is None or t < reported_s):
+                        reported_s = t
+            u.outbox.close()
+        cast = 0
+        if u.device is not None:
+            cast = len(u.device.store.sheets(mode=SheetMode.OFFICIAL, state=SheetState.CAST))
+            u.device.close()
+        devices.append({"device_id": u.keys.device_id, "role": u.name, "failed": u.failed,
+                        "power_cuts": u.cuts, "jams": u.jams, "reader_returns": u.returns,
+                        "sheets_cast_on_record": cast, "messages": msgs})
+    for ev in day.plan.events:
+        if ev.kind is EventKind.MODEM_DOWN:
+            day.incidents.append({"kind": "modem-outage", "t_s": ev.t_s})
+        elif ev.kind is EventKind.PAPER_JAM:
+            day.incidents.append({"kind": "paper-jam", "t_s": ev.t_s})
+    if day.task.faults.late_s > 0:
+        day.incidents.append({"kind": "late-station", "t_s": day.clock.t_s})
+    if day.task.faults.never_reports:
+        day.incidents.append({"kind": "never-reports", "t_s": day.clock.t_s})
+    hours = [0] * 24
+    for v in day.plan.voters:
+        hours[min(int(v.arrival_s // 3600), 23)] += 1
+    return {
+        "station": sn, "region": day.station.region, "district": day.station.district,
+        "voters_on_list": day.station.voters, "voters": len(day.plan.voters),
+        "voters_by_hour": hours, "sheets": len(day.plan.sheets), "box": len(box),
+        "not_in_box": sorted(planned - set(box)),
+        "truth": truth.to_json(), "devices": devices, "reported_s": reported_s,
+        "incidents": day.incidents, "faults": day.task.faults.to_json(),
+    }
+
+
+def truth_builder(election: Election) -> TallyBuilder:
+    return TallyBuilder.from_tally(Tally.empty(election, ()))

@@ -1,0 +1,1 @@
+"""``pcos device console``: the session (device and people) and the textual app."""

@@ -1,0 +1,151 @@
+"""Read many sheets from files, on every core, results in input order.
+
+Each worker process builds its own reader once (the election, the station,
+the calibration profile) and then loads and reads sheets: PNG/TIFF/JPEG
+decoding, which dominates a sheet's cost, runs in the workers too. Workers
+are started with the ``spawn`` context: forking a process whose OpenCV
+thread pool is already running can leave a child deadlocked on a lock held
+by a thread that was not copied (seen in ``benchmarks/accuracy.py``).
+Each worker runs OpenCV single-threaded, so ``--jobs N`` means N cores.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import re
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from election.errors import PcosError
+from election.reject import RejectReason
+from firmware.reader_setup import make_reader, station_arg
+from tools.common import load_election_arg
+from vision.config import ScannerProfile
+from vision.imageio import ImageFileError, load_scan
+from vision.interpret import Reader
+from vision.result import Outcome, SheetInterpretation
+
+IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
+_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
+
+
+def image_pairs(directory: Path) -> list[tuple[str, Path, Path]]:
+    """Every NAME-front.EXT / NAME-back.EXT pair in a directory, sorted by name."""
+    if not directory.is_dir():
+        raise PcosError(f"{directory}: not a directory")
+    pairs = []
+    for f in sorted(directory.iterdir()):
+        m = _FRONT.match(f.name)
+        if not m or m.group("ext").lower() not in IMAGE_EXTS:
+            continue
+        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
+        if not back.exists():
+            raise PcosError(f"{f}: no matching back image {back.name}")
+        pairs.append((m.group("id"), f, back))
+    if not pairs:
+        raise PcosError(f"{directory}: no *-front/*-back image pairs")
+    return pairs
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """Everything a worker needs to build the same reader as the parent (picklable)."""
+
+    election: str | None  # election definition file, None for the embedded one
+    station: str  # station number
+    calibration: str | None = None  # signed calibration profile file
+    calibration_key: str | None = None  # the key file that verifies it
+    thresholds: str | None = None  # thresholds JSON (``pcos calibrate thresholds``)
+    debug_dir: str | None = None
+    profile: dict[str, Any] | None = None  # ``ScannerProfile.to_json()`` of this scanner
+
+
+@dataclass(frozen=True)
+class SheetJob:
+    sheet: int | str  # as reported (the number of NNNNNN-front.png)
+    front: str
+    back: str
+    name: str = ""  # the file-name stem (debug overlays are named after it)
+
+
+def build_reader(spec: ReaderSpec) -> Reader:
+    election = load_election_arg(spec.election)
+    station = station_arg(election, spec.station)
+    profile = ScannerProfile.from_json(spec.profile) if spec.profile is not None else None
+    reader = make_reader(election, station, profile=profile)
+    config = reader.config
+    if spec.calibration is not None:
+        from calibration.profile import configure_reader, load_profile
+
+        if spec.calibration_key is None:
+            raise PcosError("--calibration needs --calibration-key KEYFILE to verify it")
+        config = configure_reader(config, load_profile(spec.calibration, spec.calibration_key))
+    if spec.thresholds is not None:
+        from calibration.thresholds import load_thresholds
+
+        config = replace(config, thresholds=load_thresholds(spec.thresholds))
+    return reader if config is reader.config else Reader(config)
+
+
+def read_one(reader: Reader, job: SheetJob, debug_dir: str | None) -> SheetInterpretation:
+    dpi = reader.config.scanner.dpi
+    try:
+        scans = load_scan(job.front), load_scan(job.back)
+        for path, scan in zip((job.front, job.back), scans, strict=True):
+            if scan.dpi is not None and abs(scan.dpi - dpi) > 1.0:
+                raise ImageFileError(Path(path), f"scanned at {scan.dpi:g} DPI, the scanner "
+                                                 f"profile is {dpi:g} DPI")
+    except ImageFileError as exc:
+        return SheetInterpretation(Outcome.REJECTED, RejectReason.IMAGE_INVALID, str(exc))
+    front, back = scans[0].rgb, scans[1].rgb
+    dbg: dict[str, Any] | None = {} if debug_dir is not None else None
+    res = reader.interpret(front, back, dbg)
+    if debug_dir is not None and dbg is not None:
+        from vision.debug import write_debug
+
+        write_debug(Path(debug_dir), job.name or str(job.sheet), res, dbg)
+    return res
+
+
+# One reader per worker process: module state of the *worker*, set once by its initialiser.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(spec: ReaderSpec) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER["reader"] = build_reader(spec)
+    _WORKER["debug"] = spec.debug_dir
+
+
+def _work(job: SheetJob) -> tuple[int | str, SheetInterpretation]:
+    return job.sheet, read_one(_WORKER["reader"], job, _WORKER["debug"])
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def read_sheets(spec: ReaderSpec, jobs: Sequence[SheetJob], workers: int
+                ) -> Iterator[tuple[int | str, SheetInterpretation]]:
+    """(sheet, interpretation) for every job, in input order, on ``workers`` processes
+    (1: in this process, no pool)."""
+    if spec.debug_dir is not None:
+        Path(spec.debug_dir).mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        reader = build_reader(spec)
+        for job in jobs:
+            yield job.sheet, read_one(reader, job, spec.debug_dir)
+        return
+    build_reader(spec)  # fail fast here, with the user's error, not inside a worker
+    chunk = max(1, min(8, len(jobs) // (workers * 4)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(spec,)) as pool:
+        yield from pool.map(_work, jobs, chunksize=chunk)
