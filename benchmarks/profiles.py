@@ -21,9 +21,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from vision.grade import Grade
 
 from benchmarks.common import Figure, one_core
+from calibration.grade import Grade
 from election.default import default_election
 from firmware.reader_setup import make_reader
 from simulator.scanner import ScannerParams, preset
@@ -82,7 +82,7 @@ def _chunk(args: tuple[str, int, int, int, str, str, float]) -> Grade:
     station = default_station(e)
     factory = SheetFactory(e, station, prof.params(preset(preset_name)), seed=seed, kind=kind,
                            fake_rate=fakes)
-    reader = make_reader(e, station, prof.reader())
+    reader = make_reader(e, station, profile=prof.reader())
     grade = Grade()
     for i in range(start, stop):
         sheet = factory.sheet(i)
@@ -112,7 +112,7 @@ def _speed(prof: Profile, count: int, seed: int, preset_name: str) -> float:
     e = default_election()
     station = default_station(e)
     factory = SheetFactory(e, station, prof.params(preset(preset_name)), seed=seed)
-    reader = make_reader(e, station, prof.reader())
+    reader = make_reader(e, station, profile=prof.reader())
     sheets = [factory.sheet(i) for i in range(count)]
     times = []
     with one_core():

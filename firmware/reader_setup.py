@@ -49,7 +49,7 @@ def station_arg(election: Election, number: str | None, scan_dir: Path | None = 
 
 
 def make_reader(election: Election, station: Station | None,
-                thresholds: Thresholds | None = None,
+                thresholds: Thresholds | None = None, *,
                 profile: ScannerProfile | None = None) -> Reader:
     """The reader for a station; ``thresholds`` from the election package and the
     scanner ``profile`` (DPI, backing, sensor) of this device, when given."""

@@ -217,10 +217,12 @@ def test_key_file_verifies_profile(device_cal: DeviceCalibration, tmp_path: Path
 # --------------------------------------------------------------------------- value
 
 
-def test_calibrated_template_removes_dot_gain_marginals(election: Election,
-                                                        station: Station) -> None:
-    """+1 px dot gain: the renderer's raster flags blank boxes; the calibrated template
-    flags none, and marks on ballots of the same run still read marked."""
+def test_calibrated_template_keeps_dot_gain_blanks_clean(election: Election,
+                                                         station: Station) -> None:
+    """+1 px dot gain: the calibrated template flags no blank box, and marks on ballots of
+    the same run still read marked. (The reader's own dot-gain tolerance, the blank
+    template dilated by 0.30 mm, now keeps the renderer's raster clean at +1 px too;
+    before it, the raster flagged 42 of 552 blank boxes here.)"""
     run, device = PrintRun(dot_gain_px=1), Device(0.995, 1.004)
     cal = calibrate_device(_set(election, station, 3, run, device, seed=5, name="realistic"),
                            election, station, render_layout)
@@ -237,7 +239,7 @@ def test_calibrated_template_removes_dot_gain_marginals(election: Election,
             assert not res.rejected, res.detail
             flagged[name] += sum(1 for t in res.targets if t.mark is not Mark.UNMARKED)
         boxes += len(res.targets)
-    assert flagged["raw"] >= 3, flagged  # the defect calibration exists for
+    assert boxes > 0
     assert flagged["cal"] == 0, flagged
     marked = 0
     for i in range(6):

@@ -87,7 +87,7 @@ def test_backing_and_cropped_scanners_read_genuine_sheets(backing: str, cropped:
         cropped=cropped, scale=(DEVICE_SCALE, DEVICE_SCALE))
     profile = ScannerProfile(backing=Backing(backing), cropped=cropped,
                              optical_scale=DEVICE_SCALE)
-    _grade_sheets(make_reader(E, STATION, profile), _factory(params), range(3))
+    _grade_sheets(make_reader(E, STATION, profile=profile), _factory(params), range(3))
 
 
 def _first(factory: SheetFactory, fake: str, limit: int = 60):  # type: ignore[no-untyped-def]
@@ -105,7 +105,8 @@ def test_without_visible_edges_fit_to_page_and_double_feed_are_still_caught(
     optical scale catches fit-to-page, and the image length catches a second sheet."""
     params = sc.preset("realistic").with_backing(backing).with_(
         cropped=cropped, scale=(DEVICE_SCALE, DEVICE_SCALE), jpeg_probability=0.0)
-    reader = make_reader(E, STATION, ScannerProfile(backing=Backing(backing), cropped=cropped,
+    reader = make_reader(E, STATION,
+                         profile=ScannerProfile(backing=Backing(backing), cropped=cropped,
                                                     optical_scale=DEVICE_SCALE))
     factory = _factory(params, seed=31, fakes=1.0)
     fit = _first(factory, "fit-to-page")
@@ -121,7 +122,8 @@ def test_without_visible_edges_fit_to_page_and_double_feed_are_still_caught(
 def test_150_and_300_dpi(dpi: float) -> None:
     """Issue row 2 (in memory; the file's DPI through the CLI is tested on real files)."""
     params = sc.preset("realistic").with_(dpi=dpi)
-    _grade_sheets(make_reader(E, STATION, ScannerProfile(dpi=dpi)), _factory(params), range(2))
+    _grade_sheets(make_reader(E, STATION, profile=ScannerProfile(dpi=dpi)), _factory(params),
+                  range(2))
 
 
 def test_greyscale_sensor_reads_with_colour_checks_off() -> None:
@@ -132,7 +134,7 @@ def test_greyscale_sensor_reads_with_colour_checks_off() -> None:
     factory = _factory(params, seed=12)
     grey = ScannerProfile(colour=False)
     assert "security band" in grey.describe()
-    _grade_sheets(make_reader(E, STATION, grey), factory, range(3))
+    _grade_sheets(make_reader(E, STATION, profile=grey), factory, range(3))
     s = factory.sheet(0)
     assert np.array_equal(s.front[..., 0], s.front[..., 2])
     colour = make_reader(E, STATION).interpret(s.front, s.back)
@@ -152,7 +154,7 @@ def test_gamma_1_8_district_stripe_is_not_taken_for_backing() -> None:
         assert res.reason is not RejectReason.SCALE, res.detail
         assert res.outcome is not Outcome.REJECTED, (res.reason, res.detail)
     # With the tone curve calibrated, blank boxes are not flagged either.
-    _grade_sheets(make_reader(E, STATION, ScannerProfile(gamma=1.8)), factory, range(3))
+    _grade_sheets(make_reader(E, STATION, profile=ScannerProfile(gamma=1.8)), factory, range(3))
 
 
 # ----------------------------------------------------------------- skew
