@@ -88,8 +88,10 @@ class PrintRunFactory(SheetFactory):
             self.params = self.params.with_(scale=(s, s))
         super().__post_init__()
 
-    def blank(self, layout: BallotLayout, blur: float, fade: float) -> tuple[np.ndarray,
-                                                                            np.ndarray]:
+    def blank(self, layout: BallotLayout, blur: float, fade: float,
+              run: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """This factory's own print run replaces the preset's print variation (``run``
+        is the preset's run index and is ignored here)."""
         key = (layout.layout_hash, blur, fade)
         if key in self._blanks:
             self._blanks.move_to_end(key)

@@ -14,6 +14,8 @@ import pytest
 
 from vision.imageio import load_scan, save_image
 
+STATION_ID = "6007"  # the simulator's default station, which `pcos sim sheets` uses
+
 PCOS = str(Path(sys.executable).parent / "pcos")
 
 
@@ -58,7 +60,8 @@ def test_scan_takes_the_dpi_from_the_files(deck_300: Path) -> None:
 
 
 def test_scan_refuses_a_file_at_another_dpi_than_the_profile(deck_300: Path) -> None:
-    proc = _pcos("scan", deck_300 / "000000-front.png", deck_300 / "000000-back.png",
+    proc = _pcos("scan", "--station", STATION_ID, deck_300 / "000000-front.png",
+                 deck_300 / "000000-back.png",
                  "--dpi", "200", "--json")
     assert proc.returncode == 2
     (line,) = _lines(proc.stdout)
@@ -73,7 +76,8 @@ def test_greyscale_files_are_read_with_colour_checks_off(deck_300: Path, tmp_pat
         grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
         save_image(tmp_path / f"g-{side}.png", grey, dpi=300)
     assert load_scan(tmp_path / "g-front.png").grey
-    proc = _pcos("scan", tmp_path / "g-front.png", tmp_path / "g-back.png", "--backing", "grey",
+    proc = _pcos("scan", "--station", STATION_ID, tmp_path / "g-front.png",
+                 tmp_path / "g-back.png", "--backing", "grey",
                  "--json")
     assert proc.returncode == 0, proc.stderr
     assert "greyscale" in proc.stderr and "not checked" in proc.stderr
@@ -97,7 +101,7 @@ def test_profile_file_and_bad_profile(deck_300: Path, tmp_path: Path) -> None:
 
 def test_scan_of_missing_files_exits_nonzero(tmp_path: Path) -> None:
     """Issue row 13: ``pcos scan nope.png nope2.png`` printed image-invalid and exited 0."""
-    proc = _pcos("scan", tmp_path / "nope.png", tmp_path / "nope2.png")
+    proc = _pcos("scan", "--station", STATION_ID, tmp_path / "nope.png", tmp_path / "nope2.png")
     assert proc.returncode == 2
     assert "image-invalid" in proc.stdout
     assert "pcos: error: 1 of 1 sheets could not be read" in proc.stderr
