@@ -143,3 +143,36 @@ def test_nist_export_complete_on_a_small_election(tmp_path: Path) -> None:
     broken["Status"] = "preliminary"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(SCHEMA).validate(broken)
+
+
+def test_nist_export_has_every_contest_the_stations_report(tmp_path: Path) -> None:
+    """Districts and local councils alike: each contest a reporting station holds is in the
+    export, and every option's national count equals the merged device tallies."""
+    world = make_world(stations=("6007", "1001"))
+    ing, store = ingestor(world, tmp_path / "cec.db")
+    tallies = []
+    for station in ("6007", "1001"):
+        for i in (1, 2):
+            r = world.results(station, 40 + i)
+            tallies.append(r.tally)
+            _deliver(world, ing, f"pcos-{station}-{i}", world.zero(station), r)
+    total = tallies[0]
+    for t in tallies[1:]:
+        total = merge(total, t)
+    doc = election_report(consolidate(world.registry, store), "2021-11-28T21:00:00Z")
+    jsonschema.Draft4Validator(SCHEMA).validate(doc)
+    contests = {k["@id"]: k for k in doc["Election"][0]["Contest"]}
+    assert any(cid.startswith("council-") for cid in total.contest_ids)
+    for cid in total.contest_ids:
+        if cid == "preference":
+            continue  # preferences are counts per (party, position), not NIST selections
+        shown = {}
+        for sel in contests[f"contest-{cid}"]["ContestSelection"]:
+            option = (sel["CandidateIds"][0].removeprefix("cand-") if "CandidateIds" in sel
+                      else sel["PartyIds"][0].removeprefix("party-") if "PartyIds" in sel
+                      else "against-all")
+            shown[option] = next(v["Count"] for v in sel["VoteCounts"]
+                                 if v["GpUnitId"] == "gpu-country")
+        assert sum(shown.values()) == total.contest(cid).valid, cid
+        for option, count in shown.items():
+            assert total.contest(cid).count(option) == count, (cid, option)

@@ -3,8 +3,9 @@
 Shape: one ``ElectionReport`` (status ``unofficial-partial`` until every
 station has reported, then ``unofficial-complete``) with GpUnits for the
 country, regions, TECs and stations (``ComposingGpUnitIds`` give the tree),
-every party and district candidate, the party-list contest as a
-``PartyContest`` and each district as a ``CandidateContest``. "Against all"
+every party and every district and local-council candidate, the party-list
+contest as a ``PartyContest`` and each district and local council as a
+``CandidateContest``. "Against all"
 is a ``CandidateSelection`` without a candidate. Vote counts are given per
 reporting station and for the country (``Type: total``), ballot counts with
 them. Valid against ``reference/nist/NIST_V2_election_results_reporting.json``
@@ -90,7 +91,7 @@ def election_report(c: Consolidation, generated_at: str) -> dict[str, Any]:
         "ContestSelection": selections, "SubUnitsReported": len(reporting),
         "TotalSubUnits": len(e.stations)}]
     candidates = []
-    for d in e.districts:
+    for d in (*e.districts, *e.councils):
         sel = []
         for i, cand in enumerate(d.candidates):
             candidates.append({"@id": f"cand-{cand.id}", "@type": "ElectionResults.Candidate",
@@ -102,7 +103,7 @@ def election_report(c: Consolidation, generated_at: str) -> dict[str, Any]:
             sel.append({"@id": f"cs-{d.id}-against-all",
                         "@type": "ElectionResults.CandidateSelection",
                         "SequenceOrder": len(sel) + 1, "VoteCounts": counts(d.id, AGAINST_ALL)})
-        stations = [s.number for s in e.stations if s.district == d.number]
+        stations = [s.number for s in e.stations if d.id in s.contest_ids()]
         contests.append({"@id": f"contest-{d.id}", "@type": "ElectionResults.CandidateContest",
                          "ElectionDistrictId": country, "Name": d.name.ru or d.id,
                          "VotesAllowed": 1, "NumberElected": 1, "ContestSelection": sel,
