@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/pcos demo --out out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/pcos bench all
