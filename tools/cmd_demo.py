@@ -155,6 +155,13 @@ def _station_day(election: Election, station: Station, out: Path, voters: int, s
           f"{result['sheets_returned']} returned; {jams} paper jam(s), {cuts} power cut(s) "
           f"({result['power_cuts']} device restarts); tallies match the ground truth: "
           f"{result['tally_matches_truth']} ({time.perf_counter() - t:.1f} s)")
+    if not result["tally_matches_truth"]:
+        for d in result["differences"]:
+            print(f"   difference: {d['contest']} {d['what']}: truth {d['truth']}, "
+                  f"devices {d['device']}")
+        print("   (truth counts the marks the simulator drew as definite; a mark the reader "
+              "flags marginal is counted as unmarked by the Kyrgyz policy and recorded on its "
+              "sheet, so it shows here as a difference, never as a silent change)")
     tallies = []
     for d in sorted(station_dir.glob("device-*")):
         done = json.loads((d / "done.json").read_text(encoding="utf-8"))
