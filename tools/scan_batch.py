@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from typing import Any
 
 from election.errors import PcosError
 from election.reject import RejectReason
+from firmware.hal.files import image_pairs as folder_pairs
 from firmware.reader_setup import make_reader, station_arg
 from tools.common import load_election_arg
 from vision.config import ScannerProfile
@@ -29,23 +29,11 @@ from vision.imageio import ImageFileError, load_scan
 from vision.interpret import Reader
 from vision.result import Outcome, SheetInterpretation
 
-IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
-_FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
-
 
 def image_pairs(directory: Path) -> list[tuple[str, Path, Path]]:
-    """Every NAME-front.EXT / NAME-back.EXT pair in a directory, sorted by name."""
-    if not directory.is_dir():
-        raise PcosError(f"{directory}: not a directory")
-    pairs = []
-    for f in sorted(directory.iterdir()):
-        m = _FRONT.match(f.name)
-        if not m or m.group("ext").lower() not in IMAGE_EXTS:
-            continue
-        back = f.with_name(f"{m.group('id')}-back{m.group('ext')}")
-        if not back.exists():
-            raise PcosError(f"{f}: no matching back image {back.name}")
-        pairs.append((m.group("id"), f, back))
+    """Every NAME-front.EXT / NAME-back.EXT pair in a directory, sorted by name (the
+    device's folder sensor finds them the same way); none at all is an error here."""
+    pairs = folder_pairs(directory)
     if not pairs:
         raise PcosError(f"{directory}: no *-front/*-back image pairs")
     return pairs
