@@ -8,12 +8,10 @@ cores (this is an accuracy run, not a speed run); every sheet depends only on
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import Figure
+from benchmarks.grading import grade_in_chunks
 from calibration.grade import Grade
 from election.default import default_election
 from firmware.reader_setup import make_reader
@@ -39,21 +37,8 @@ def _chunk(args: tuple[int, int, int, str, str, float]) -> Grade:
 
 def grade_run(count: int, seed: int, preset_name: str, kind: str, fakes: float,
               workers: int | None = None) -> Grade:
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
-    step = max(1, -(-count // (workers * 4)))
-    jobs = [(a, min(count, a + step), seed, preset_name, kind, fakes)
-            for a in range(0, count, step)]
-    total = Grade()
-    if workers == 1:
-        for job in jobs:
-            total.merge(_chunk(job))
-        return total
-    # "spawn", not fork: forking a process whose OpenCV thread pool is already running
-    # can leave a worker deadlocked on a lock held by a thread that was not copied.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        for g in pool.map(_chunk, jobs):
-            total.merge(g)
-    return total
+    return grade_in_chunks(_chunk, count,
+                           lambda a, b: (a, b, seed, preset_name, kind, fakes), workers)
 
 
 def run(count: int = 5000, seed: int = 2021, preset_name: str = "realistic",

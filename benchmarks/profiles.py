@@ -14,15 +14,13 @@ Then the reader's speed per duplex sheet on one core, at 200 and 300 DPI.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from benchmarks.common import Figure, one_core
+from benchmarks.grading import grade_in_chunks
 from calibration.grade import Grade
 from election.default import default_election
 from firmware.reader_setup import make_reader
@@ -92,19 +90,8 @@ def _chunk(args: tuple[str, int, int, int, str, str, float]) -> Grade:
 
 def grade_profile(name: str, count: int, seed: int, preset_name: str, kind: str,
                   fakes: float, workers: int | None = None) -> Grade:
-    workers = workers or max(1, min(len(os.sched_getaffinity(0)), 8))
-    step = max(1, -(-count // (workers * 4)))
-    jobs = [(name, a, min(count, a + step), seed, preset_name, kind, fakes)
-            for a in range(0, count, step)]
-    total = Grade()
-    if workers == 1:
-        for job in jobs:
-            total.merge(_chunk(job))
-        return total
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-        for g in pool.map(_chunk, jobs):
-            total.merge(g)
-    return total
+    return grade_in_chunks(_chunk, count,
+                           lambda a, b: (name, a, b, seed, preset_name, kind, fakes), workers)
 
 
 def _speed(prof: Profile, count: int, seed: int, preset_name: str) -> float:
