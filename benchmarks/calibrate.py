@@ -3,13 +3,15 @@
 * Speed (one core): ``calibrate_device`` on ``count`` blank ballots of each kind
   of the default station (target: <= 30 s for 10 per kind), sheets in memory
   as the device's scanner delivers them.
-* Value: a print run 1 px heavier than the renderer's raster (dot gain,
-  ``simulator.print_run``). Fresh blank ballots and ``marked`` marked ballots
+* Value: a print run whose lines are 2 px (0.25 mm) wider than the renderer's
+  raster, 1 px on each edge (dot gain, ``simulator.print_run``: the same print
+  model the accuracy benches draw their runs from; the realistic preset draws
+  0..2 px). Fresh blank ballots and ``marked`` marked ballots
   of that run are read twice: against the renderer's raster (the reader's
   default template) and against the calibrated template. Counted: blank boxes
   flagged (marginal or marked), definite or empty targets flagged marginal,
-  and silent errors. A 2 px run is calibrated too: it is refused (its
-  security band fails the reader's check), and the figure says why.
+  and silent errors. A 4 px run (2 px on each edge) is calibrated too: it is
+  refused (its security band fails the reader's check), and the figure says why.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from calibration.profile import body_of, configure_reader, parse_profile, sign_p
 from calibration.render_raster import render_layout
 from election.default import default_election
 from firmware.crypto import key_from_seed
-from simulator.calibration_run import Device, PrintRun, PrintRunFactory
+from simulator.calibration_set import Device, PrintRun, PrintRunFactory
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import ReaderConfig
@@ -38,7 +40,7 @@ def run(count: int = 10, seed: int = 2021, marked: int = 100) -> list[Figure]:
     key = key_from_seed(bytes(range(32)))
     figures: list[Figure] = [Figure("blanks_per_kind", count)]
     with one_core():
-        run1 = PrintRun(dot_gain_px=1)
+        run1 = PrintRun(dot_gain_px=2.0)
         device = Device(0.992, 1.006)
         f = PrintRunFactory(e, st, p, seed=seed, print_run=run1, device=device)
         sheets = [(n, s.front, s.back) for n, s in f.calibration_set(count)]
@@ -82,7 +84,7 @@ def run(count: int = 10, seed: int = 2021, marked: int = 100) -> list[Figure]:
                 Figure(f"gain1_{name}_marginal_flagged_rate", g["marginal_flagged_rate"]),
                 Figure(f"gain1_{name}_genuine_rejected", g["genuine_rejected"]),
             ]
-        f2 = PrintRunFactory(e, st, p, seed=seed, print_run=PrintRun(dot_gain_px=2),
+        f2 = PrintRunFactory(e, st, p, seed=seed, print_run=PrintRun(dot_gain_px=4.0),
                              device=device)
         try:
             calibrate_device([(n, s.front, s.back) for n, s in f2.calibration_set(3)], e, st,

@@ -238,7 +238,9 @@ def paper_edges(green: np.ndarray, mesh: Mesh, paper: float, layout: BallotLayou
 
 
 @dataclass
-class _SheetMeasure:
+class SheetMeasure:
+    """What one blank calibration ballot showed (:func:`measure_sheet`)."""
+
     name: str
     layout: BallotLayout
     template: LayoutTemplate
@@ -255,8 +257,18 @@ class _SheetMeasure:
     raw_marginal: int
 
 
-def _measure_sheet(reader: Reader, name: str, front: np.ndarray, back: np.ndarray
-                   ) -> _SheetMeasure:
+def calibration_reader(election: Election, station: Station, templates: TemplateSource,
+                       dpi: float = 200.0) -> Reader:
+    """The reader that registers calibration ballots: the renderer's templates, default
+    thresholds (calibration measures blank boxes, it does not count marks)."""
+    return Reader(ReaderConfig(election, station, templates, Thresholds(), dpi=dpi))
+
+
+def measure_sheet(reader: Reader, name: str, front: np.ndarray, back: np.ndarray
+                  ) -> SheetMeasure:
+    """Register one blank ballot with the reader and measure it. A sheet the reader cannot
+    register as a ballot of this election is refused (``unreadable-sheet``,
+    ``wrong-election``); a device shows that and lets the operator feed the next one."""
     dbg: dict[str, Any] = {}
     res = reader.interpret(front, back, dbg)
     if "layout" not in dbg or "mesh" not in dbg:
@@ -290,7 +302,7 @@ def _measure_sheet(reader: Reader, name: str, front: np.ndarray, back: np.ndarra
                              reader.config.dpi, d)
     aligned = np.stack([p[2] for p in d["patches"]]).astype(np.float32)
     raw_marginal = sum(1 for r in readings if r.mark is not Mark.UNMARKED)
-    return _SheetMeasure(name, layout, template, across, along, white, black,
+    return SheetMeasure(name, layout, template, across, along, white, black,
                          paper_edges(img[:, :, 1], mesh, paper, layout), ratio,
                          stripe.classify(*ratio) if ratio is not None else "unseen",
                          sec.chroma, sec.pattern, aligned, raw_marginal)
@@ -304,7 +316,7 @@ def _fill(new: np.ndarray, interior: np.ndarray) -> np.ndarray:
     return ((new >= INK_LEVEL) & interior).sum(axis=(-2, -1)) / interior.sum(axis=(-2, -1))
 
 
-def _box_templates(key: str, group: list[_SheetMeasure], tol: Tolerances) -> BoxTemplates:
+def _box_templates(key: str, group: list[SheetMeasure], tol: Tolerances) -> BoxTemplates:
     t = group[0].template
     stack = np.stack([m.aligned for m in group])  # (S, N, h, w)
     median = np.median(stack, axis=0).astype(np.float32)
@@ -338,12 +350,23 @@ def calibrate_device(sheets: Iterable[tuple[str, np.ndarray, np.ndarray]], elect
     ``templates`` is the renderer the reader would otherwise compare against;
     the reader registers each sheet with it. Raises :class:`CalibrationRefused`.
     """
-    tol = tolerances or Tolerances()
     t0 = time.perf_counter()
-    reader = Reader(ReaderConfig(election, station, templates, Thresholds(), dpi=dpi))
-    measures = [_measure_sheet(reader, name, front, back) for name, front, back in sheets]
+    reader = calibration_reader(election, station, templates, dpi)
+    measures = [measure_sheet(reader, name, front, back) for name, front, back in sheets]
+    return calibrate_measures(measures, election, station, dpi, tolerances,
+                              time.perf_counter() - t0)
+
+
+def calibrate_measures(measures: list[SheetMeasure], election: Election, station: Station,
+                       dpi: float = 200.0, tolerances: Tolerances | None = None,
+                       seconds_measuring: float = 0.0) -> DeviceCalibration:
+    """Combine measured sheets into a calibration, or refuse the set
+    (:class:`CalibrationRefused`). ``seconds_measuring``: time already spent on the sheets,
+    added to the calibration's ``seconds``."""
+    tol = tolerances or Tolerances()
+    t0 = time.perf_counter() - seconds_measuring
     wanted = {lay.kind for lay in station_layouts(election, station)}
-    by_kind: dict[BallotKind, list[_SheetMeasure]] = {k: [] for k in wanted}
+    by_kind: dict[BallotKind, list[SheetMeasure]] = {k: [] for k in wanted}
     for m in measures:
         by_kind.setdefault(m.layout.kind, []).append(m)
     for kind, group in sorted(by_kind.items()):
@@ -376,7 +399,7 @@ def calibrate_device(sheets: Iterable[tuple[str, np.ndarray, np.ndarray]], elect
                                         cls, chroma, pattern)
     notes: list[str] = []
     position = _print_position(measures, tol, notes)
-    groups: dict[str, list[_SheetMeasure]] = {}
+    groups: dict[str, list[SheetMeasure]] = {}
     for m in measures:
         groups.setdefault(template_key(m.layout), []).append(m)
     boxes = {key: _box_templates(key, group, tol) for key, group in sorted(groups.items())}
@@ -396,7 +419,7 @@ def _rgb(v: np.ndarray) -> tuple[float, float, float]:
     return (round(float(v[0]), 1), round(float(v[1]), 1), round(float(v[2]), 1))
 
 
-def _print_position(measures: list[_SheetMeasure], tol: Tolerances,
+def _print_position(measures: list[SheetMeasure], tol: Tolerances,
                     notes: list[str]) -> PrintPosition | None:
     seen = [m for m in measures if m.edges is not None]
     if len(seen) < max(1, len(measures) // 2):

@@ -10,7 +10,14 @@ A printing house never prints the raster pixel for pixel. Each print run has:
 * **offset and scale** of the print on the paper (the sheet is cut and fed
   with a tolerance): the paper edges move against the print;
 * **misregistration** between the black plate and the spot-colour plate
-  (stripes, security band, tints): the colour is shifted against the black.
+  (stripes, security band, tints): the colour is shifted against the black;
+* **wrong ink** (a faulty batch): the stripe or the security band printed in
+  another spot colour than the design's (:meth:`PrintRun.inks`).
+
+This is the one print-run model of the simulator: the accuracy decks draw
+``print_runs`` runs per seed from the scanner preset (:func:`draw_run`), and
+device calibration (``simulator.calibration_set``) prints its blank and marked
+ballots from one fixed run, so both benches meet the same print.
 
 The run is applied once to a blank ballot (cached per run). The voter marks
 the printed boxes, so ink patches are moved with the print
@@ -24,10 +31,12 @@ black amount ``K = 1 - max_c r_c`` and the colour absorbance
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
+
+from election.layout import BallotLayout, SecurityFeature, Stripe
 
 DOT_GAIN_REF_DPI = 200.0  # dot gain is stated in px at 200 DPI
 
@@ -39,16 +48,34 @@ class PrintRun:
     offset_mm: tuple[float, float] = (0.0, 0.0)  # print against paper (x, y)
     scale: float = 1.0  # print size against the layout, about the sheet centre
     misregistration_mm: tuple[float, float] = (0.0, 0.0)  # colour plate against black
+    stripe_srgb: tuple[int, int, int] | None = None  # stripe ink used instead of the design's
+    security_srgb: tuple[int, int, int] | None = None  # security-band ink used instead
 
     @property
     def identity(self) -> bool:
         return self == PrintRun()
 
     def to_json(self) -> dict[str, object]:
-        return {"dot_gain_px": round(self.dot_gain_px, 3), "toner": round(self.toner, 3),
-                "offset_mm": [round(v, 3) for v in self.offset_mm],
-                "scale": round(self.scale, 5),
-                "misregistration_mm": [round(v, 3) for v in self.misregistration_mm]}
+        doc: dict[str, object] = {
+            "dot_gain_px": round(self.dot_gain_px, 3), "toner": round(self.toner, 3),
+            "offset_mm": [round(v, 3) for v in self.offset_mm], "scale": round(self.scale, 5),
+            "misregistration_mm": [round(v, 3) for v in self.misregistration_mm]}
+        if self.stripe_srgb is not None:
+            doc["stripe_srgb"] = list(self.stripe_srgb)
+        if self.security_srgb is not None:
+            doc["security_srgb"] = list(self.security_srgb)
+        return doc
+
+    def inks(self, layout: BallotLayout) -> BallotLayout:
+        """The layout as this run prints it: its stripe and security inks (the design's
+        unless the batch used another ink). Render this, then :func:`apply_run`."""
+        if self.stripe_srgb is not None and layout.stripes:
+            layout = replace(layout, stripes=tuple(Stripe(s.rect, self.stripe_srgb)
+                                                   for s in layout.stripes))
+        if self.security_srgb is not None:
+            sec: SecurityFeature = replace(layout.security, srgb=self.security_srgb)
+            layout = replace(layout, security=sec)
+        return layout
 
     def matrix(self, hw: tuple[int, int], ppm: float) -> np.ndarray:
         """2x3 affine: layout px -> paper px (scale about the centre, then offset)."""
@@ -62,6 +89,15 @@ class PrintRun:
         """Where an ink patch drawn at layout px (y0, x0) lands on the paper (rounded)."""
         m = self.matrix(hw, ppm)
         return (round(m[1, 1] * y0 + m[1, 2]), round(m[0, 0] * x0 + m[0, 2]))
+
+
+@dataclass(frozen=True)
+class Device:
+    """A scanner's own optical scale (image px per nominal px) across and along the feed:
+    what device calibration measures. 1, 1: the scanner preset's own per-sheet draw."""
+
+    scale_across: float = 1.0
+    scale_along: float = 1.0
 
 
 def draw_run(rng: np.random.Generator, dot_gain_px: tuple[float, float],

@@ -1,12 +1,12 @@
 """Device calibration (``calibration.device``, ``calibration.profile``, ``pcos calibrate device``).
 
-Calibration sets are simulated print runs (``simulator.print_run``) scanned on
-a simulated device with a known optical scale. Protects: the measured optical
+Calibration sets are simulated print runs (``simulator.print_run``, the one
+print model; ``simulator.calibration_set`` feeds them) scanned on a simulated device with a known optical scale. Protects: the measured optical
 scale across and along the feed; each off-tolerance batch refused with its
 typed fault (shifted, scaled, wrong stripe ink, wrong security ink, a marked
 ballot in the set, too few sheets, another election); the signed profile
 (round trip, tampered body, wrong key, another election); the value of the
-calibrated template on a print run with +1 px dot gain (blank boxes flagged
+calibrated template on a print run with dot gain (lines 2 px wider) (blank boxes flagged
 with the renderer's raster, none with the calibrated template, and marks
 still read); and the command line (profile, report files, one-line refusal).
 """
@@ -44,7 +44,7 @@ from calibration.render_raster import render_layout
 from election.default import default_election
 from election.model import Election, Station
 from firmware.crypto import key_from_seed, save_private_key
-from simulator.calibration_run import Device, PrintRun, PrintRunFactory
+from simulator.calibration_set import Device, PrintRun, PrintRunFactory
 from simulator.fakes import other_election
 from simulator.scanner import preset
 from simulator.sheets import default_station
@@ -124,7 +124,7 @@ def test_levels_print_position_stripes_and_templates(device_cal: DeviceCalibrati
 
 
 def test_print_shifted_is_refused(election: Election, station: Station) -> None:
-    err = _refusal(election, station, PrintRun(shift_mm=(2.5, 0.0)))
+    err = _refusal(election, station, PrintRun(offset_mm=(2.5, 0.0)))
     assert err.fault is CalibrationFault.PRINT_SHIFTED
     assert "across" in str(err)
 
@@ -219,11 +219,11 @@ def test_key_file_verifies_profile(device_cal: DeviceCalibration, tmp_path: Path
 
 def test_calibrated_template_keeps_dot_gain_blanks_clean(election: Election,
                                                          station: Station) -> None:
-    """+1 px dot gain: the calibrated template flags no blank box, and marks on ballots of
+    """Dot gain of 2 px line width (1 px on each edge): the calibrated template flags no blank box, and marks on ballots of
     the same run still read marked. (The reader's own dot-gain tolerance, the blank
-    template dilated by 0.30 mm, now keeps the renderer's raster clean at +1 px too;
+    template dilated by 0.30 mm, now keeps the renderer's raster clean at this gain too;
     before it, the raster flagged 42 of 552 blank boxes here.)"""
-    run, device = PrintRun(dot_gain_px=1), Device(0.995, 1.004)
+    run, device = PrintRun(dot_gain_px=2.0), Device(0.995, 1.004)
     cal = calibrate_device(_set(election, station, 3, run, device, seed=5, name="realistic"),
                            election, station, render_layout)
     prof = parse_profile(sign_profile(body_of(cal, "d", "t"), KEY), KEY.public_key())

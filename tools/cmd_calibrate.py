@@ -46,8 +46,13 @@ def _add_print_run(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("simulated print run and device")
     g.add_argument("--seed", type=int, default=0, help="simulator seed (default 0)")
     g.add_argument("--preset", default="realistic", help="scanner preset (default realistic)")
-    g.add_argument("--dot-gain", type=int, default=0, metavar="PX",
-                   help="dark print heavier by PX pixels on each edge (default 0)")
+    g.add_argument("--dot-gain", type=float, default=0.0, metavar="PX",
+                   help="printed lines wider by PX pixels at 200 DPI, half on each edge "
+                        "(default 0; the realistic preset draws 0..2)")
+    g.add_argument("--toner", type=float, default=1.0,
+                   help="ink film density factor (default 1)")
+    g.add_argument("--misregistration", default="0,0", metavar="X,Y",
+                   help="colour plate against the black, mm across,along (default 0,0)")
     g.add_argument("--print-scale", type=float, default=1.0, help="print scale on the paper")
     g.add_argument("--print-shift", default="0,0", metavar="X,Y",
                    help="print offset on the paper, mm across,along (default 0,0)")
@@ -58,15 +63,19 @@ def _add_print_run(p: argparse.ArgumentParser) -> None:
 
 
 def _factory(args: argparse.Namespace, election: Any, station: Any) -> Any:
-    from simulator.calibration_run import Device, PrintRun, PrintRunFactory
+    from simulator.calibration_set import Device, PrintRun, PrintRunFactory
     from simulator.scanner import preset
 
     shift = _triple(args.print_shift, "--print-shift")
     scale = _triple(args.device_scale, "--device-scale")
-    if len(shift) != 2 or len(scale) != 2:
-        raise PcosError("--print-shift and --device-scale take two numbers each")
-    if args.dot_gain < 0 or args.dot_gain > 4:
-        raise PcosError(f"--dot-gain must be 0..4 px, not {args.dot_gain}")
+    misreg = _triple(args.misregistration, "--misregistration")
+    if len(shift) != 2 or len(scale) != 2 or len(misreg) != 2:
+        raise PcosError("--print-shift, --misregistration and --device-scale take two "
+                        "numbers each")
+    if not 0 <= args.dot_gain <= 8:
+        raise PcosError(f"--dot-gain must be 0..8 px, not {args.dot_gain:g}")
+    if not 0.5 <= args.toner <= 1.5:
+        raise PcosError(f"--toner must be 0.5..1.5, not {args.toner:g}")
     if not 0.8 <= args.print_scale <= 1.2 or not all(0.9 <= s <= 1.1 for s in scale):
         raise PcosError("--print-scale must be 0.8..1.2 and --device-scale 0.9..1.1")
     inks = {}
@@ -77,8 +86,9 @@ def _factory(args: argparse.Namespace, election: Any, station: Any) -> Any:
             if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
                 raise PcosError(f"--{name.replace('_', '-')}: three values 0..255")
             inks[name.replace("_ink", "_srgb")] = rgb
-    run = PrintRun(dot_gain_px=args.dot_gain, scale=args.print_scale,
-                   shift_mm=(float(shift[0]), float(shift[1])), **inks)
+    run = PrintRun(dot_gain_px=args.dot_gain, toner=args.toner, scale=args.print_scale,
+                   offset_mm=(float(shift[0]), float(shift[1])),
+                   misregistration_mm=(float(misreg[0]), float(misreg[1])), **inks)
     return PrintRunFactory(election, station, preset(args.preset), seed=args.seed,
                            print_run=run, device=Device(float(scale[0]), float(scale[1])))
 
