@@ -77,6 +77,12 @@ class EventType(StrEnum):
     TALLY_MISMATCH = "tally-mismatch"
     TRANSITION_REFUSED = "transition-refused"
     CHECKPOINT = "checkpoint"
+    # device calibration mode (firmware.calibration_mode)
+    CALIBRATION_STARTED = "calibration-started"
+    CALIBRATION_SHEET = "calibration-sheet"  # one blank fed: measured, or not usable (why)
+    CALIBRATION_STORED = "calibration-stored"  # the signed profile written (its sha256)
+    CALIBRATION_REFUSED = "calibration-refused"  # the set refused (fault, detail)
+    CALIBRATION_CANCELLED = "calibration-cancelled"
 
 
 def event_hash(event: dict[str, Any]) -> str:

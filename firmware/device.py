@@ -307,6 +307,8 @@ class Device:
         try:
             new = next_polls_state(state, action)
             why = check() if check is not None else None
+            if self.scanner is ScannerState.CALIBRATING:
+                why = "calibration mode is on; finish or cancel it first"
             if why:
                 raise IllegalTransition(state, action, why)
         except IllegalTransition as exc:
@@ -624,6 +626,8 @@ class Device:
     def step(self) -> SheetResult | None:
         """Look at the sensors and move the sheet at the entry through, if there is one."""
         self.timings = {"store_s": 0.0, "hash_wait_s": 0.0}
+        if self.scanner is ScannerState.CALIBRATING:
+            return None  # calibration mode (firmware.calibration_mode) drives the paper path
         s = self.hw.paper.sensors()
         if s.cover_open:
             if self.scanner is not ScannerState.COVER_OPEN:
@@ -794,6 +798,14 @@ class Device:
         with contextlib.suppress(OSError):
             keep_images(self.hw.internal.root(), sheet_id, (images.front, images.back),
                         retention, returned=returned, marginal=marginal)
+
+    # --- calibration mode (firmware.calibration_mode) ------------------------------------------
+
+    def record(self, events: list[tuple[EventType, dict[str, Any]]],
+               records: list[dict[str, Any]] | None = None) -> None:
+        """Commit state records with their audit events, one batch on both media (for the
+        device's modes that live in their own modules, e.g. calibration mode)."""
+        self._commit(list(records or []), events)
 
     # --- plumbing ------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from election.model import Election, Language
 from election.reject import RejectReason
 from election.tally import Tally
 from firmware import reports
+from firmware.calibration_report import calibration_report
 from firmware.hal.printer import Printer, PrinterError, print_job
 from firmware.reportdata import ReportData, ReportMode, Withdrawals
 
@@ -81,7 +82,10 @@ def audit_summary_of(doc: dict[str, Any]) -> reports.AuditSummary:
 
 def lay_out(kind: str, data: dict[str, Any], election: Election, key: Ed25519PrivateKey,
             language: Language, results_copies: int) -> reports.Report:
-    """The report a device's ``report_data(kind)`` prints as."""
+    """The report a device's ``report_data(kind)`` prints as (``calibration``: the data
+    calibration mode hands over, :func:`firmware.calibration_report.report_data`)."""
+    if kind == "calibration":
+        return calibration_report(data, language)
     rd = report_data_from_device(data)
     if kind == "zero":
         return reports.zero_report(election, rd, language)

@@ -69,6 +69,7 @@ class ReportKind(StrEnum):
     RESULTS = "results"
     TEST = "test"
     AUDIT = "audit"
+    CALIBRATION = "calibration"  # laid out by firmware.calibration_report
 
 
 T = Text  # labels below: Text(ky=..., ru=...)

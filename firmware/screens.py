@@ -40,6 +40,8 @@ SCANNER: dict[ScannerState, Text] = {
                                   ru="В тракте остался лист: он будет возвращён."),
     ScannerState.STORAGE_FAILED: T(ky="Эс тутум катасы. Операторду чакырыңыз.",
                                    ru="Ошибка памяти. Позовите оператора."),
+    ScannerState.CALIBRATING: T(ky="Калибрлөө режими. Бюллетендер кабыл алынбайт.",
+                                ru="Режим калибровки. Бюллетени не принимаются."),
 }
 
 OPERATOR: dict[PollsState, Text] = {

@@ -92,6 +92,14 @@ class ScannerState(StrEnum):
     COVER_OPEN = "cover-open"
     PAPER_IN_PATH = "paper-in-path-after-restart"
     STORAGE_FAILED = "storage-failed"
+    # calibration mode (firmware.calibration_mode): the paper path feeds blank calibration
+    # ballots and hands each back; no ballot is counted and no polls action is taken
+    CALIBRATING = "calibrating"
 
 
 ACCEPTS_PAPER = (PollsState.TEST_MODE, PollsState.POLLS_OPEN)
+
+# Device calibration (firmware.calibration_mode) only before polls open (and before test
+# mode: the test deck is read with the calibrated reader). Leaving it returns to the state
+# it was entered from.
+CALIBRATION_ALLOWED = (PollsState.NO_PACKAGE, PollsState.PACKAGE_LOADED)

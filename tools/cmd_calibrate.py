@@ -15,19 +15,33 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from calibration.device import Tolerances, calibrate_device
+from calibration.device import (
+    CalibrationRefused,
+    SheetMeasure,
+    Tolerances,
+    calibrate_measures,
+    calibration_reader,
+    measure_sheet,
+)
 from calibration.profile import body_of, load_profile, save_profile
 from calibration.render_raster import render_layout
+from calibration.summary import summary_of_body, summary_of_measures
 from election.errors import PcosError
-from election.model import Election, Station
+from election.hashing import election_hash
+from election.model import Election, Language, Station
+from firmware.calibration_mode import REFUSED
+from firmware.calibration_report import calibration_report, report_data
 from firmware.crypto import generate_key, load_private_key, save_private_key
+from firmware.hal.printer import PrinterError, SerialPrinter, print_job
 from firmware.reader_setup import station_arg
 from tools.common import add_election_option, load_election_arg
 from tools.scan_batch import image_pairs
@@ -130,6 +144,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     dev.add_argument("--min-per-kind", type=int, default=Tolerances.min_per_kind, metavar="N")
     dev.add_argument("--max-shift-mm", type=float, default=Tolerances.max_shift_mm)
     dev.add_argument("--max-scale-error", type=float, default=Tolerances.max_scale_error)
+    out = dev.add_argument_group("the printed calibration report (ESC/POS raster)")
+    out.add_argument("--print", metavar="PORT", dest="print_port",
+                     help="print it on the ESC/POS printer on this serial port")
+    out.add_argument("--escpos", metavar="FILE",
+                     help="write the printer's bytes to FILE (and a PNG preview beside it)")
+    out.add_argument("--language", choices=("ky", "ru"), default="ky",
+                     help="language of the printed report (default ky)")
+    out.add_argument("--run-label", default="", metavar="TEXT",
+                     help="the print run's label for the report (e.g. the printer's batch)")
     add_election_option(dev)
     _add_print_run(dev)
     dev.set_defaults(func=_device)
@@ -219,9 +242,27 @@ def _device(args: argparse.Namespace) -> int:
             raise PcosError("--simulate must be at least 1")
         factory = _factory(args, election, station)
         sheets = ((n, s.front, s.back) for n, s in factory.calibration_set(args.simulate))
-    cal = calibrate_device(sheets, election, station, render_layout, tolerances=tol)
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    common: dict[str, Any] = {"device": args.device_id, "station": station.number,
+                              "election_hash": election_hash(election),
+                              "print_run": args.run_label, "time": created}
+    t0 = time.perf_counter()
+    reader = calibration_reader(election, station, render_layout)
+    measures: list[SheetMeasure] = []
+    try:
+        for name, front, back in sheets:
+            measures.append(measure_sheet(reader, name, front, back))
+        cal = calibrate_measures(measures, election, station, reader.config.dpi, tol,
+                                 time.perf_counter() - t0)
+    except CalibrationRefused as exc:
+        _print_report(args, report_data(result="refused", fed=_fed(measures), not_used=0,
+                                        summary=summary_of_measures(measures),
+                                        fault=exc.fault.value, reason=REFUSED[exc.fault],
+                                        detail=exc.detail, **common))
+        raise
     body = body_of(cal, args.device_id, created)
+    if args.run_label:
+        body["print_run"] = args.run_label
     out = save_profile(args.out, body, key)
     from calibration.report import report_png, report_text
 
@@ -234,7 +275,38 @@ def _device(args: argparse.Namespace) -> int:
     sys.stdout.write(text)
     print(f"profile: {out} (signed, key {profile.signer}) · report: {report_dir} · "
           f"{cal.seconds:.1f} s")
+    _print_report(args, report_data(result="calibrated", fed=_fed(measures), not_used=0,
+                                    summary=summary_of_body(body),
+                                    profile_sha256=hashlib.sha256(out.read_bytes()).hexdigest(),
+                                    signer=profile.signer, **common))
     return 0
+
+
+def _fed(measures: list[SheetMeasure]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for m in measures:
+        out[m.layout.kind.value] = out.get(m.layout.kind.value, 0) + 1
+    return out
+
+
+def _print_report(args: argparse.Namespace, data: dict[str, Any]) -> None:
+    """The calibration report as the device prints it: ESC/POS raster to a file, to a
+    printer on a serial port, or both (nothing when neither is asked for)."""
+    if not args.escpos and not args.print_port:
+        return
+    report = calibration_report(data, Language(args.language))
+    if args.escpos:
+        png, raw = report.save(Path(args.escpos).parent, Path(args.escpos).stem)
+        if raw != Path(args.escpos):
+            raw.replace(args.escpos)
+        print(f"printed: calibration report to {args.escpos} (preview {png})")
+    if args.print_port:
+        with SerialPrinter(args.print_port) as printer:
+            print_job(printer, report.escpos())
+            problem = printer.status().problem()
+        if problem is not None:
+            raise PrinterError(f"{problem} while printing the calibration report")
+        print(f"printed: calibration report on {args.print_port}")
 
 
 def _deck(args: argparse.Namespace) -> int:
