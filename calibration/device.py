@@ -419,12 +419,11 @@ def _rgb(v: np.ndarray) -> tuple[float, float, float]:
     return (round(float(v[0]), 1), round(float(v[1]), 1), round(float(v[2]), 1))
 
 
-def _print_position(measures: list[SheetMeasure], tol: Tolerances,
-                    notes: list[str]) -> PrintPosition | None:
+def print_position_of(measures: list[SheetMeasure]) -> PrintPosition | None:
+    """The print's position on the paper (median over the sheets whose paper edges were
+    seen), or None when fewer than half the sheets showed their edges. No tolerance check."""
     seen = [m for m in measures if m.edges is not None]
-    if len(seen) < max(1, len(measures) // 2):
-        notes.append(f"paper edges seen on {len(seen)} of {len(measures)} sheets: print "
-                     "position and scale on the paper not checked (backing hides the edges)")
+    if not seen or len(seen) < max(1, len(measures) // 2):
         return None
     sa, sl, da, dl = [], [], [], []
     for m in seen:
@@ -435,8 +434,18 @@ def _print_position(measures: list[SheetMeasure], tol: Tolerances,
         sl.append(lay.paper_h_mm / (tail - head))
         da.append(lay.paper_w_mm / 2 - (left + right) / 2)
         dl.append(lay.paper_h_mm / 2 - (head + tail) / 2)
-    pos = PrintPosition(float(np.median(sa)), float(np.median(sl)), float(np.median(da)),
-                        float(np.median(dl)), len(seen))
+    return PrintPosition(float(np.median(sa)), float(np.median(sl)), float(np.median(da)),
+                         float(np.median(dl)), len(seen))
+
+
+def _print_position(measures: list[SheetMeasure], tol: Tolerances,
+                    notes: list[str]) -> PrintPosition | None:
+    pos = print_position_of(measures)
+    if pos is None:
+        seen = sum(1 for m in measures if m.edges is not None)
+        notes.append(f"paper edges seen on {seen} of {len(measures)} sheets: print "
+                     "position and scale on the paper not checked (backing hides the edges)")
+        return None
     for what, s in (("across", pos.scale_across), ("along", pos.scale_along)):
         if abs(s - 1.0) > tol.max_scale_error:
             raise CalibrationRefused(CalibrationFault.PRINT_SCALED,

@@ -6,8 +6,8 @@ set was calibrated or refused:
 * :func:`summary_of_body` — a profile body (:func:`calibration.profile.body_of`):
   everything measured, with each kind's blank-box noise;
 * :func:`summary_of_measures` — the sheets measured so far when the set was
-  refused (scale, levels, stripe and security per kind; no box templates,
-  since none were built).
+  refused (scale, levels, print position, stripe and security per kind; no
+  box noise, since no template was built).
 
 Shape::
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from calibration.device import SheetMeasure
+from calibration.device import SheetMeasure, print_position_of
 from vision import stripe
 
 
@@ -87,6 +87,7 @@ def summary_of_measures(measures: list[SheetMeasure]) -> dict[str, Any] | None:
     def rgb(vs: list[np.ndarray]) -> list[float]:
         return [round(float(v), 1) for v in np.median(vs, axis=0)]
 
+    pos = print_position_of(measures)
     return {"sheets": len(measures),
             "optical_scale": {"across": round(float(np.median(across)), 6),
                               "along": round(float(np.median(along)), 6),
@@ -94,4 +95,9 @@ def summary_of_measures(measures: list[SheetMeasure]) -> dict[str, Any] | None:
                               "along_sd": round(float(along.std()), 6)},
             "levels": {"white_rgb": rgb([m.white for m in measures]),
                        "black_rgb": rgb([m.black for m in measures])},
-            "print_position": None, "kinds": kinds}
+            "print_position": None if pos is None else {
+                "scale_across": round(pos.scale_across, 5),
+                "scale_along": round(pos.scale_along, 5),
+                "shift_across_mm": round(pos.shift_across_mm, 3),
+                "shift_along_mm": round(pos.shift_along_mm, 3), "sheets": pos.sheets},
+            "kinds": kinds}

@@ -53,6 +53,10 @@ LABELS: dict[str, Text] = {
     "white": T("Ак деңгээли (RGB)", "Уровень белого (RGB)"),
     "black": T("Кара деңгээли (RGB)", "Уровень чёрного (RGB)"),
     "position": T("Басманын барактагы орду", "Положение печати на листе"),
+    "shift": T("Басманын жылышы, мм (туурасынан / узунунан)",
+               "Смещение печати, мм (поперёк / вдоль)"),
+    "print_scale": T("Басманын масштабы (туурасынан / узунунан)",
+                     "Масштаб печати (поперёк / вдоль)"),
     "position_unseen": T("текшерилген жок (барактын чети көрүнбөйт)",
                          "не проверено (край листа не виден)"),
     "stripe": T("Тилкенин түсү", "Цвет полосы"),
@@ -118,11 +122,12 @@ def _measurements(summary: dict[str, Any] | None, lang: Language) -> list[Block]
     ]
     pos = summary.get("print_position")
     if pos is None:
-        blocks.append(KeyValue(_label("position", lang), _label("position_unseen", lang)))
+        blocks += [Line(_label("position", lang)), SmallPrint(_label("position_unseen", lang))]
     else:
-        blocks.append(KeyValue(_label("position", lang),
-                               f"{pos['shift_across_mm']:+.2f} / {pos['shift_along_mm']:+.2f} mm"
-                               f" · ×{pos['scale_across']:.4f} / ×{pos['scale_along']:.4f}"))
+        blocks += [KeyValue(_label("shift", lang),
+                            f"{pos['shift_across_mm']:+.2f} / {pos['shift_along_mm']:+.2f}"),
+                   KeyValue(_label("print_scale", lang),
+                            f"{pos['scale_across']:.4f} / {pos['scale_along']:.4f}")]
     blocks.append(Separator())
     for kind, k in summary["kinds"].items():
         name = KIND_LABELS[kind].get(lang) if kind in KIND_LABELS else kind

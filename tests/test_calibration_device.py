@@ -1,14 +1,16 @@
 """Device calibration (``calibration.device``, ``calibration.profile``, ``pcos calibrate device``).
 
 Calibration sets are simulated print runs (``simulator.print_run``, the one
-print model; ``simulator.calibration_set`` feeds them) scanned on a simulated device with a known optical scale. Protects: the measured optical
-scale across and along the feed; each off-tolerance batch refused with its
-typed fault (shifted, scaled, wrong stripe ink, wrong security ink, a marked
-ballot in the set, too few sheets, another election); the signed profile
-(round trip, tampered body, wrong key, another election); the value of the
-calibrated template on a print run with dot gain (lines 2 px wider) (blank boxes flagged
-with the renderer's raster, none with the calibrated template, and marks
-still read); and the command line (profile, report files, one-line refusal).
+print model; ``simulator.calibration_set`` feeds them) scanned on a simulated
+device with a known optical scale. Protects: the measured optical scale across
+and along the feed; each off-tolerance batch refused with its typed fault
+(shifted, scaled, wrong stripe ink, wrong security ink, a marked ballot in the
+set, too few sheets, another election); the signed profile (round trip,
+tampered body, wrong key, another election); the value of the calibrated
+template on a print run with dot gain (lines 2 px wider: blank boxes flagged
+with the renderer's raster, none with the calibrated template, and marks still
+read); and the command line (profile, report files, the thermal report as
+ESC/POS to a file and to the virtual printer's pty, one-line refusal).
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ from calibration.profile import (
 from calibration.render_raster import render_layout
 from election.default import default_election
 from election.model import Election, Station
+from firmware import escpos
 from firmware.crypto import key_from_seed, save_private_key
 from simulator.calibration_set import Device, PrintRun, PrintRunFactory
 from simulator.fakes import other_election
+from simulator.printer import VirtualPrinter
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import ReaderConfig
@@ -219,10 +223,10 @@ def test_key_file_verifies_profile(device_cal: DeviceCalibration, tmp_path: Path
 
 def test_calibrated_template_keeps_dot_gain_blanks_clean(election: Election,
                                                          station: Station) -> None:
-    """Dot gain of 2 px line width (1 px on each edge): the calibrated template flags no blank box, and marks on ballots of
-    the same run still read marked. (The reader's own dot-gain tolerance, the blank
-    template dilated by 0.30 mm, now keeps the renderer's raster clean at this gain too;
-    before it, the raster flagged 42 of 552 blank boxes here.)"""
+    """Dot gain of 2 px line width (1 px on each edge): the calibrated template flags no
+    blank box, and marks on ballots of the same run still read marked. (The reader's own
+    dot-gain tolerance, the blank template dilated by 0.30 mm, now keeps the renderer's
+    raster clean at this gain too; before it, the raster flagged 42 of 552 blank boxes.)"""
     run, device = PrintRun(dot_gain_px=2.0), Device(0.995, 1.004)
     cal = calibrate_device(_set(election, station, 3, run, device, seed=5, name="realistic"),
                            election, station, render_layout)
@@ -264,10 +268,20 @@ def test_cli_device_writes_profile_and_report(tmp_path: Path) -> None:
     assert subprocess.run([PCOS, "calibrate", "key", "--out", str(key)], check=False,
                           capture_output=True).returncode == 0
     out = tmp_path / "cal" / "profile.json"
-    proc = subprocess.run([PCOS, "calibrate", "device", "--simulate", "1", "--min-per-kind", "1",
-                           "--preset", "clean", "--key", str(key), "--out", str(out)],
-                          capture_output=True, text=True, check=False, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    raw = tmp_path / "report.escpos"
+    with VirtualPrinter() as vp:
+        proc = subprocess.run([PCOS, "calibrate", "device", "--simulate", "1",
+                               "--min-per-kind", "1", "--preset", "clean", "--key", str(key),
+                               "--out", str(out), "--print", vp.port, "--escpos", str(raw),
+                               "--language", "ru"],
+                              capture_output=True, text=True, check=False, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        # the thermal report: the bytes sent to the printer on its pty decode to the file's
+        assert vp.wait_received(len(raw.read_bytes()) + 6) and vp.error is None
+        pieces = vp.pieces()
+    decoded = escpos.decode(raw.read_bytes()).pieces()
+    assert len(decoded) == 1 and escpos.same_paper(pieces, decoded)
+    assert raw.with_suffix(".png").is_file() and "printed: calibration report" in proc.stdout
     assert "optical scale across" in proc.stdout and "result: calibrated" in proc.stdout
     assert load_profile(out, key).body["sheets"] == 3
     assert (tmp_path / "cal" / "calibration-report.txt").read_text("utf-8").startswith(

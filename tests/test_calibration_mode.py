@@ -15,9 +15,6 @@ to the laid-out raster (the virtual printer on a real pty), in both languages.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +49,6 @@ from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.interpret import Reader
 
-PCOS = str(Path(sys.executable).parent / "pcos")
 E: Election = default_election()
 ST: Station = default_station(E)
 ONE = Tolerances(min_per_kind=1)
@@ -181,6 +177,7 @@ def test_off_tolerance_batch_refused_with_its_reason_on_screen(
     assert kind == "calibration" and data["result"] == "refused"
     assert data["reason"]["ru"] == REFUSED[CalibrationFault.PRINT_SHIFTED].ru
     assert data["summary"]["sheets"] == 3 and data["profile_sha256"] is None
+    assert abs(data["summary"]["print_position"]["shift_across_mm"] - 2.5) < 0.3
 
 
 def test_too_few_of_a_kind_refused(tmp_path: Path, good: dict[str, DuplexImages]) -> None:
@@ -300,26 +297,3 @@ def test_report_data_refuses_a_result_without_its_evidence() -> None:
                     print_run="", time="t", fed={}, not_used=0, summary=None)
     with pytest.raises(ReportError, match="missing or bad field"):
         calibration_report({"result": "refused"}, Language.KY)
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def test_cli_device_prints_the_report_as_escpos(tmp_path: Path) -> None:
-    key = tmp_path / "k.pem"
-    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run
-    assert run([PCOS, "calibrate", "key", "--out", str(key)], check=False,
-               capture_output=True).returncode == 0
-    raw = tmp_path / "report.escpos"
-    with VirtualPrinter() as vp:
-        proc = run([PCOS, "calibrate", "device", "--simulate", "1", "--min-per-kind", "1",
-                    "--preset", "clean", "--key", str(key), "--out", str(tmp_path / "p.json"),
-                    "--print", vp.port, "--escpos", str(raw), "--language", "ru"],
-                   capture_output=True, text=True, check=False, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        assert vp.wait_received(len(raw.read_bytes()) + 6) and vp.error is None
-        pieces = vp.pieces()
-    decoded = escpos.decode(raw.read_bytes()).pieces()
-    assert len(decoded) == 1 and escpos.same_paper(pieces, decoded)
-    assert raw.with_suffix(".png").is_file()
-    assert "printed: calibration report" in proc.stdout
