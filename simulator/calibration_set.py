@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
 from election.layout import BallotLayout
-from election.model import BallotKind, Language
+from election.model import BallotKind, Election, Language, Station
 from simulator import scanner as sc
 from simulator.print_run import Device, PrintRun
 from simulator.sheets import SheetFactory, SimSheet
@@ -96,3 +97,60 @@ class PrintRunFactory(SheetFactory):
                 lang = (Language.KY, Language.RU)[i % 2]
                 yield f"{kind.value}-{i:02d}", self.blank_sheet(index, kind, contest, lang)
                 index += 1
+
+
+@dataclass(frozen=True)
+class DeviceCalibrationRun:
+    """What :func:`calibrate_on_simulated_device` did: the outcome, the printed roll, time."""
+
+    outcome: Any  # firmware.calibration_mode.CalibrationOutcome
+    roll_png: Path
+    sheets: int
+    seconds: float
+
+
+def calibrate_on_simulated_device(workdir: Path, election: Election, station: Station,
+                                  run: PrintRun, per_kind: int = 3, seed: int = 0,
+                                  print_run_label: str = "") -> DeviceCalibrationRun:
+    """Calibration mode end to end on simulated hardware: a booted device with the real
+    reader, ``per_kind`` blanks of each kind of ``run`` inserted one at a time through its
+    paper path and taken back, the profile stored, and the report printed on the virtual
+    printer on a real pty (its paper saved as ``workdir/calibration-report.roll.png``)."""
+    import time
+
+    from firmware.calibration_mode import CalibrationMode, CalibrationSettings
+    from firmware.hal.imaging import DuplexImages
+    from firmware.hal.printer import SerialPrinter
+    from firmware.printsink import PrinterReportSink
+    from firmware.reader_setup import make_reader
+    from simulator.devices import SimWorld
+    from simulator.printer import VirtualPrinter
+    from simulator.rig import build_device
+    from simulator.scanner import preset
+
+    t0 = time.perf_counter()
+    factory = PrintRunFactory(election, station, preset("realistic"), seed=seed, print_run=run)
+    images = {name: DuplexImages(s.front, s.back)
+              for name, s in factory.calibration_set(per_kind)}
+    with VirtualPrinter() as vp, SerialPrinter(vp.port) as printer:
+        sink = PrinterReportSink(printer)
+        rig = build_device(workdir / "device", SimWorld(), election, station,
+                           make_reader(election, station), images_of=images.__getitem__,
+                           reports=sink)
+        sink.device = rig.device
+        rig.device.boot()
+        try:
+            mode = CalibrationMode(rig.device, CalibrationSettings(per_kind=per_kind,
+                                                                   print_run=print_run_label))
+            mode.enter()
+            for name in images:
+                rig.world.insert(name)
+                mode.step()
+                rig.world.take_from_entry()  # the operator takes the blank back
+                mode.step()
+            outcome = mode.finish()
+        finally:
+            rig.device.close()
+        vp.wait_received(vp.received_bytes)
+        roll = vp.save_png(workdir / "calibration-report.roll.png")
+    return DeviceCalibrationRun(outcome, roll, len(images), time.perf_counter() - t0)

@@ -6,7 +6,10 @@
 3. Read every sheet from its files, as the scanner would, and grade the
    readings against the ground truth.
 4. Write stage overlays for a few sheets.
-5. Write a contact sheet of mark styles, traces and scanner presets.
+5. Write a contact sheet of mark styles, traces and scanner presets; then
+   calibrate a simulated device in calibration mode (blank ballots of a print
+   run with dot gain through its paper path; the calibration report printed on
+   the pty printer, ``calibration/``).
 6. A station's day through the devices: two device processes on simulated
    hardware load the signed package, run a test vote, open polls, take the
    voters' sheets (rendered images through the real reader) through a paper
@@ -119,12 +122,32 @@ def run(args: argparse.Namespace) -> int:
     print(f"4. stage overlays for 3 sheets in {debug_dir}/")
     save_image(out / "contact-sheet.png", contact_sheet(args.seed, election, station))
     print(f"5. contact sheet of mark styles, traces and presets: {out}/contact-sheet.png")
+    _calibration(election, station, out, args.seed)
     if args.station_voters > 0:
         tallies = _station_day(election, station, out, args.station_voters, args.seed,
                                args.preset)
         _publish(election, station, out, tallies)
     print(f"done in {time.perf_counter() - t0:.1f} s. Everything is under {out}/")
     return 0
+
+
+def _calibration(election: Election, station: Station, out: Path, seed: int) -> None:
+    """Calibration mode on a simulated device: 3 blanks of each kind of a print run with
+    dot gain through its paper path, the signed profile stored, the report printed."""
+    from simulator.calibration_set import PrintRun, calibrate_on_simulated_device
+
+    cal_dir = out / "calibration"
+    if cal_dir.exists():
+        shutil.rmtree(cal_dir)
+    cal_dir.mkdir(parents=True)
+    done = calibrate_on_simulated_device(cal_dir, election, station,
+                                         PrintRun(dot_gain_px=1.5, toner=1.03), per_kind=3,
+                                         seed=seed, print_run_label="demo run")
+    o = done.outcome
+    verdict = ("profile stored, sha256 " + str(o.profile_sha256)[:16] if o.stored
+               else f"refused ({o.fault.value})")
+    print(f"5b. calibration mode on a device: {done.sheets} blank ballots fed and handed "
+          f"back, {verdict} ({done.seconds:.1f} s); report as printed: {done.roll_png}")
 
 
 def _plan(election: Election, station: Station, voters: int, seed: int) -> ElectionDay:
