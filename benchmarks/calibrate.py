@@ -3,6 +3,9 @@
 * Speed (one core): ``calibrate_device`` on ``count`` blank ballots of each kind
   of the default station (target: <= 30 s for 10 per kind), sheets in memory
   as the device's scanner delivers them.
+* The same 30 blanks through calibration mode on a simulated device
+  (``firmware.calibration_mode``: paper path, image sensor, measure, hand
+  back, signed profile on both media), with its CPU time.
 * Value: a print run whose lines are 2 px (0.25 mm) wider than the renderer's
   raster, 1 px on each edge (dot gain, ``simulator.print_run``: the same print
   model the accuracy benches draw their runs from; the realistic preset draws
@@ -16,7 +19,11 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
+
+import numpy as np
 
 from benchmarks.common import Figure, one_core
 from calibration.device import CalibrationRefused, calibrate_device
@@ -24,8 +31,13 @@ from calibration.grade import Grade
 from calibration.profile import body_of, configure_reader, parse_profile, sign_profile
 from calibration.render_raster import render_layout
 from election.default import default_election
+from firmware.calibration_mode import CalibrationMode, CalibrationSettings
 from firmware.crypto import key_from_seed
+from firmware.hal.imaging import DuplexImages
+from firmware.reader_setup import make_reader
 from simulator.calibration_set import Device, PrintRun, PrintRunFactory
+from simulator.devices import SimWorld
+from simulator.rig import build_device
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import ReaderConfig
@@ -44,13 +56,15 @@ def run(count: int = 10, seed: int = 2021, marked: int = 100) -> list[Figure]:
         device = Device(0.992, 1.006)
         f = PrintRunFactory(e, st, p, seed=seed, print_run=run1, device=device)
         sheets = [(n, s.front, s.back) for n, s in f.calibration_set(count)]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         cal = calibrate_device(sheets, e, st, render_layout)
         body = body_of(cal, "bench", "bench")
         profile = parse_profile(sign_profile(body, key), key.public_key())
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         figures += [Figure("calibration_sheets", cal.sheets),
                     Figure("calibration_s", round(seconds, 2), "s"),
+                    Figure("calibration_cpu_s", round(cpu, 2), "s"),
+                    *_device_mode(sheets),
                     Figure("optical_scale_across", round(cal.optical_scale.across, 4)),
                     Figure("optical_scale_along", round(cal.optical_scale.along, 4)),
                     Figure("device_scale_across_true", device.scale_across),
@@ -94,3 +108,33 @@ def run(count: int = 10, seed: int = 2021, marked: int = 100) -> list[Figure]:
             verdict = f"refused ({exc.fault.value})"
         figures.append(Figure("gain2_calibration", verdict))
     return figures
+
+
+def _device_mode(sheets: list[tuple[str, np.ndarray, np.ndarray]]) -> list[Figure]:
+    """The same blanks through calibration mode on a simulated device: each inserted, fed
+    past the image sensor, measured and handed back; then the profile signed and stored
+    on both media and the report laid out (recording sink: no printer in the figure)."""
+    e = default_election()
+    st = default_station(e)
+    images = {n: DuplexImages(f, b) for n, f, b in sheets}
+    with tempfile.TemporaryDirectory() as tmp:
+        rig = build_device(Path(tmp), SimWorld(), e, st, make_reader(e, st),
+                           images_of=images.__getitem__)
+        rig.device.boot()
+        t0, c0 = time.perf_counter(), time.process_time()
+        mode = CalibrationMode(rig.device, CalibrationSettings(per_kind=len(sheets) // 3))
+        mode.enter()
+        for name in images:
+            rig.world.insert(name)
+            mode.step()
+            rig.world.take_from_entry()
+            mode.step()
+        out = mode.finish()
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        rig.device.close()
+    return [Figure("device_mode_sheets", len(images)),
+            Figure("device_mode_s", round(seconds, 2), "s"),
+            Figure("device_mode_cpu_s", round(cpu, 2), "s"),
+            Figure("device_mode_result", "stored" if out.stored
+                   else f"refused ({out.fault.value if out.fault else '?'})"),
+            Figure("device_mode_in_box", len(rig.world.box))]
