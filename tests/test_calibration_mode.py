@@ -8,9 +8,11 @@ polls open, and no polls action or voter sheet while it is on; the signed
 profile stored on both media and verified with the device's key, then used by
 the device's reader; an off-tolerance batch refused with its typed fault and
 the ky/ru reason on the screen; a sheet that is not a ballot, or two stacked
-sheets, handed back and not used; every step in the audit log; and the
-calibration report through the printer path, its ESC/POS bytes decoded back
-to the laid-out raster (the virtual printer on a real pty), in both languages.
+sheets, handed back and not used (and, for any operator sequence with jams
+and the cover, no sheet in the box or re-fed before it was taken); every step
+in the audit log; and the calibration report through the printer path, its
+ESC/POS bytes decoded back to the laid-out raster (the virtual printer on a real
+pty), in both languages.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from calibration.device import CalibrationFault, Tolerances
 from calibration.profile import CalibratedTemplates, load_profile
@@ -297,3 +301,59 @@ def test_report_data_refuses_a_result_without_its_evidence() -> None:
                     print_run="", time="t", fed={}, not_used=0, summary=None)
     with pytest.raises(ReportError, match="missing or bad field"):
         calibration_report({"result": "refused"}, Language.KY)
+
+
+# --------------------------------------------------------------------------- any operator
+
+
+_ACTIONS = ("insert", "insert-white", "insert-stacked", "take", "step", "step", "jam-next",
+            "clear-jam", "cover")
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(_ACTIONS), min_size=1, max_size=10))
+def test_any_operator_sequence_keeps_the_box_empty_and_hands_every_sheet_back(
+        tmp_path_factory: pytest.TempPathFactory, good: dict[str, DuplexImages],
+        actions: list[str]) -> None:
+    """Whatever the operator does (sheets, white pages, stacked sheets, jams, the cover),
+    no calibration sheet reaches the ballot box, none is left held in the path after a
+    step, a sheet at the entry is fed again only after it was taken, and the counts are
+    the sheets measured."""
+    one = next(iter(good.values()))
+    table = {f"s{i}": one for i in range(12)}
+    r = _rig(tmp_path_factory.mktemp("op"), table)
+    mode = CalibrationMode(r.device, CalibrationSettings(per_kind=3))
+    mode.enter()
+    w = r.world
+    n, measured, fed_since_take = 0, 0, False
+    for action in actions:
+        if action.startswith("insert") and not w.entry and w.path is None:
+            n += 1
+            if action == "insert":
+                w.insert(f"s{n}")
+            elif action == "insert-white":
+                w.insert("white-page")
+            else:
+                w.insert(f"s{n}", on_top_of="white-page")
+        elif action == "take":
+            w.take_from_entry()
+            fed_since_take = False
+        elif action == "jam-next":
+            w.jam_feeds(1)
+        elif action == "clear-jam":
+            if w.clear_jam() is not None:
+                w.take_from_entry()
+        elif action == "cover":
+            w.set_cover(not w.cover_open)
+        else:
+            fed = mode.step()
+            if fed is not None and fed.action in ("measured", "not-used"):
+                assert not fed_since_take  # never re-fed before the operator took it
+                fed_since_take = True
+                measured += fed.action == "measured"
+            assert w.path_state != "held"  # handed back (or jammed, for the operator)
+        assert w.box == []
+    assert sum(mode.counts().values()) == measured
+    mode.cancel()
+    assert r.device.scanner is ScannerState.DISABLED
