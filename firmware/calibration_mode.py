@@ -365,23 +365,12 @@ class CalibrationMode:
                                     round(cal.optical_scale.along, 6)]}
         d.record([(EventType.CALIBRATION_STORED, stored)],
                  [{"op": "meta", "key": "calibration", "value": stored}])
-        self._use_profile(profile)
+        apply_profile(d, profile)
         printed = self._print(report)
         self._leave()
         self._show("stored" if printed else "stored-no-print", leaving=True)
         return CalibrationOutcome(True, None, "", digest, tuple(paths), printed, report,
                                   profile)
-
-    def _use_profile(self, profile: CalibrationProfile) -> None:
-        """From now on the device's reader compares with this print run's blank boxes (when
-        its reader is the vision reader; a stand-in reader is left alone)."""
-        reader = self.device.config.reader
-        if isinstance(reader, Reader):
-            try:
-                config = configure_reader(reader.config, profile)
-            except ProfileError:
-                return
-            self.device.config = replace(self.device.config, reader=Reader(config))
 
     def _print(self, report: dict[str, Any]) -> bool:
         d = self.device
@@ -415,3 +404,25 @@ def stored_profile(device: Device) -> CalibrationProfile | None:
             except (OSError, ProfileError):
                 continue
     return None
+
+
+def apply_profile(device: Device, profile: CalibrationProfile) -> bool:
+    """From now on the device's reader compares with this print run's blank boxes. True when
+    applied; False when the reader is a stand-in (not the vision reader) or the profile is
+    not for this reader (another election or DPI)."""
+    reader = device.config.reader
+    if not isinstance(reader, Reader):
+        return False
+    try:
+        config = configure_reader(reader.config, profile)
+    except ProfileError:
+        return False
+    device.config = replace(device.config, reader=Reader(config))
+    return True
+
+
+def use_stored_profile(device: Device) -> bool:
+    """At boot, or after a package or withdrawal rebuilt the reader: read the stored
+    profile back (verified with the device's key) and apply it. True when applied."""
+    profile = stored_profile(device)
+    return profile is not None and apply_profile(device, profile)

@@ -37,6 +37,7 @@ from firmware.calibration_mode import (
     CalibrationModeError,
     CalibrationSettings,
     stored_profile,
+    use_stored_profile,
 )
 from firmware.calibration_report import calibration_report, report_data
 from firmware.hal.imaging import DuplexImages
@@ -135,7 +136,7 @@ def test_calibration_stores_a_signed_profile_the_reader_then_uses(
         across, along = prof.optical_scale
         assert abs(across - 0.994) < 0.003 and abs(along - 1.005) < 0.004
     stored = stored_profile(d)
-    assert stored is not None and stored.body == out.profile.body  # type: ignore[union-attr]
+    assert stored is not None and out.profile is not None and stored.body == out.profile.body
     # the device's reader now compares with this print run's blank boxes
     assert isinstance(d.config.reader, Reader)
     assert isinstance(d.config.reader.config.templates, CalibratedTemplates)
@@ -157,6 +158,17 @@ def test_calibration_stores_a_signed_profile_the_reader_then_uses(
     # afterwards the device carries on: test mode reads ballots again
     d.enter_test_mode()
     assert d.scanner is ScannerState.WAITING
+    # after a restart the stored profile is read back (verified) and applied again
+    d.power_off()
+    again = build_device(tmp_path, SimWorld(), E, ST, make_reader(E, ST))
+    again.device.boot()
+    assert not isinstance(again.device.config.reader.config.templates,
+                          CalibratedTemplates)
+    assert use_stored_profile(again.device)
+    assert isinstance(again.device.config.reader.config.templates,
+                      CalibratedTemplates)
+    (tmp_path / "internal" / PROFILE_PATH).write_bytes(b"{}")  # damaged: the card's copy
+    assert stored_profile(again.device) is not None
 
 
 def test_off_tolerance_batch_refused_with_its_reason_on_screen(
