@@ -160,6 +160,17 @@ def image_sha256(img: Any) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class _PendingHashes:
+    """The two image digests being computed in the hash workers (front, back)."""
+
+    front: Future[str]
+    back: Future[str]
+
+    def result(self) -> list[str]:
+        return [self.front.result(), self.back.result()]
+
+
 @dataclass
 class _Held:
     """The sheet held at the back while the voter chooses (warn policy)."""
@@ -696,13 +707,16 @@ class Device:
             return SheetResult("needs-review", warnings=decision.warnings)
         return self._accept(interp, digests)
 
-    def _hash_images(self, images: DuplexImages) -> Future[list[str]]:
-        """Hash both images in a worker thread while the reader runs (hashlib releases the
-        GIL on large buffers)."""
+    def _hash_images(self, images: DuplexImages) -> _PendingHashes:
+        """Start hashing both images as soon as the sensor delivered them, one worker thread
+        per side, while the reader runs: hashlib releases the GIL while it digests a large
+        buffer, and the contiguous pixel arrays are hashed in place (no copy). The device
+        joins them (:meth:`_PendingHashes.result`) after the reading, before anything is
+        recorded, so what is recorded is always the SHA-256 of the exact raw pixels."""
         if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcos-hash")
-        return self._hasher.submit(lambda: [image_sha256(images.front),
-                                            image_sha256(images.back)])
+            self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pcos-hash")
+        return _PendingHashes(self._hasher.submit(image_sha256, images.front),
+                              self._hasher.submit(image_sha256, images.back))
 
     def voter_choice(self, cast: bool) -> SheetResult:
         """Warn policy: the voter casts the held sheet as is, or takes it back."""
