@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -79,6 +80,17 @@ from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
 
+# Events the device reports to the CEC by itself, as a signed ``status`` message: every
+# polls transition, and every fault or recovery the CEC's operators should see live.
+STATUS_EVENTS = frozenset({
+    EventType.PACKAGE_LOADED, EventType.MODE_CHANGED, EventType.POLLS_OPENED,
+    EventType.POLLS_PAUSED, EventType.POLLS_RESUMED, EventType.POLLS_CLOSED,
+    EventType.RESULTS_REPORTED, EventType.JAM, EventType.JAM_CLEARED,
+    EventType.DOUBLE_FEED, EventType.STORAGE_ERROR, EventType.STORAGE_ACKNOWLEDGED,
+    EventType.PRINTER_FAULT, EventType.RECOVERY, EventType.TALLY_MISMATCH,
+})
+STATUS_DETAIL_CHARS = 240
+
 
 class SheetReader(Protocol):
     """What reads a fed sheet: ``vision.interpret.Reader`` (see firmware.reader_setup)."""
@@ -129,6 +141,8 @@ class DeviceConfig:
     thresholds: Thresholds | None = None
     # which sheets' images the device keeps on the internal medium (None: none, no files)
     image_retention: ImageRetention | None = None
+    # hand a status line to the uplink (``hw.results``) on every event of STATUS_EVENTS
+    send_status: bool = True
 
 
 @dataclass
@@ -244,11 +258,13 @@ class Device:
         else:  # a sheet at the entry after a restart: wait until the voter takes it
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
-        try:  # a power cut may have struck between a transition and its hand-over
-            self.hand_results()
-        except PcosError as exc:  # the uplink never keeps the device from counting
-            self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
-                                                                "uplink", "why": str(exc)})])
+        # a power cut may have struck between a transition and its hand-over
+        for hand, what in ((self._hand_missed_status, "status not handed to the uplink"),
+                           (self.hand_results, "reports not handed to the uplink")):
+            try:
+                hand()
+            except PcosError as exc:  # the uplink never keeps the device from counting
+                self._commit([], [(EventType.RECOVERY, {"decision": what, "why": str(exc)})])
         return check
 
     def _reinstall(self, stored: dict[str, Any]) -> None:
@@ -579,6 +595,32 @@ class Device:
             channel.polls_closed(results_report or self.report_data("results"),
                                  self.store.audit_events())
 
+    def _hand_status(self, events: list[dict[str, Any]]) -> None:
+        """Queue a signed ``status`` message for each of ``events`` in STATUS_EVENTS (after
+        they are stored). Only queues; the channel keeps one status per audit event, so
+        handing one again (at boot, see :meth:`_hand_missed_status`) is harmless. A failure
+        to queue never stops the sheet flow: the boot hands over whatever was missed."""
+        channel = self.hw.results
+        if channel is None:
+            return
+        polls = self.polls.value
+        for ev in events:
+            if ev["type"] not in _STATUS_TYPES:
+                continue
+            with contextlib.suppress(PcosError, OSError):
+                channel.status(polls, status_detail(ev), ev["t"], ev["hash"])
+
+    def _hand_missed_status(self) -> None:
+        """At boot: hand over the status events of the audit log again (a power cut may
+        have struck between storing an event and queuing its status). The polls state
+        named is today's; the event itself is in the detail."""
+        channel = self.hw.results
+        if channel is None or not self.config.send_status:
+            return
+        for ev in self.store.audit_events():
+            if ev["type"] in _STATUS_TYPES:
+                channel.status(self.polls.value, status_detail(ev), ev["t"], ev["hash"])
+
     # --- tallies -------------------------------------------------------------------------------
 
     def _empty(self) -> TallyBuilder:
@@ -845,6 +887,8 @@ class Device:
             for r in out:
                 if r["op"] == "audit":
                     self.on_event(r["event"])
+        if events and self.hw.results is not None and self.config.send_status:
+            self._hand_status([r["event"] for r in out if r["op"] == "audit"])
         if self.store.new_problems:
             problems, self.store.new_problems = self.store.new_problems, []
             evs = [(EventType.STORAGE_ERROR, p.to_json()) for p in problems]
@@ -860,6 +904,17 @@ class Device:
             self._hasher.shutdown()
             self._hasher = None
         self.store.close()
+
+
+_STATUS_TYPES = frozenset(e.value for e in STATUS_EVENTS)
+
+
+def status_detail(event: dict[str, Any]) -> str:
+    """The status line for an audit event: ``<type> #<seq> <data as canonical JSON>``,
+    cut to STATUS_DETAIL_CHARS (the full event is in the audit log the device sends at
+    close, under the same hash)."""
+    data = json.dumps(event["data"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{event['type']} #{event['seq']} {data}"[:STATUS_DETAIL_CHARS]
 
 
 def _meta(key: str, value: Any) -> dict[str, Any]:
