@@ -283,7 +283,8 @@ class Device:
                 continue  # not the file that was verified at load
             quick = reinstall_quick(self.config, data, stored)
             self.config = quick if quick is not None else self._verify_package(
-                data, audit_refusal=False)
+                data, audit_refusal=False,
+                station=str(stored["station"]) if stored.get("spare") else None)[0]
             return
         raise mismatch
 
@@ -347,7 +348,8 @@ class Device:
         self._show()
         return new
 
-    def load_package(self, data: bytes | None = None) -> PollsState:
+    def load_package(self, data: bytes | None = None, station: str | None = None
+                     ) -> PollsState:
         """Load the election package and go to ``package-loaded``.
 
         ``data``: a signed package file, verified with :func:`firmware.package.load_package`
@@ -356,21 +358,38 @@ class Device:
         raised as :class:`firmware.package.PackageError`. The file is kept on both media so
         that a restart verifies it again. Without ``data`` the device runs the
         configuration it was built with (simulations and tests of the core).
+
+        ``station``: where the device is installed. A TEC spare (assigned in the package
+        to a TEC, not to a station) must name it: any station of its TEC that the package
+        holds; a station outside the package or another TEC's is refused
+        (``another-station``, with the detail), and so is a spare that names none
+        (``not-assigned``). For a device assigned to a station it may be given and must be
+        that station. The station chosen is recorded (``package-loaded``: ``station``,
+        ``spare``) and a restart verifies the package for it again.
         """
         if data is not None and self.polls is PollsState.NO_PACKAGE:
-            config = self._verify_package(data)
+            config, spare = self._verify_package(data, station=station)
             for medium in (self.hw.internal, self.hw.removable):
                 if medium.available():
                     with contextlib.suppress(OSError):
                         write_atomically(installed_package_path(medium.root()), data)
             self.config = config
+        elif data is None and station is not None and station != self.config.station.number:
+            raise DeviceError(f"this device is configured for station "
+                              f"{self.config.station.number}, not {station}")
+        else:
+            spare = False
         c = self.config
         pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
-               "station": c.station.number, "device": c.device_id}
+               "station": c.station.number, "device": c.device_id,
+               **({"spare": True} if spare else {})}
         return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
                                 event=(EventType.PACKAGE_LOADED, pkg))
 
-    def _verify_package(self, data: bytes, audit_refusal: bool = True) -> DeviceConfig:
+    def _verify_package(self, data: bytes, audit_refusal: bool = True,
+                        station: str | None = None) -> tuple[DeviceConfig, bool]:
+        """The configuration running ``data``, and whether this device stands in as a TEC
+        spare at ``station``."""
         trust = self.config.trust
         if trust is None:
             raise DeviceError("this device has no trusted CEC root: it cannot verify a signed "
@@ -380,18 +399,20 @@ class Device:
             verified = packages.load_package(
                 data, root=trust.root, now=self._now(),
                 device_id=device.device_id if device else self.config.device_id,
-                device_certificate=device.certificate if device else None)
+                device_certificate=device.certificate if device else None,
+                station=station)
         except packages.PackageError as exc:
             if audit_refusal:
                 self._commit([], [(EventType.PACKAGE_REFUSED,
                                    {"reason": exc.reason.value, "detail": exc.detail,
-                                    "sha256": hashlib.sha256(data).hexdigest()})])
+                                    "sha256": hashlib.sha256(data).hexdigest(),
+                                    **({"station": station} if station else {})})])
             self.hw.display.show(Screen(screen="package-refused",
                                         voter=SCANNER[ScannerState.DISABLED],
                                         operator=PACKAGE_REFUSALS[exc.reason],
                                         detail=exc.detail))
             raise
-        return configure(self.config, verified)
+        return configure(self.config, verified), verified.spare
 
     def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
         """Apply a CEC-signed withdrawal amendment; only before polls open.
