@@ -89,7 +89,7 @@ STATUS_EVENTS = frozenset({
     EventType.DOUBLE_FEED, EventType.STORAGE_ERROR, EventType.STORAGE_ACKNOWLEDGED,
     EventType.PRINTER_FAULT, EventType.RECOVERY, EventType.TALLY_MISMATCH,
 })
-STATUS_DETAIL_CHARS = 240
+STATUS_DETAIL_CHARS = 200  # what the CEC accepts (protocol.messages)
 
 
 class SheetReader(Protocol):

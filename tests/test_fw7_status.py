@@ -102,6 +102,7 @@ def test_device_queues_signed_status_on_transitions_and_faults(tmp_path: Path) -
         assert isinstance(m.content, Status)
         ev = events[m.audit_head]
         assert m.content.detail.startswith(f"{ev['type']} #{ev['seq']} ")
+        assert len(m.content.detail) <= 200  # what the CEC accepts
     jam = next(s for s, _ in statuses if events[s.message.audit_head]["type"] == "jam")
     assert isinstance(jam.message.content, Status)
     assert jam.message.content.state == "polls-open"
