@@ -47,6 +47,7 @@ OPERATOR_MENU = (
     MenuItem("p", "pause_resume", "Pause / resume polls"),
     MenuItem("x", "close_polls", "Close polls (results report)"),
     MenuItem("r", "print_copy", "Print a copy of the last report"),
+    MenuItem("s", "print_audit", "Print the audit-log summary"),
     MenuItem("m", "report_results", "Results reported (sent)"),
     MenuItem("k", "ack_storage", "Acknowledge a storage problem"),
     MenuItem("w", "withdrawal", "Apply a withdrawal (before polls open)"),
@@ -201,6 +202,9 @@ class DeviceConsole(App[None]):
 
     def action_print_copy(self) -> None:
         self._run("print", self.session.print_copy)
+
+    def action_print_audit(self) -> None:
+        self._run("print", self.session.print_audit)
 
     def action_report_results(self) -> None:
         self._run("results reported", self.session.report_results)
