@@ -121,3 +121,25 @@ def test_unsigned_configuration_cannot_be_moved_to_another_station(tmp_path: Pat
         r.device.load_package(station="0002")
     assert r.device.polls is PollsState.NO_PACKAGE
     r.device.close()
+
+
+def test_console_installs_a_spare_at_its_station(tmp_path: Path) -> None:
+    """``pcos device console --station S --package F --device-keys SPARE``: `l` loads the
+    package for the console's station."""
+    from tools.console.session import ConsoleSession, day_clock
+
+    station = ELECTION.station("0002")
+    reader = SelectionReader(ELECTION, station, {})
+    session = ConsoleSession(tmp_path, ELECTION, station, reader, clock=day_clock(),
+                             package=PACKAGE,
+                             trust=PackageTrust(KEYS.root_certificate,
+                                                sim_device(KEYS, SPARE, None)),
+                             reader_for=reader.for_election)
+    try:
+        session.power_on()
+        assert "signed package" in session.load_package()
+        d = session.device
+        assert d is not None and (d.config.device_id, d.config.station.number) == (SPARE,
+                                                                                   "0002")
+    finally:
+        session.close()

@@ -252,7 +252,8 @@ class ConsoleSession:
 
     def load_package(self) -> str:
         d = self._on()
-        state = d.load_package(self.package)
+        # installed at the console's station: a TEC spare loads the package for it
+        state = d.load_package(self.package, station=self.station.number)
         signed = f" (signed package {d.config.package_hash[:12]})" if self.package else ""
         return f"package loaded: {state.value}{signed}"
 
