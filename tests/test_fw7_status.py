@@ -126,7 +126,7 @@ def test_status_survives_a_power_cut_and_is_delivered_once(tmp_path: Path) -> No
         raise _Cut
 
     # the power fails after "polls opened" is stored, before its status is queued
-    channel.status = cut  # type: ignore[method-assign]
+    channel.status = cut  # type: ignore[method-assign, assignment]
     with pytest.raises(_Cut):
         d.open_polls()
     channel.status = real_status  # type: ignore[method-assign]
