@@ -624,10 +624,11 @@ class Device:
         channel = self.hw.results
         if channel is None:
             return
+        due = [ev for ev in events if ev["type"] in _STATUS_TYPES]
+        if not due:
+            return
         polls = self.polls.value
-        for ev in events:
-            if ev["type"] not in _STATUS_TYPES:
-                continue
+        for ev in due:
             with contextlib.suppress(PcosError, OSError):
                 channel.status(polls, status_detail(ev), ev["t"], ev["hash"])
 

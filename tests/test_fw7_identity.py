@@ -37,7 +37,7 @@ def test_one_naming_for_package_cec_and_simulation() -> None:
 def test_station_run_messages_are_accepted_under_the_ids_its_reports_show(
         tmp_path: Path) -> None:
     election = default_election()
-    day = plan_day(election, STATION, DayParams(turnout=0.002, faults=FaultRates(
+    day = plan_day(election, STATION, DayParams(turnout=0.001, faults=FaultRates(
         paper_jam_per_sheet=0.0, power_cuts_per_day=0.0)), seed=3)
     path = tmp_path / "day.json"
     path.write_text(day.dumps(), encoding="utf-8")
@@ -49,7 +49,7 @@ def test_station_run_messages_are_accepted_under_the_ids_its_reports_show(
     with LiveCec(registry, store) as cec:
         proc = subprocess.run(
             [sys.executable, "-m", "tools.cli", "station", "run", "--day", str(path),
-             "--out", str(out), "--devices", "1", "--json", "--cec",
+             "--out", str(out), "--devices", "1", "--preset", "clean", "--json", "--cec",
              f"127.0.0.1:{cec.device_port}", "--cec-dir", str(cec_dir)],
             capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
