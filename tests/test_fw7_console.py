@@ -122,3 +122,50 @@ def test_console_reports_go_through_the_pty_printer(tmp_path: Path, sheets: Path
     quick = verify(reassemble(decode_files([results])), session.trust.device.certificate)
     assert quick.device_id == DEVICE_ID and quick.tally == device.tally()
     assert device.sheets_cast(SheetMode.OFFICIAL) == 2
+
+
+def test_paper_runs_out_at_closing_and_the_results_print_after_a_new_roll(
+        tmp_path: Path, sheets: Path) -> None:
+    """`h` arms the roll to run out in the middle of the next report: closing polls leaves
+    the results unprinted (the firmware's printer-fault), `h` loads a new roll, `r` prints
+    the results, and only then may they be reported."""
+    session = _session(tmp_path / "dev", sheets)
+    seen: dict[str, str] = {}
+
+    async def run() -> None:
+        app = DeviceConsole(session, language="ru")
+        async with app.run_test(size=(150, 60)) as pilot:
+            await app.settle()
+            for key in ("l", "t", "c", "o", "f", "h"):
+                await pilot.press(key)
+                await app.settle()
+            seen["armed"] = _text(app, "#message")
+            for key, name in (("x", "close"), ("m", "report_early"), ("h", "roll"),
+                              ("r", "reprint"), ("m", "report")):
+                await pilot.press(key)
+                await app.settle()
+                seen[name] = _text(app, "#message")
+            seen["panel"] = _text(app, "#report")
+
+    try:
+        asyncio.run(run())
+    finally:
+        session.close()
+    assert seen["armed"].startswith("armed: the printer's paper runs out")
+    assert seen["close"].startswith("REFUSED (ReportNotPrinted): results report not printed")
+    assert seen["report_early"].startswith("REFUSED (IllegalTransition)")
+    assert seen["roll"] == "printer: a new paper roll is loaded"
+    assert seen["reprint"].startswith("printed a copy of the results report: ")
+    assert seen["report"] == "results-reported", seen["report"]
+    assert seen["panel"].startswith("RESULTS REPORT")
+    d = session.device
+    assert d is not None
+    types = [e["type"] for e in d.store.audit_events()]
+    assert types.count("printer-fault") == 1 and "results-reported" in types
+    reports = tmp_path / "dev" / "reports"
+    # the job cut short left no files: the results are the third job that printed whole
+    assert [p.name for p in sorted(reports.glob("*.roll.png"))] == [
+        "01-test.roll.png", "02-zero.roll.png", "03-results.roll.png"]
+    raw = reports / "03-results.escpos"
+    assert np.array_equal(_paper(raw.with_suffix(".roll.png")),
+                          np.concatenate(escpos.decode(raw.read_bytes()).pieces()))

@@ -63,6 +63,7 @@ PEOPLE_MENU = (
     MenuItem("e", "jam_eject", "Trainer: jam the next eject"),
     MenuItem("a", "clear_jam", "Operator: clear the jam"),
     MenuItem("v", "cover", "Operator: open / close the cover"),
+    MenuItem("h", "printer_paper", "Trainer: printer paper runs out / load a roll"),
     MenuItem("z", "power_cut", "Trainer: power cut now"),
     MenuItem("y", "cut_before_drop", "Trainer: power cut at next cast, before drop"),
     MenuItem("u", "cut_after_drop", "Trainer: power cut at next cast, after drop"),
@@ -202,6 +203,9 @@ class DeviceConsole(App[None]):
 
     def action_print_copy(self) -> None:
         self._run("print", self.session.print_copy)
+
+    def action_printer_paper(self) -> None:
+        self._run("printer", self.session.printer_paper)
 
     def action_print_audit(self) -> None:
         self._run("print", self.session.print_audit)

@@ -29,6 +29,9 @@ from simulator.printer import VirtualPrinter
 from simulator.station_day import save_roll
 
 
+PAPER_LEFT_BYTES = 4096  # what is left on the roll when the trainer arms a paper-out
+
+
 class NothingPrinted(PcosError):
     """A copy was asked for before the device printed any report."""
 
@@ -88,6 +91,7 @@ class ConsolePrinter:
     port: SerialPrinter | None = field(init=False, default=None)
     sink: PrinterReportSink | None = field(init=False, default=None)
     _data: dict[str, Any] | None = field(init=False, default=None)
+    paper_short: bool = field(init=False, default=False)  # the trainer armed a paper-out
 
     def start(self) -> ConsolePrinter:
         self.virtual = VirtualPrinter().start()
@@ -139,6 +143,20 @@ class ConsolePrinter:
             raise NothingPrinted("no report printed yet (the device prints one when it opens "
                                  "polls, clears test ballots or closes polls)")
         return self.printed[-1].kind
+
+    def toggle_paper(self) -> str:
+        """The trainer makes the roll run out in the middle of the next report, or the
+        operator loads a new roll (when it ran out or was armed to)."""
+        if self.virtual is None or self.port is None:
+            self.start()
+        assert self.virtual is not None and self.port is not None
+        if self.paper_short or self.port.status().paper_out:
+            self.virtual.set_paper_out(False)
+            self.paper_short = False
+            return "printer: a new paper roll is loaded"
+        self.virtual.set_paper_left(PAPER_LEFT_BYTES)
+        self.paper_short = True
+        return "armed: the printer's paper runs out in the middle of the next report"
 
     def close(self) -> None:
         if self.port is not None:

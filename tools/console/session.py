@@ -301,13 +301,22 @@ class ConsoleSession:
         """The device prints another copy of its last report (results, test or audit
         summary; the zero report prints once, when polls open)."""
         d = self._on()
-        kind = self.printer.last_kind()
+        if d.polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED) and \
+                not d.results_printed:
+            kind = "results"  # the printer failed at closing: print them now
+        else:
+            kind = self.printer.last_kind()
         if kind == "zero":
             raise ConsoleRefusal("the zero report prints once, when polls open; a copy can "
                                  "be printed of the test report, the results or the audit "
                                  "summary")
         d.print_report(kind)
         return f"printed a copy of the {kind} report: {self.printer.printed[-1].roll}"
+
+    def printer_paper(self) -> str:
+        """Trainer: the paper runs out in the middle of the next report; operator: load a
+        new roll. The firmware then reports the fault and prints again."""
+        return self.printer.toggle_paper()
 
     def print_audit(self) -> str:
         """The device prints its audit-log summary."""
