@@ -28,7 +28,6 @@ from firmware.printsink import Printed, PrinterReportSink
 from simulator.printer import VirtualPrinter
 from simulator.station_day import save_roll
 
-
 PAPER_LEFT_BYTES = 4096  # what is left on the roll when the trainer arms a paper-out
 
 
