@@ -178,11 +178,16 @@ def image_sha256(img: Any) -> str:
 class _PendingHashes:
     """The two image digests being computed in the hash workers (front, back)."""
 
+    images: DuplexImages
     front: Future[str]
     back: Future[str]
 
     def result(self) -> list[str]:
-        return [self.front.result(), self.back.result()]
+        """Both digests. A side whose worker has not even started by now (a loaded CPU did
+        not schedule it) is taken back and hashed here, rather than waited for."""
+        return [image_sha256(img) if fut.cancel() else fut.result()
+                for fut, img in ((self.front, self.images.front),
+                                 (self.back, self.images.back))]
 
 
 @dataclass
@@ -779,7 +784,7 @@ class Device:
         recorded, so what is recorded is always the SHA-256 of the exact raw pixels."""
         if self._hasher is None:
             self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pcos-hash")
-        return _PendingHashes(self._hasher.submit(image_sha256, images.front),
+        return _PendingHashes(images, self._hasher.submit(image_sha256, images.front),
                               self._hasher.submit(image_sha256, images.back))
 
     def voter_choice(self, cast: bool) -> SheetResult:
