@@ -3,10 +3,17 @@
 * ``overhead``: the device runs real, rendered sheets through the real reader
   on real media (SQLite WAL ``synchronous=FULL`` and the fsynced journal, in a
   temp directory on this machine's disk). Per sheet: the time of
-  ``Device.step`` minus the time inside ``Reader.interpret`` - the state
-  machine, the two durable writes (pending, cast), the audit events, the
-  image hashes. The disk's fsync latency is printed beside it, since two
-  durable batches per sheet cannot cost less than two fsyncs.
+  ``Device.step`` (wall clock) minus the time inside ``Reader.interpret`` - the
+  state machine, the durable ``pending`` write and the ``cast`` mark, the audit
+  events, and whatever part of the SHA-256 of both raw images the hash threads
+  (started when the sensor delivers the images) had not finished when the
+  reader returned (``hash_wait``). ``without_hash_wait`` subtracts that wait.
+  The reader's own time alone and inside the device is printed too, so that
+  hashing that slows the reader (a shared core) is not hidden. A control, every
+  other sheet of the same run with constant digests instead of the hashes
+  (``control_no_hashing_*``), shows what hashing costs under the same load.
+  The disk's fsync latency is printed beside it: the durable ``pending`` batch
+  cannot cost less than one fsync.
 * ``restart``: a store holding a full day (``--count`` sheets, default 1,600)
   and a sheet left pending; the time from constructing the device to ready
   (store opened and both media compared, the pending sheet decided), in
@@ -24,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +44,7 @@ from election.model import Election, Station
 from firmware.device import image_sha256
 from firmware.hal.imaging import DuplexImages
 from firmware.reader_setup import make_reader
-from firmware.store import SheetState
+from firmware.store import SheetMode, SheetState
 from simulator.devices import SimWorld
 from simulator.rig import TableReader, build_device, random_interpretations
 from simulator.scanner import preset
@@ -71,20 +80,40 @@ def fsync_latency_ms(directory: Path, n: int = 50) -> float:
     return round(float(np.median(ts)) * 1000, 3)
 
 
-def overhead(count: int = 200, seed: int = 7, **_: object) -> list[Figure]:
-    e = default_election()
-    station = default_station(e)
-    factory = SheetFactory(e, station, preset("realistic"), seed=seed, kind="mixed")
-    pool = [factory.sheet(i) for i in range(24)]
-    reader = _TimedReader(make_reader(e, station))
-    for s in pool[:12]:  # blank templates built before timing
-        reader.interpret(s.front, s.back)
+@dataclass
+class _Run:
+    """Per-sheet seconds of one device run."""
+
+    over: list[float] = field(default_factory=list)  # Device.step minus the reader
+    rest: list[float] = field(default_factory=list)  # ... minus the wait for the hashes
+    wait: list[float] = field(default_factory=list)  # the wait for the hashes
+    store: list[float] = field(default_factory=list)  # inside Store.commit
+    reader: list[float] = field(default_factory=list)  # inside Reader.interpret
+    total: list[float] = field(default_factory=list)  # Device.step, reader included
+    cast: int = 0
+
+
+class _ConstantHashes:
+    """Control only (never in a device): the two digests already known, so that the run
+    shows what hashing costs. The store in the temp directory then holds made-up hashes."""
+
+    def result(self) -> list[str]:
+        return ["0" * 64, "1" * 64]
+
+
+def _device_run(e: Election, station: Station, reader: _TimedReader, pool: list[Any],
+                count: int) -> tuple[_Run, _Run, float]:
+    """One device, ``count`` sheets: every other sheet is hashed as the device does, the
+    others (the control) get constant digests; each image pair is fed twice, once in
+    each. Interleaving puts both under the same machine load, which on this shared
+    machine varies by the minute."""
     ids = [f"S{i:05d}" for i in range(count)]
 
-    def images_of(sheet: str) -> DuplexImages:
-        s = pool[int(sheet[1:]) % len(pool)]
+    def images_of(sheet: str) -> DuplexImages:  # sheets 2j and 2j+1: the same images
+        s = pool[int(sheet[1:]) // 2 % len(pool)]
         return DuplexImages(s.front, s.back)
 
+    run, control = _Run(), _Run()
     with tempfile.TemporaryDirectory(prefix="pcos-bench-") as tmp:
         world = SimWorld(queue=list(ids))
         rig = build_device(Path(tmp), world, e, station, reader, images_of=images_of)
@@ -94,33 +123,82 @@ def overhead(count: int = 200, seed: int = 7, **_: object) -> list[Figure]:
         d.enter_test_mode()
         d.clear_test()
         d.open_polls()
-        over, hashing, store, rest = [], [], [], []
-        for _sheet in ids:
+        for k, _sheet in enumerate(ids):
+            out = run if k % 2 == 0 else control
+            if out is control:
+                d._hash_images = lambda _images: _ConstantHashes()  # type: ignore[method-assign, assignment, return-value]
             world.insert_next()
             t = time.perf_counter()
             res = d.step()
             total = time.perf_counter() - t
-            over.append(total - reader.last_s)
-            store.append(d.timings["store_s"])
-            rest.append(total - reader.last_s - d.timings["hash_wait_s"])
+            if out is control:
+                del d._hash_images  # back to the device's own method
+            out.over.append(total - reader.last_s)
+            out.rest.append(total - reader.last_s - d.timings["hash_wait_s"])
+            out.wait.append(d.timings["hash_wait_s"])
+            out.store.append(d.timings["store_s"])
+            out.reader.append(reader.last_s)
+            out.total.append(total)
             if res is not None and res.action == "returned":
                 world.take_from_entry()
                 d.step()
+        fsync_ms = fsync_latency_ms(Path(tmp))
+        run.cast = d.sheets_cast(SheetMode.OFFICIAL)
+        d.close()
+    return run, control, fsync_ms
+
+
+def _median_ms(seconds: list[float]) -> float:
+    return round(float(np.median(seconds)) * 1000, 3)
+
+
+def overhead(count: int = 200, seed: int = 7, **_: object) -> list[Figure]:
+    """The device as built (hashing both raw images beside the reader) on ``count`` sheets,
+    interleaved with ``count`` control sheets whose hashes are constants: the difference
+    is what hashing costs on this machine, in the device's overhead and in the reader's
+    time."""
+    e = default_election()
+    station = default_station(e)
+    factory = SheetFactory(e, station, preset("realistic"), seed=seed, kind="mixed")
+    pool = [factory.sheet(i) for i in range(24)]
+    reader = _TimedReader(make_reader(e, station))
+    for s in pool[:12]:  # blank templates built before timing
+        reader.interpret(s.front, s.back)
+    alone = []  # the reader with nothing beside it (same 24 sheets the device cycles through)
+    for s in pool:
+        reader.interpret(s.front, s.back)
+        alone.append(reader.last_s)
+    run, control, fsync_ms = _device_run(e, station, reader, pool, 2 * count)
+    hashing, two = [], []
+    with ThreadPoolExecutor(max_workers=2) as pool2:
         for s in pool[:8]:
             t = time.perf_counter()
             image_sha256(s.front)
             image_sha256(s.back)
             hashing.append(time.perf_counter() - t)
-        fsync_ms = fsync_latency_ms(Path(tmp))
-        cast = d.sheets_cast(d._mode())
-        d.close()
-    return [*ms_stats("device_overhead_per_sheet", over),
-            *ms_stats("device_overhead_without_hash_wait", rest),
-            *ms_stats("device_storage_per_sheet", store),
-            Figure("image_hashing_both_sides_median",
-                   round(float(np.median(hashing)) * 1000, 3), "ms"),
+            t = time.perf_counter()
+            futures = [pool2.submit(image_sha256, s.front), pool2.submit(image_sha256, s.back)]
+            [f.result() for f in futures]
+            two.append(time.perf_counter() - t)
+    mb = (pool[0].front.nbytes + pool[0].back.nbytes) / 1e6
+    return [*ms_stats("device_overhead_per_sheet", run.over),
+            *ms_stats("device_overhead_without_hash_wait", run.rest),
+            *ms_stats("hash_wait_per_sheet", run.wait),
+            *ms_stats("device_storage_per_sheet", run.store),
+            Figure("reader_in_device_median", _median_ms(run.reader), "ms"),
+            Figure("sheet_total_median", _median_ms(run.total), "ms"),
+            *ms_stats("control_no_hashing_device_overhead", control.over),
+            Figure("control_no_hashing_storage_median", _median_ms(control.store), "ms"),
+            Figure("control_no_hashing_reader_in_device_median", _median_ms(control.reader),
+                   "ms"),
+            Figure("control_no_hashing_sheet_total_median", _median_ms(control.total), "ms"),
+            Figure("reader_alone_median", _median_ms(alone), "ms"),
+            Figure("image_bytes_both_sides", round(mb, 1), "MB"),
+            Figure("image_hashing_both_sides_median", _median_ms(hashing), "ms"),
+            Figure("image_hashing_both_sides_two_threads_median", _median_ms(two), "ms"),
             Figure("disk_fsync_median", fsync_ms, "ms"),
-            Figure("sheets_cast", cast, "")]
+            Figure("load_average_1min", round(os.getloadavg()[0], 1), ""),
+            Figure("sheets_cast_both_runs", run.cast, "")]
 
 
 def _filled_store(tmp: Path, e: Election, station: Station, sheets: int, seed: int

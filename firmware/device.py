@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -79,6 +80,17 @@ from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
 
+# Events the device reports to the CEC by itself, as a signed ``status`` message: every
+# polls transition, and every fault or recovery the CEC's operators should see live.
+STATUS_EVENTS = frozenset({
+    EventType.PACKAGE_LOADED, EventType.MODE_CHANGED, EventType.POLLS_OPENED,
+    EventType.POLLS_PAUSED, EventType.POLLS_RESUMED, EventType.POLLS_CLOSED,
+    EventType.RESULTS_REPORTED, EventType.JAM, EventType.JAM_CLEARED,
+    EventType.DOUBLE_FEED, EventType.STORAGE_ERROR, EventType.STORAGE_ACKNOWLEDGED,
+    EventType.PRINTER_FAULT, EventType.RECOVERY, EventType.TALLY_MISMATCH,
+})
+STATUS_DETAIL_CHARS = 200  # what the CEC accepts (protocol.messages)
+
 
 class SheetReader(Protocol):
     """What reads a fed sheet: ``vision.interpret.Reader`` (see firmware.reader_setup)."""
@@ -129,6 +141,8 @@ class DeviceConfig:
     thresholds: Thresholds | None = None
     # which sheets' images the device keeps on the internal medium (None: none, no files)
     image_retention: ImageRetention | None = None
+    # hand a status line to the uplink (``hw.results``) on every event of STATUS_EVENTS
+    send_status: bool = True
 
 
 @dataclass
@@ -158,6 +172,22 @@ def image_sha256(img: Any) -> str:
     h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
     h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _PendingHashes:
+    """The two image digests being computed in the hash workers (front, back)."""
+
+    images: DuplexImages
+    front: Future[str]
+    back: Future[str]
+
+    def result(self) -> list[str]:
+        """Both digests. A side whose worker has not even started by now (a loaded CPU did
+        not schedule it) is taken back and hashed here, rather than waited for."""
+        return [image_sha256(img) if fut.cancel() else fut.result()
+                for fut, img in ((self.front, self.images.front),
+                                 (self.back, self.images.back))]
 
 
 @dataclass
@@ -233,11 +263,13 @@ class Device:
         else:  # a sheet at the entry after a restart: wait until the voter takes it
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
         self._show()
-        try:  # a power cut may have struck between a transition and its hand-over
-            self.hand_results()
-        except PcosError as exc:  # the uplink never keeps the device from counting
-            self._commit([], [(EventType.RECOVERY, {"decision": "reports not handed to the "
-                                                                "uplink", "why": str(exc)})])
+        # a power cut may have struck between a transition and its hand-over
+        for hand, what in ((self._hand_missed_status, "status not handed to the uplink"),
+                           (self.hand_results, "reports not handed to the uplink")):
+            try:
+                hand()
+            except PcosError as exc:  # the uplink never keeps the device from counting
+                self._commit([], [(EventType.RECOVERY, {"decision": what, "why": str(exc)})])
         return check
 
     def _reinstall(self, stored: dict[str, Any]) -> None:
@@ -256,7 +288,8 @@ class Device:
                 continue  # not the file that was verified at load
             quick = reinstall_quick(self.config, data, stored)
             self.config = quick if quick is not None else self._verify_package(
-                data, audit_refusal=False)
+                data, audit_refusal=False,
+                station=str(stored["station"]) if stored.get("spare") else None)[0]
             return
         raise mismatch
 
@@ -322,7 +355,8 @@ class Device:
         self._show()
         return new
 
-    def load_package(self, data: bytes | None = None) -> PollsState:
+    def load_package(self, data: bytes | None = None, station: str | None = None
+                     ) -> PollsState:
         """Load the election package and go to ``package-loaded``.
 
         ``data``: a signed package file, verified with :func:`firmware.package.load_package`
@@ -331,21 +365,38 @@ class Device:
         raised as :class:`firmware.package.PackageError`. The file is kept on both media so
         that a restart verifies it again. Without ``data`` the device runs the
         configuration it was built with (simulations and tests of the core).
+
+        ``station``: where the device is installed. A TEC spare (assigned in the package
+        to a TEC, not to a station) must name it: any station of its TEC that the package
+        holds; a station outside the package or another TEC's is refused
+        (``another-station``, with the detail), and so is a spare that names none
+        (``not-assigned``). For a device assigned to a station it may be given and must be
+        that station. The station chosen is recorded (``package-loaded``: ``station``,
+        ``spare``) and a restart verifies the package for it again.
         """
         if data is not None and self.polls is PollsState.NO_PACKAGE:
-            config = self._verify_package(data)
+            config, spare = self._verify_package(data, station=station)
             for medium in (self.hw.internal, self.hw.removable):
                 if medium.available():
                     with contextlib.suppress(OSError):
                         write_atomically(installed_package_path(medium.root()), data)
             self.config = config
+        elif data is None and station is not None and station != self.config.station.number:
+            raise DeviceError(f"this device is configured for station "
+                              f"{self.config.station.number}, not {station}")
+        else:
+            spare = False
         c = self.config
         pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
-               "station": c.station.number, "device": c.device_id}
+               "station": c.station.number, "device": c.device_id,
+               **({"spare": True} if spare else {})}
         return self._transition(PollsAction.LOAD_PACKAGE, extra=[_meta("package", pkg)],
                                 event=(EventType.PACKAGE_LOADED, pkg))
 
-    def _verify_package(self, data: bytes, audit_refusal: bool = True) -> DeviceConfig:
+    def _verify_package(self, data: bytes, audit_refusal: bool = True,
+                        station: str | None = None) -> tuple[DeviceConfig, bool]:
+        """The configuration running ``data``, and whether this device stands in as a TEC
+        spare at ``station``."""
         trust = self.config.trust
         if trust is None:
             raise DeviceError("this device has no trusted CEC root: it cannot verify a signed "
@@ -355,18 +406,20 @@ class Device:
             verified = packages.load_package(
                 data, root=trust.root, now=self._now(),
                 device_id=device.device_id if device else self.config.device_id,
-                device_certificate=device.certificate if device else None)
+                device_certificate=device.certificate if device else None,
+                station=station)
         except packages.PackageError as exc:
             if audit_refusal:
                 self._commit([], [(EventType.PACKAGE_REFUSED,
                                    {"reason": exc.reason.value, "detail": exc.detail,
-                                    "sha256": hashlib.sha256(data).hexdigest()})])
+                                    "sha256": hashlib.sha256(data).hexdigest(),
+                                    **({"station": station} if station else {})})])
             self.hw.display.show(Screen(screen="package-refused",
                                         voter=SCANNER[ScannerState.DISABLED],
                                         operator=PACKAGE_REFUSALS[exc.reason],
                                         detail=exc.detail))
             raise
-        return configure(self.config, verified)
+        return configure(self.config, verified), verified.spare
 
     def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
         """Apply a CEC-signed withdrawal amendment; only before polls open.
@@ -570,6 +623,33 @@ class Device:
             channel.polls_closed(results_report or self.report_data("results"),
                                  self.store.audit_events())
 
+    def _hand_status(self, events: list[dict[str, Any]]) -> None:
+        """Queue a signed ``status`` message for each of ``events`` in STATUS_EVENTS (after
+        they are stored). Only queues; the channel keeps one status per audit event, so
+        handing one again (at boot, see :meth:`_hand_missed_status`) is harmless. A failure
+        to queue never stops the sheet flow: the boot hands over whatever was missed."""
+        channel = self.hw.results
+        if channel is None:
+            return
+        due = [ev for ev in events if ev["type"] in _STATUS_TYPES]
+        if not due:
+            return
+        polls = self.polls.value
+        for ev in due:
+            with contextlib.suppress(PcosError, OSError):
+                channel.status(polls, status_detail(ev), ev["t"], ev["hash"])
+
+    def _hand_missed_status(self) -> None:
+        """At boot: hand over the status events of the audit log again (a power cut may
+        have struck between storing an event and queuing its status). The polls state
+        named is today's; the event itself is in the detail."""
+        channel = self.hw.results
+        if channel is None or not self.config.send_status:
+            return
+        for ev in self.store.audit_events():
+            if ev["type"] in _STATUS_TYPES:
+                channel.status(self.polls.value, status_detail(ev), ev["t"], ev["hash"])
+
     # --- tallies -------------------------------------------------------------------------------
 
     def _empty(self) -> TallyBuilder:
@@ -700,13 +780,16 @@ class Device:
             return SheetResult("needs-review", warnings=decision.warnings)
         return self._accept(interp, digests)
 
-    def _hash_images(self, images: DuplexImages) -> Future[list[str]]:
-        """Hash both images in a worker thread while the reader runs (hashlib releases the
-        GIL on large buffers)."""
+    def _hash_images(self, images: DuplexImages) -> _PendingHashes:
+        """Start hashing both images as soon as the sensor delivered them, one worker thread
+        per side, while the reader runs: hashlib releases the GIL while it digests a large
+        buffer, and the contiguous pixel arrays are hashed in place (no copy). The device
+        joins them (:meth:`_PendingHashes.result`) after the reading, before anything is
+        recorded, so what is recorded is always the SHA-256 of the exact raw pixels."""
         if self._hasher is None:
-            self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pcos-hash")
-        return self._hasher.submit(lambda: [image_sha256(images.front),
-                                            image_sha256(images.back)])
+            self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pcos-hash")
+        return _PendingHashes(images, self._hasher.submit(image_sha256, images.front),
+                              self._hasher.submit(image_sha256, images.back))
 
     def voter_choice(self, cast: bool) -> SheetResult:
         """Warn policy: the voter casts the held sheet as is, or takes it back."""
@@ -843,6 +926,8 @@ class Device:
             for r in out:
                 if r["op"] == "audit":
                     self.on_event(r["event"])
+        if events and self.hw.results is not None and self.config.send_status:
+            self._hand_status([r["event"] for r in out if r["op"] == "audit"])
         if self.store.new_problems:
             problems, self.store.new_problems = self.store.new_problems, []
             evs = [(EventType.STORAGE_ERROR, p.to_json()) for p in problems]
@@ -858,6 +943,17 @@ class Device:
             self._hasher.shutdown()
             self._hasher = None
         self.store.close()
+
+
+_STATUS_TYPES = frozenset(e.value for e in STATUS_EVENTS)
+
+
+def status_detail(event: dict[str, Any]) -> str:
+    """The status line for an audit event: ``<type> #<seq> <data as canonical JSON>``,
+    cut to STATUS_DETAIL_CHARS (the full event is in the audit log the device sends at
+    close, under the same hash)."""
+    data = json.dumps(event["data"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"{event['type']} #{event['seq']} {data}"[:STATUS_DETAIL_CHARS]
 
 
 def _meta(key: str, value: Any) -> dict[str, Any]:

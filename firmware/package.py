@@ -261,9 +261,9 @@ class StationAssignments:
         for number in numbers:
             _station_or_fail(election, number)
         return cls(
-            stations={n: tuple(f"{n}-D{k}" for k in range(1, devices_per_station + 1))
+            stations={n: tuple(station_device_id(n, k) for k in range(1, devices_per_station + 1))
                       for n in numbers},
-            spares={t.id: tuple(f"{t.id}-S{k}" for k in range(1, spares_per_tec + 1))
+            spares={t.id: tuple(spare_device_id(t.id, k) for k in range(1, spares_per_tec + 1))
                     for t in election.tecs} if spares_per_tec else {},
         )
 
@@ -316,6 +316,18 @@ class StationAssignments:
             return cls(stations=groups[0], spares=groups[1])
         except PcosError as exc:
             raise PcosError(f"{what}: {exc}") from None
+
+
+def station_device_id(station: str, n: int) -> str:
+    """The one name of a station's ``n``-th device (1, 2, ...): ``<station>-D<n>``. The
+    package assigns it, the device certificate names it, the device prints it on its
+    reports and signs its messages to the CEC with it, and the CEC registers it."""
+    return f"{station}-D{n}"
+
+
+def spare_device_id(tec: str, n: int) -> str:
+    """The name of a TEC's ``n``-th spare: ``<tec>-S<n>``."""
+    return f"{tec}-S{n}"
 
 
 def _station_or_fail(election: Election, number: str) -> Station:

@@ -230,17 +230,20 @@ class ProvisionedDevice:
 def provision_device(signing_key: Ed25519PrivateKey, *, device_id: str, station: str | None,
                      valid_from: str = DEFAULT_VALID_FROM,
                      valid_until: str = DEFAULT_VALID_UNTIL, election_id: str | None = None,
-                     seed: bytes | None = None) -> ProvisionedDevice:
+                     seed: bytes | None = None,
+                     key: Ed25519PrivateKey | None = None) -> ProvisionedDevice:
     """Generate a device key pair and certify it with the CEC signing key.
 
     ``station`` is None for a spare kept at a TEC (it may then serve any station its
-    package assigns it to). ``seed`` makes the key deterministic (tests only).
+    package assigns it to). ``seed`` makes the key deterministic (tests only). ``key``:
+    certify this existing device key instead of generating one (a device keeps one key
+    pair for its life: a simulation whose CEC server directory already holds it).
     """
     check_device_id(device_id)
     valid_from, valid_until = instant(valid_from), instant(valid_until)
     if valid_from > valid_until:
         raise CryptoError(f"validity {valid_from} .. {valid_until} is empty")
-    key = _ed25519(seed, f"device//{device_id}")
+    key = key if key is not None else _ed25519(seed, f"device//{device_id}")
     cert = crypto.issue_certificate(
         signing_key, role=CertificateRole.DEVICE, subject=device_id,
         public_key=crypto.public_bytes(key), valid_from=valid_from, valid_until=valid_until,

@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from election.model import Election
@@ -84,6 +84,7 @@ class OutboxChannel:
     messenger: DeviceMessenger
     outbox: Outbox
     election: Election
+    _status_heads: set[str] | None = field(default=None, init=False, repr=False)
 
     def _queued(self, kind: MessageKind) -> bool:
         return self.outbox.has_kind(kind.value)
@@ -113,7 +114,14 @@ class OutboxChannel:
             self._queue(AuditLog(audit_blob(audit_events), _head(head)), r["time"], head)
 
     def status(self, state: str, detail: str, time: str, audit_head: str) -> None:
+        """One status message per audit head: the device hands the status of an audit
+        event again after a restart, and the outbox keeps the first."""
+        if self._status_heads is None:  # read once from the outbox (it survives restarts)
+            self._status_heads = self.outbox.audit_heads(MessageKind.STATUS.value)
+        if audit_head in self._status_heads:
+            return
         self._queue(Status(state, detail), time, audit_head)
+        self._status_heads.add(audit_head)
 
     def dec_protocol(self, pages_png: Sequence[bytes], first: DecFigures | dict[str, Any],
                      second: DecFigures | dict[str, Any], time: str,

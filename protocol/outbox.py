@@ -100,6 +100,12 @@ class Outbox:
         return self._db.execute("SELECT 1 FROM outbox WHERE kind=? LIMIT 1",
                                 (kind,)).fetchone() is not None
 
+    def audit_heads(self, kind: str) -> set[str]:
+        """The audit-log heads the held messages of ``kind`` were signed with (read from
+        the signed messages themselves, so nothing beside them can disagree)."""
+        rows = self._db.execute("SELECT signed FROM outbox WHERE kind=?", (kind,)).fetchall()
+        return {SignedMessage.loads(r[0]).message.audit_head for r in rows}
+
     def next_sequence(self) -> int:
         row = self._db.execute("SELECT MAX(sequence) FROM outbox").fetchone()
         return int(row[0] or 0) + 1

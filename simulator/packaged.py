@@ -9,8 +9,11 @@ device then loads the package file and verifies it against the CEC root
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from election.model import Election
 from firmware import crypto, package, provision
@@ -30,7 +33,7 @@ def sim_cec_keys(seed: bytes = SIM_SEED) -> CecKeys:
 
 def device_ids(station: str, devices: int) -> list[str]:
     """The ids ``StationAssignments.per_station`` gives: ``<station>-D1``..."""
-    return [f"{station}-D{k}" for k in range(1, devices + 1)]
+    return [package.station_device_id(station, k) for k in range(1, devices + 1)]
 
 
 def sim_package(election: Election, keys: CecKeys, stations: tuple[str, ...],
@@ -46,9 +49,11 @@ def sim_package(election: Election, keys: CecKeys, stations: tuple[str, ...],
         version=version, created=CREATED)
 
 
-def sim_device(keys: CecKeys, device_id: str, station: str | None) -> ProvisionedDevice:
+def sim_device(keys: CecKeys, device_id: str, station: str | None,
+               key: Ed25519PrivateKey | None = None) -> ProvisionedDevice:
+    """``key``: the device's existing key (default: derived from the id and SIM_SEED)."""
     return provision.provision_device(keys.signing_key, device_id=device_id, station=station,
-                                      seed=SIM_SEED, valid_until=SIM_VALID_UNTIL)
+                                      seed=SIM_SEED, valid_until=SIM_VALID_UNTIL, key=key)
 
 
 @dataclass(frozen=True)
@@ -76,8 +81,12 @@ class StationSetup:
 
 
 def write_station_setup(directory: Path, election: Election, station: str, devices: int,
-                        keys: CecKeys | None = None) -> StationSetup:
-    """CEC keys (public root certificate only), the package and each device's key files."""
+                        keys: CecKeys | None = None,
+                        device_keys: Mapping[str, Ed25519PrivateKey] | None = None
+                        ) -> StationSetup:
+    """CEC keys (public root certificate only), the package and each device's key files.
+    ``device_keys``: device id -> the key the device already has (its one identity, e.g.
+    the one a CEC server directory certified for ``pcos station run --cec``)."""
     keys = keys or sim_cec_keys()
     directory.mkdir(parents=True, exist_ok=True)
     pkg = directory / "election-package.bin"
@@ -87,6 +96,7 @@ def write_station_setup(directory: Path, election: Election, station: str, devic
     dirs = []
     for device_id in device_ids(station, devices):
         d = directory / "devices" / device_id
-        provision.save_device(sim_device(keys, device_id, station), d)
+        key = device_keys.get(device_id) if device_keys is not None else None
+        provision.save_device(sim_device(keys, device_id, station, key), d)
         dirs.append(d)
     return StationSetup(pkg, root, tuple(dirs))

@@ -47,7 +47,7 @@ from firmware.reader_setup import make_reader
 from simulator.devices import SimWorld
 from simulator.drive import run_day
 from simulator.election_day import ElectionDay, EventKind, find_station, render, sheet_factories
-from simulator.packaged import StationSetup, write_station_setup
+from simulator.packaged import StationSetup, device_ids, write_station_setup
 from simulator.printer import VirtualPrinter
 from simulator.rig import build_device
 from simulator.scanner import preset
@@ -252,9 +252,11 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
                     preset_name: str, seed: int, uplink: dict[str, Any] | None = None,
                     retention: str = "rejected+marginal") -> list[_Dev]:
     """``uplink``: ``{"host", "port", "cec_dir", "modem"}`` to send each device's reports to
-    a running CEC (its messages then carry the identity ``pcos-<station>-<n>`` that
-    ``pcos cec provision`` certified); ``retention``: whose images each device keeps
-    (``firmware.cvr.ImageRetention``)."""
+    a running CEC; ``retention``: whose images each device keeps
+    (``firmware.cvr.ImageRetention``). Each device has one identity: the package's
+    ``<station>-D<n>``, and with ``uplink`` the key ``pcos cec provision`` certified under
+    that id, so its printed reports, its signed messages and the CEC's registry name the
+    same device with the same key."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "election.pickle").write_bytes(pickle.dumps(election))
     day_path = out / "day.json"
@@ -263,7 +265,10 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
     cuts = sorted(e.t_s for e in day.events if e.kind is EventKind.POWER_CUT)
     times = {s.sheet_index: s.t_s for s in day.sheets}
     # the CEC's package for this station and each device's provisioned key (simulated keys)
-    setup = write_station_setup(out / "setup", election, day.station, devices)
+    setup = write_station_setup(out / "setup", election, day.station, devices,
+                                device_keys=uplink_device_keys(uplink, day.station, devices)
+                                if uplink else None)
+    ids = device_ids(day.station, devices)
     devs = []
     for n in range(devices):
         mine = [s for s in day.sheets if (s.voter - 1) % devices == n]
@@ -281,7 +286,7 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
                          jam_sheets={sheet_name(s.sheet_index): s.jams for s in mine if s.jams},
                          stacked=stacked, file=str(workdir / "world.json"))
         world.save()
-        device_id = f"pcos-{day.station}-{n + 1}" if uplink else f"KG-{day.station}-{n + 1}"
+        device_id = ids[n]
         (workdir / "settings.json").write_text(json.dumps({
             "election": str(out / "election.pickle"), "day": str(day_path),
             "device": n, "setup": setup.to_json(), "preset": preset_name,
@@ -290,6 +295,23 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
             encoding="utf-8")
         devs.append(_Dev(n + 1, workdir, [s.sheet_index for s in mine], list(cuts), times))
     return devs
+
+
+def uplink_device_keys(uplink: dict[str, Any], station: str, devices: int
+                       ) -> dict[str, Any]:
+    """The keys the CEC directory certified for this station's devices (by package id)."""
+    from firmware.crypto import load_private_key
+    from simulator.uplink import UplinkError
+
+    root = Path(uplink["cec_dir"])
+    keys = {}
+    for did in device_ids(station, devices):
+        path = root / "device-keys" / f"{did}.key"
+        if not path.is_file():
+            raise UplinkError(f"{root}: no identity for device {did} (pcos cec provision "
+                              f"names a station's devices {station}-D1, {station}-D2, ...)")
+        keys[did] = load_private_key(path)
+    return keys
 
 
 def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 2,

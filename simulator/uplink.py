@@ -74,6 +74,13 @@ def attach(device: Device, settings: UplinkSettings, election: Election
     if cert.station != device.config.station.number:
         raise UplinkError(f"device {settings.device_id} is certified for station "
                           f"{cert.station}, not {device.config.station.number}")
+    trust = device.config.trust
+    if trust is not None and trust.device is not None and (
+            trust.device.device_id != settings.device_id
+            or trust.device.certificate.public_key != cert.public_key):
+        raise UplinkError(f"device {trust.device.device_id} (package) and "
+                          f"{settings.device_id} (CEC) are not one identity: the same id and "
+                          "key must be in the package's certificate and the CEC's")
     ident = DeviceIdentity(settings.device_id, device.config.station.number, key, cert)
     device.config = dataclasses.replace(device.config, signing_key=key)
     outbox = Outbox(device.hw.internal.root() / OUTBOX_FILE)

@@ -37,7 +37,7 @@ def test_cec_serve_send_results(tmp_path: Path, capsys) -> None:  # type: ignore
     try:
         assert server.stdout is not None
         assert "devices on" in server.stdout.readline()
-        assert main(["cec", "send", "--dir", str(cec), "--device", "pcos-1001-1", "--port",
+        assert main(["cec", "send", "--dir", str(cec), "--device", "1001-D1", "--port",
                      str(port), "--with-dec", "--suite",
                      "mlkem768x25519-hkdf-sha256-aes256gcm"]) == 0
         assert capsys.readouterr().out.count("delivered") == 3

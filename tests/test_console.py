@@ -178,8 +178,11 @@ def test_illegal_actions_show_the_typed_refusal(tmp_path: Path, sheets: Path,
     assert seen["clear"] == "REFUSED (ConsoleRefusal): no jammed sheet in the paper path"
     assert seen["copy"] == "REFUSED (ConsoleRefusal): the device is already on"
     assert seen["report"].startswith("RESULTS REPORT") and "sheets cast 0" in seen["report"]
-    assert sorted(p.name for p in (tmp_path / "dev" / "reports").iterdir()) == [
-        "001-zero.txt", "002-results.txt", "003-results-copy.txt"]
+    assert "paper (decoded by the printer): " in seen["report"]
+    # each job on the pty printer: the bytes sent, the preview, the data, the decoded roll
+    assert sorted(p.name for p in (tmp_path / "dev" / "reports").iterdir()) == sorted(
+        f"{job}.{ext}" for job in ("01-zero", "02-results", "03-results")
+        for ext in ("escpos", "png", "json", "roll.png"))
     d = session.device
     assert d is not None and d.polls.value == "polls-closed"
     assert d.store.sheets() == [] and session.world.box == []

@@ -188,8 +188,8 @@ class _BrokenChannel:
     def dec_protocol(self, *args: object) -> None:
         raise AssertionError("not called")
 
-    def status(self, *args: object) -> None:
-        raise AssertionError("not called")
+    def status(self, *args: object) -> None:  # the device's own status lines (issue 7)
+        raise ProtocolError(Reason.MALFORMED, "outbox medium failed")
 
 
 def test_a_failing_uplink_never_keeps_the_device_from_booting(tmp_path: Path) -> None:

@@ -49,10 +49,12 @@ def test_station_run_sends_to_a_running_cec_over_modems(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(proc.stdout)
     assert doc["tally_matches_truth"] is True and doc["power_cuts"] >= 2
-    assert doc["messages_sent"] == 6 and doc["receipts"] == 6 and doc["all_receipted"]
-    assert sorted((m.device_id, m.kind) for m in store.messages()) == sorted(
-        (f"pcos-{STATION}-{n}", k) for n in (1, 2) for k in ("zero-report", "results",
-                                                             "audit-log"))
+    # besides the reports, each device sends its own status lines (issue 7: polls
+    # transitions, jams, recoveries)
+    assert doc["messages_sent"] == doc["receipts"] > 6 and doc["all_receipted"]
+    assert sorted((m.device_id, m.kind) for m in store.messages() if m.kind != "status") == \
+        sorted((f"{STATION}-D{n}", k) for n in (1, 2) for k in ("zero-report", "results",
+                                                                "audit-log"))
     devices = [Tally.from_json(json.loads((out / f"device-{n}" / "done.json").read_text())
                                ["official"]) for n in (1, 2)]
     signed = []
@@ -69,4 +71,4 @@ def test_station_run_sends_to_a_running_cec_over_modems(tmp_path: Path) -> None:
     result = json.loads((out / "result.json").read_text())
     for dev in result["devices"]:
         assert dev["uplink"]["transport"] == ("modem" if modem else "tcp")
-        assert [m["state"] for m in dev["uplink"]["messages"]] == ["delivered"] * 3
+        assert {m["state"] for m in dev["uplink"]["messages"]} == {"delivered"}

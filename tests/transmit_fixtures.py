@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fw_fixtures import ELECTION, STATION, genuine, table_for
@@ -70,6 +70,9 @@ def sim_device(workdir: Path, device_id: str, registry: CecRegistry, sheets: int
         world.queue = list(ids)
         world.save()
     r = build_device(workdir, world, ELECTION, STATION, TableReader(table), device_id=device_id)
+    # these tests count the report messages; the device's own status messages are tested in
+    # test_fw7_status.py
+    r.device.config = replace(r.device.config, send_status=False)
     ident = identity_for(device_id)
     outbox = Outbox(workdir / "internal" / "outbox.db")
     channel = OutboxChannel(DeviceMessenger(ident, registry.election_hash,

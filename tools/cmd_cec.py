@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     send = subs.add_parser("send", help="play one device's day to a running server")
     send.add_argument("--dir", required=True, help="CEC directory (from provision)")
-    send.add_argument("--device", required=True, help="device id, e.g. pcos-1001-1")
+    send.add_argument("--device", required=True, help="device id, e.g. 1001-D1")
     send.add_argument("--host", default="127.0.0.1")
     send.add_argument("--port", type=int, default=7800)
     send.add_argument("--outbox", help="outbox file (default: DIR/outbox-<device>.db)")

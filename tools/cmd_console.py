@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from election.errors import PcosError
+from election.model import Language
 from tools.common import add_election_option, load_election_arg
 
 if TYPE_CHECKING:
@@ -96,15 +97,18 @@ def run_console(args: argparse.Namespace) -> int:
                                  sheets, policy=BallotPolicy(args.policy),
                                  device_id=args.device_id or f"{station.number}-D1",
                                  package=package, trust=trust, reader_for=make_reader,
-                                 amendment=amendment)
-        app = DeviceConsole(session, language=args.lang)
-        if args.screenshot:
-            path = headless_screenshot(app, args.press.split(), Path(args.screenshot))
-            print(f"wrote {path}")
-        else:
-            if args.press:
-                raise PcosError("--press needs --screenshot")
-            app.run()
+                                 amendment=amendment, print_language=Language(args.lang))
+        try:
+            app = DeviceConsole(session, language=args.lang)
+            if args.screenshot:
+                path = headless_screenshot(app, args.press.split(), Path(args.screenshot))
+                print(f"wrote {path}")
+            else:
+                if args.press:
+                    raise PcosError("--press needs --screenshot")
+                app.run()
+        finally:
+            session.close()
     return 0
 
 

@@ -23,6 +23,7 @@ from firmware.crypto import (
     save_certificate,
     save_private_key,
 )
+from firmware.package import station_device_id
 from protocol.device import DeviceIdentity
 from protocol.envelope import CecEncryptionKeys
 
@@ -51,7 +52,9 @@ def device_identity(cec_signing: Ed25519PrivateKey, device_id: str, station: str
 
 
 def device_ids(station: str, count: int) -> list[str]:
-    return [f"pcos-{station}-{i}" for i in range(1, count + 1)]
+    """The package's names (``<station>-D<n>``, :func:`firmware.package.station_device_id`):
+    one identity per device in the package, its certificate, its reports and here."""
+    return [station_device_id(station, i) for i in range(1, count + 1)]
 
 
 def provision(directory: str | Path, election: Election, stations: list[str], *,

@@ -47,6 +47,7 @@ OPERATOR_MENU = (
     MenuItem("p", "pause_resume", "Pause / resume polls"),
     MenuItem("x", "close_polls", "Close polls (results report)"),
     MenuItem("r", "print_copy", "Print a copy of the last report"),
+    MenuItem("s", "print_audit", "Print the audit-log summary"),
     MenuItem("m", "report_results", "Results reported (sent)"),
     MenuItem("k", "ack_storage", "Acknowledge a storage problem"),
     MenuItem("w", "withdrawal", "Apply a withdrawal (before polls open)"),
@@ -62,6 +63,7 @@ PEOPLE_MENU = (
     MenuItem("e", "jam_eject", "Trainer: jam the next eject"),
     MenuItem("a", "clear_jam", "Operator: clear the jam"),
     MenuItem("v", "cover", "Operator: open / close the cover"),
+    MenuItem("h", "printer_paper", "Trainer: printer paper runs out / load a roll"),
     MenuItem("z", "power_cut", "Trainer: power cut now"),
     MenuItem("y", "cut_before_drop", "Trainer: power cut at next cast, before drop"),
     MenuItem("u", "cut_after_drop", "Trainer: power cut at next cast, after drop"),
@@ -201,6 +203,12 @@ class DeviceConsole(App[None]):
 
     def action_print_copy(self) -> None:
         self._run("print", self.session.print_copy)
+
+    def action_printer_paper(self) -> None:
+        self._run("printer", self.session.printer_paper)
+
+    def action_print_audit(self) -> None:
+        self._run("print", self.session.print_audit)
 
     def action_report_results(self) -> None:
         self._run("results reported", self.session.report_results)

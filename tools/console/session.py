@@ -7,8 +7,10 @@ reports); this module only
 
 * wires the device to :mod:`simulator.devices` hardware kept in ``DIR``
   (``internal/`` and ``removable/`` media, ``world.jsonl`` for the paper path
-  and the ballot box, ``reports/`` for what the printer printed), with the
-  sheet images taken from a ``pcos sim sheets`` folder;
+  and the ballot box, ``reports/`` for what the printer printed: the thermal
+  printer is the simulator's pty printer, fed ESC/POS by the firmware's
+  printer sink, see :mod:`tools.console.printout`), with the sheet images taken
+  from a ``pcos sim sheets`` folder;
 * plays the voter (puts the next sheet at the entry, takes a returned sheet
   back), the trainer (arms a jam or a power cut) and the operator (menu
   actions, clearing a jam, switching the device on);
@@ -45,7 +47,7 @@ from firmware.policy import BallotPolicy
 from firmware.states import PollsState, ScannerState
 from firmware.store import SheetMode
 from simulator.devices import RecordingDisplay, SimImageSensor, SimMedium, SimPaperPath, SimWorld
-from tools.console.printout import TextReportSink
+from tools.console.printout import ConsolePrinter
 from vision.imageio import ImageFileError, load_image
 
 WORLD_FILE = "world.jsonl"
@@ -169,10 +171,11 @@ class ConsoleSession:
     trust: PackageTrust | None = None
     reader_for: ReaderFactory | None = None
     amendment: bytes | None = None
+    print_language: Language = Language.RU
     device: Device | None = field(init=False, default=None)
     world: SimWorld = field(init=False)
     display: RecordingDisplay = field(init=False, default_factory=RecordingDisplay)
-    printer: TextReportSink = field(init=False)
+    printer: ConsolePrinter = field(init=False)
     armed_cut: CutPoint | None = field(init=False, default=None)
     events: list[dict[str, Any]] = field(init=False, default_factory=list)
     last_reason: str | None = field(init=False, default=None)
@@ -184,7 +187,12 @@ class ConsoleSession:
         if fresh and self.sheets is not None:
             self.world.queue = self.sheets.ids  # the pile of sheets the voters will feed
             self.world.save()
-        self.printer = TextReportSink(self.workdir / "reports")
+        self.printer = ConsolePrinter(self.workdir / "reports", self.print_language).start()
+
+    def close(self) -> None:
+        """Close the printer's port and its pty (the device's media are left as they are;
+        the device object stays readable)."""
+        self.printer.close()
 
     # --- power -----------------------------------------------------------------------------
 
@@ -212,6 +220,7 @@ class ConsoleSession:
                                           self.world),
                       clock=self.clock, reports=self.printer)
         device = Device(config, hw, on_event=self.events.append)
+        self.printer.bind(device)
         start = len(self.events)
         check = device.boot()
         self.device = device
@@ -243,7 +252,8 @@ class ConsoleSession:
 
     def load_package(self) -> str:
         d = self._on()
-        state = d.load_package(self.package)
+        # installed at the console's station: a TEC spare loads the package for it
+        state = d.load_package(self.package, station=self.station.number)
         signed = f" (signed package {d.config.package_hash[:12]})" if self.package else ""
         return f"package loaded: {state.value}{signed}"
 
@@ -288,10 +298,30 @@ class ConsoleSession:
         return "storage problem acknowledged"
 
     def print_copy(self) -> str:
-        """Print another copy of the last report the device printed."""
-        self._on()
-        path = self.printer.reprint()
-        return f"printed a copy: {path.name}"
+        """The device prints another copy of its last report (results, test or audit
+        summary; the zero report prints once, when polls open)."""
+        d = self._on()
+        if d.polls in (PollsState.POLLS_CLOSED, PollsState.RESULTS_REPORTED) and \
+                not d.results_printed:
+            kind = "results"  # the printer failed at closing: print them now
+        else:
+            kind = self.printer.last_kind()
+        if kind == "zero":
+            raise ConsoleRefusal("the zero report prints once, when polls open; a copy can "
+                                 "be printed of the test report, the results or the audit "
+                                 "summary")
+        d.print_report(kind)
+        return f"printed a copy of the {kind} report: {self.printer.printed[-1].roll}"
+
+    def printer_paper(self) -> str:
+        """Trainer: the paper runs out in the middle of the next report; operator: load a
+        new roll. The firmware then reports the fault and prints again."""
+        return self.printer.toggle_paper()
+
+    def print_audit(self) -> str:
+        """The device prints its audit-log summary."""
+        self._on().print_report("audit")
+        return f"printed the audit summary: {self.printer.printed[-1].roll}"
 
     # --- voters and the paper path ----------------------------------------------------------
 
