@@ -45,9 +45,7 @@ from calibration.device import (
 )
 from calibration.profile import (
     CalibrationProfile,
-    ProfileError,
     body_of,
-    configure_reader,
     parse_profile,
     sign_profile,
 )
@@ -59,6 +57,7 @@ from election.hashing import election_hash
 from election.model import Text
 from firmware.audit import EventType
 from firmware.calibration_report import report_data
+from firmware.calibration_store import PROFILE_PATH, configured, read_profile
 from firmware.crypto import key_id
 from firmware.device import Device, image_sha256
 from firmware.hal.clock import iso
@@ -73,7 +72,6 @@ from vision.interpret import Reader
 
 T = Text
 
-PROFILE_PATH = Path("calibration") / "profile.json"  # under each medium's root
 
 OPERATOR: dict[str, Text] = {
     "feed": T(ky="Калибрлөө: ушул тираждын бош бюллетендерин бирден, каалаган жагы менен "
@@ -395,29 +393,17 @@ class CalibrationMode:
 
 def stored_profile(device: Device) -> CalibrationProfile | None:
     """The calibration profile this device stored (verified with its own key), or None."""
-    for medium in (device.hw.internal, device.hw.removable):
-        path = Path(medium.root()) / PROFILE_PATH
-        if medium.available() and path.is_file():
-            try:
-                return parse_profile(path.read_bytes(), device.config.signing_key.public_key(),
-                                     str(path))
-            except (OSError, ProfileError):
-                continue
-    return None
+    return read_profile((device.hw.internal, device.hw.removable),
+                        device.config.signing_key.public_key())
 
 
 def apply_profile(device: Device, profile: CalibrationProfile) -> bool:
     """From now on the device's reader compares with this print run's blank boxes. True when
-    applied; False when the reader is a stand-in (not the vision reader) or the profile is
-    not for this reader (another election or DPI)."""
-    reader = device.config.reader
-    if not isinstance(reader, Reader):
+    applied; False when the reader is a stand-in or the profile is not for this reader."""
+    config = configured(device.config, profile)
+    if config is None:
         return False
-    try:
-        config = configure_reader(reader.config, profile)
-    except ProfileError:
-        return False
-    device.config = replace(device.config, reader=Reader(config))
+    device.config = config
     return True
 
 

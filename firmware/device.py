@@ -38,6 +38,7 @@ from firmware import amendment as amendments
 from firmware import audit
 from firmware import package as packages
 from firmware.audit import EventType
+from firmware.calibration_store import configured, read_profile
 from firmware.crypto import b64, public_bytes
 from firmware.cvr import ImageRetention
 from firmware.cvrstore import keep_images
@@ -231,6 +232,7 @@ class Device:
         if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
             self._reinstall(stored_pkg)
         self._reapply_withdrawals()
+        self._use_calibration()
         recs: list[dict[str, Any]] = []
         power_on: dict[str, Any] = {"software": self.config.software_hash,
                                     "internal_records": check.internal_records,
@@ -292,6 +294,14 @@ class Device:
                 station=str(stored["station"]) if stored.get("spare") else None)[0]
             return
         raise mismatch
+
+    def _use_calibration(self) -> None:
+        """Whenever the reader was (re)built: compare with this device's calibrated blank
+        boxes if calibration mode stored a profile for this election (else the package's)."""
+        profile = read_profile((self.hw.internal, self.hw.removable),
+                               self.config.signing_key.public_key())
+        if profile is not None:
+            self.config = configured(self.config, profile) or self.config
 
     def _reapply_withdrawals(self) -> None:
         doc = self.store.meta("withdrawals")
@@ -381,6 +391,7 @@ class Device:
                     with contextlib.suppress(OSError):
                         write_atomically(installed_package_path(medium.root()), data)
             self.config = config
+            self._use_calibration()
         elif data is None and station is not None and station != self.config.station.number:
             raise DeviceError(f"this device is configured for station "
                               f"{self.config.station.number}, not {station}")
@@ -463,6 +474,7 @@ class Device:
                         "candidates": [[w.contest, w.candidate]
                                        for w in amendment.candidates]})])
         self.config = with_election(self.config, election)
+        self._use_calibration()
         self._show()
         return amendment
 
