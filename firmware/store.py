@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from election.errors import PcosError
+from firmware.audit import encode_event
 from firmware.crypto import canonical_json
 from firmware.faults import FaultPoints
 from firmware.hal.storage import MediumRole, StorageMedium
@@ -500,7 +501,7 @@ def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
         return EncodedRecord(seq, rec, b'{"b":%d,"op":"sheet","seq":%d,"sheet":%s}'
                              % (batch, seq, part), part)
     if op == "audit" and len(keys) == 2 and "event" in keys:
-        part = canonical_json(rec["event"])
+        part = encode_event(rec["event"])
         return EncodedRecord(seq, rec, b'{"b":%d,"event":%s,"op":"audit","seq":%d}'
                              % (batch, part, seq), part)
     if op == "meta" and len(keys) == 3 and "key" in keys and "value" in keys:
