@@ -68,6 +68,7 @@ class NationalSettings:
     report: bool = True
     website: str = "check"  # none | check (serve on loopback, fetch, compare) | serve (and stay)
     http_port: int = 0  # --website serve: the port (0: a free one)
+    profile: bool = False  # cProfile each station in its worker: OUT/profile/, profile.txt
 
     def check(self) -> None:
         if self.stations is not None and self.stations < 1:
@@ -252,7 +253,8 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             tasks = [StationTask(n, seed, plans[n], faults, keys[n], "127.0.0.1", srv.port,
                                  x_pub, public_bytes(signing.public_key()), package_hash,
                                  str(work), kill_after_zero=n in settings.kill_worker_at,
-                                 keep=settings.keep)
+                                 keep=settings.keep,
+                                 profile_dir=str(out / "profile") if settings.profile else "")
                      for n in numbers]
             source = (_local_pool(tasks, workers) if settings.scheduler == "local"
                       else _dask(tasks, settings.scheduler, workers))
@@ -297,6 +299,11 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
         from simulator.national.report import write_report
 
         write_report(out, election, summary, records, national_cec)
+    if settings.profile:
+        from simulator.national.profile import summarise
+
+        (out / "profile.txt").write_text(summarise(out / "profile", summary["sheets"]),
+                                         encoding="utf-8")
     if settings.website == "serve":
         _serve_website(registry, db_path, settings.http_port, progress)
     return summary

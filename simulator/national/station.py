@@ -101,17 +101,22 @@ class SimFlashMedium(SimMedium):
 
     cheap_sync: ClassVar[bool] = True
 
-    def available(self) -> bool:
-        return self.role.value not in self.world.failed_media and os.path.isdir(self.path)
+    def available(self) -> bool:  # MediumRole is a StrEnum: equal to its value
+        return self.role not in self.world.failed_media and os.path.isdir(self.path)
 
 
 def fast_tiny_images(sheet: str) -> DuplexImages:
     """:func:`simulator.devices.tiny_images` (the same arrays, a test checks it), built
-    with fewer numpy calls: this runs once per sheet of ``--images none``."""
-    data = np.frombuffer(sheet.encode("utf-8").ljust(16, b"\0")[:16], dtype=np.uint8)
-    front = np.empty((1, 16, 3), np.uint8)
-    front[0] = data[:, None]
-    return DuplexImages(front, front[:, ::-1].copy())
+    from bytes without numpy arithmetic: this runs once per sheet of ``--images none``."""
+    data = sheet.encode("utf-8").ljust(16, b"\0")[:16]
+    front = bytearray(48)
+    for channel in range(3):
+        front[channel::3] = data
+    back = bytearray(48)
+    for channel in range(3):
+        back[channel::3] = data[::-1]
+    return DuplexImages(np.frombuffer(front, np.uint8).reshape(1, 16, 3),
+                        np.frombuffer(back, np.uint8).reshape(1, 16, 3))
 
 
 class PowerCut(BaseException):
@@ -162,6 +167,7 @@ class StationTask:
     attempt: int = 0
     kill_after_zero: bool = False  # tests: SIGKILL this worker once zero reports are out
     keep: bool = False
+    profile_dir: str = ""  # write a cProfile of this station's run here (station-N.prof)
 
 
 class SimClock:
@@ -172,9 +178,14 @@ class SimClock:
                                         tzinfo=dt.UTC) - dt.timedelta(
             seconds=BISHKEK_UTC_OFFSET_S)
         self.t_s = 0.0
+        self._at: tuple[float, dt.datetime] = (0.0, self.midnight_utc)
 
     def now(self) -> dt.datetime:
-        return self.midnight_utc + dt.timedelta(seconds=self.t_s)
+        t_s, at = self._at  # the device asks several times per sheet at the same time
+        if t_s != self.t_s:
+            at = self.midnight_utc + dt.timedelta(seconds=self.t_s)
+            self._at = (self.t_s, at)
+        return at
 
     def advance(self, t_s: float) -> None:
         self.t_s = max(self.t_s, t_s)
@@ -485,7 +496,22 @@ def _image_source(task: StationTask, election: Election, station: Station,
 
 
 def run_station(task: StationTask) -> dict[str, Any]:
-    """Run one station's day; return its record (JSON-ready)."""
+    """Run one station's day; return its record (JSON-ready). With ``task.profile_dir``
+    the run is profiled (cProfile, in this worker) into ``station-N.prof`` there."""
+    if not task.profile_dir:
+        return _run_station(task)
+    import cProfile
+    from dataclasses import replace
+
+    prof = cProfile.Profile()
+    record: dict[str, Any] = prof.runcall(_run_station, replace(task, profile_dir=""))
+    out = Path(task.profile_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(out / f"station-{task.station}.prof")
+    return record
+
+
+def _run_station(task: StationTask) -> dict[str, Any]:
     t0, c0 = time.perf_counter(), time.process_time()
     election = worker_election()
     station = election.station(task.station)
