@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -473,7 +474,7 @@ _SHEET_STATE = "UPDATE sheets SET state = ?, decided = ?, note = ? WHERE id = ?"
 _INSERT_AUDIT = "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EncodedRecord:
     """A record as written: its ``seq``, its canonical JSON ``payload`` (``seq`` and ``b``
     included) and, for a sheet or an audit event, that part's canonical JSON (``part``),
@@ -485,8 +486,12 @@ class EncodedRecord:
     part: bytes = b""
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+def _text(value: str) -> bytes:
+    """A JSON string as canonical JSON writes it (not ASCII-escaped, UTF-8)."""
+    return encode_basestring(value).encode("utf-8")
+
+
+_STATE_KEYS = frozenset({"op", "id", "state", "t", "note"})
 
 
 def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
@@ -504,10 +509,16 @@ def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
         part = encode_event(rec["event"])
         return EncodedRecord(seq, rec, b'{"b":%d,"event":%s,"op":"audit","seq":%d}'
                              % (batch, part, seq), part)
+    if op == "sheet-state" and keys == _STATE_KEYS and all(
+            type(rec[k]) is str for k in ("id", "state", "t", "note")):
+        return EncodedRecord(seq, rec, b'{"b":%d,"id":%s,"note":%s,"op":"sheet-state",'
+                             b'"seq":%d,"state":%s,"t":%s}'
+                             % (batch, _text(rec["id"]), _text(rec["note"]), seq,
+                                _text(rec["state"]), _text(rec["t"])))
     if op == "meta" and len(keys) == 3 and "key" in keys and "value" in keys:
         part = canonical_json(rec["value"])
         return EncodedRecord(seq, rec, b'{"b":%d,"key":%s,"op":"meta","seq":%d,"value":%s}'
-                             % (batch, _dumps(rec["key"]), seq, part), part)
+                             % (batch, _text(rec["key"]), seq, part), part)
     return EncodedRecord(seq, rec, canonical_json({**rec, "seq": seq, "b": batch}))
 
 

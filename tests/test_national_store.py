@@ -51,6 +51,8 @@ def test_encoded_records_are_the_canonical_json_of_the_whole(
                {"op": "sheet", "sheet": sheet},
                {"op": "audit", "event": event},
                {"op": "sheet-state", "id": key, "state": "cast", "t": t, "note": ""},
+               {"op": "sheet-state", "id": key, "state": "voided", "t": t, "note": t + key},
+               {"op": "sheet-state", "id": key, "state": "cast", "t": None, "note": ""},
                {"op": "meta", "key": key, "value": value, "extra": 1}]
     for i, rec in enumerate(records):
         enc = encode_record(rec, seq + i, seq)
