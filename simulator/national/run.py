@@ -24,8 +24,10 @@ import contextlib
 import hashlib
 import json
 import multiprocessing as mp
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -338,9 +340,18 @@ def _serve_website(registry: CecRegistry, db_path: Path, port: int,
         if progress is not None:
             progress.write(f"results website: {url}/ (JSON under {url}/api; Ctrl-C stops)\n")
             progress.flush()
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(3600)
+        stop = threading.Event()
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: stop serving
+                handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(1.0):
+                    pass
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
 
 def _sum(election: Election, tallies: list[Tally]) -> Tally:
