@@ -11,6 +11,8 @@ none`` or ``sample`` (``--sample-rate``) on the local spawn pool, and reports:
 * ``country_s_estimate``: the whole country's sheets (a station's mean at this
   turnout times 2,494) at this run's throughput, on this machine's cores;
 * with images: ``image_sheets_per_s_per_core`` over the image stations;
+* ``website_matches_truth``: the CEC's public website, served on the run's store and
+  fetched over loopback HTTP, shows the truth (``website_figures_checked`` figures);
 * ``load_average`` when it finished (the machine is shared: read figures with it).
 """
 
@@ -66,6 +68,8 @@ def run(count: int | None = 50, seed: int = 2021, images: str = "none",
         Figure("stations_with_failure", s["stations_with_failure"]),
         Figure("reruns", s["reruns"]),
         Figure("cec_duplicates", s["server"]["duplicates"]),
+        Figure("website_matches_truth", s["website"]["matches_truth"]),
+        Figure("website_figures_checked", s["website"]["checked_figures"]),
     ]
     image_recs = [r for r in records if r["faults"]["images"]]
     if image_recs:

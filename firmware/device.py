@@ -11,7 +11,8 @@ when both rear sensors confirm the drop. A jam during the eject voids it (the
 operator hands the sheet back). On boot, a ``pending`` sheet is decided by the
 paper path: paper still in the path -> returned to the voter, voided; path
 clear -> it dropped, cast. Tallies are recomputed from the stored sheet
-records; the running tally cached with each cast is checked at close.
+records; the running count cached with each cast (a digest of the cast outcomes,
+:mod:`firmware.castdigest`) is checked at boot and at close.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from firmware import audit
 from firmware import package as packages
 from firmware.audit import EventType
 from firmware.calibration_store import configured, read_profile
+from firmware.castdigest import CastDigest
 from firmware.crypto import b64, public_bytes
 from firmware.cvr import ImageRetention
 from firmware.cvrstore import keep_images
@@ -80,6 +82,7 @@ from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
+SMALL_IMAGES_BYTES = 64 * 1024
 
 # Events the device reports to the CEC by itself, as a signed ``status`` message: every
 # polls transition, and every fault or recovery the CEC's operators should see live.
@@ -191,6 +194,12 @@ class _PendingHashes:
                                  (self.back, self.images.back))]
 
 
+def _done(digest: str) -> Future[str]:
+    done: Future[str] = Future()
+    done.set_result(digest)
+    return done
+
+
 @dataclass
 class _Held:
     """The sheet held at the back while the voter chooses (warn policy)."""
@@ -211,6 +220,7 @@ class Device:
     _held: _Held | None = field(init=False, default=None)
     _images: DuplexImages | None = field(init=False, default=None)
     _running: TallyBuilder | None = field(init=False, default=None)
+    _digest: CastDigest = field(init=False, default_factory=CastDigest)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
     # where the last step's time went (seconds): for the benchmarks, never for decisions
@@ -248,8 +258,9 @@ class Device:
         self._commit(recs, events)
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
-        self._running = self._recount_builder(SheetMode.OFFICIAL)
-        recount = self._running.build().to_json()
+        self._digest = CastDigest()
+        self._running = self._recount_builder(SheetMode.OFFICIAL, self._digest)
+        recount = self._digest.to_json()
         cached = self.store.cache(TALLY_CACHE)
         if cached is not None and cached != recount:
             # normal after a power cut took the last (unsynced) cast mark with it
@@ -553,9 +564,10 @@ class Device:
                                 "why": "storage not acknowledged"})])
             raise StorageNotAcknowledged("a storage medium failed: acknowledge it before "
                                          "closing polls")
-        recount = self.tally(SheetMode.OFFICIAL)
+        on_record = CastDigest()
+        self._recount_builder(SheetMode.OFFICIAL, on_record)
         cached = self.store.cache(TALLY_CACHE)
-        mismatch = cached is not None and Tally.from_json(cached) != recount
+        mismatch = cached is not None and cached != on_record.to_json()
         state = self._transition(PollsAction.CLOSE, check,
                                  event=(EventType.POLLS_CLOSED,
                                         {"sheets_cast": self.sheets_cast(SheetMode.OFFICIAL),
@@ -667,12 +679,15 @@ class Device:
     def _empty(self) -> TallyBuilder:
         return TallyBuilder.empty(self.config.election, self.config.station.contest_ids())
 
-    def _recount_builder(self, mode: SheetMode) -> TallyBuilder:
+    def _recount_builder(self, mode: SheetMode, digest: CastDigest | None = None
+                         ) -> TallyBuilder:
         b = self._empty()
         cleared_upto = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
         for sheet in self.store.stored_sheets(mode, SheetState.CAST):
             if sheet.get("seq", 0) > cleared_upto:
                 b.add(BallotOutcome.from_json(sheet["outcome"]))
+                if digest is not None:
+                    digest.add(sheet["outcome"])
         return b
 
     def tally(self, mode: SheetMode = SheetMode.OFFICIAL) -> Tally:
@@ -797,7 +812,11 @@ class Device:
         per side, while the reader runs: hashlib releases the GIL while it digests a large
         buffer, and the contiguous pixel arrays are hashed in place (no copy). The device
         joins them (:meth:`_PendingHashes.result`) after the reading, before anything is
-        recorded, so what is recorded is always the SHA-256 of the exact raw pixels."""
+        recorded, so what is recorded is always the SHA-256 of the exact raw pixels.
+        Images under 64 KiB are hashed here: handing them to a thread costs more."""
+        if images.front.nbytes + images.back.nbytes < SMALL_IMAGES_BYTES:
+            return _PendingHashes(images, _done(image_sha256(images.front)),
+                                  _done(image_sha256(images.back)))
         if self._hasher is None:
             self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pcos-hash")
         return _PendingHashes(images, self._hasher.submit(image_sha256, images.front),
@@ -846,7 +865,8 @@ class Device:
         cache = None
         if mode is SheetMode.OFFICIAL and self._running is not None:
             self._running.add(BallotOutcome.from_json(interp.contests))
-            cache = {TALLY_CACHE: self._running.build().to_json()}
+            self._digest.add(interp.contests)  # O(1) per sheet (firmware.castdigest)
+            cache = {TALLY_CACHE: self._digest.to_json()}
         extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
         # Not fsynced: if this mark is lost with the power, the restart finds the sheet
         # pending with the path clear and casts it (the same decision, audited); the next

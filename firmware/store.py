@@ -8,8 +8,12 @@
 
 A commit goes to both media at once (the card's append and fsync run in a
 helper thread while SQLite commits), so a batch costs one fsync time, not
-two; a power cut in between leaves one medium at most one batch behind the
-other, which the next boot copies over. On boot
+two. A medium that declares ``cheap_sync = True`` (a tmpfs directory in the
+simulations, where fsync costs nothing and the thread hand-off costs more than
+it saves) is written after SQLite in the calling thread instead: same records,
+same fsync calls, same order of durability cases. A power cut in between leaves
+one medium at most one batch behind the other, which the next boot copies over.
+On boot
 both media are read and compared (:meth:`Store.open`):
 
 * the card's torn tail is cut off;
@@ -17,6 +21,12 @@ both media are read and compared (:meth:`Store.open`):
   caught up (a normal recovery); any other difference, a missing medium, an unreadable database
   or a bad journal is a *problem*: the device goes on from the good medium
   and closing polls then needs the operator's acknowledgement.
+
+Each record is encoded once (:func:`encode_record`: canonical JSON, the same bytes on
+both media); the derived tables reuse the encoded sheet and audit event instead of
+encoding them again. A sheet's ``body`` is the sheet as first recorded; its later
+state, decision time and note are columns (one ``UPDATE`` per state change, no
+read-modify-write of the body); :meth:`Store.stored_sheets` merges them back.
 
 Records (canonical JSON, ``seq`` and batch ``b`` added here)::
 
@@ -36,10 +46,12 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
 from election.errors import PcosError
+from firmware.audit import encode_event
 from firmware.crypto import canonical_json
 from firmware.faults import FaultPoints
 from firmware.hal.storage import MediumRole, StorageMedium
@@ -52,7 +64,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sheets (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
-    body TEXT NOT NULL);
+    body TEXT NOT NULL, decided TEXT, note TEXT);
 CREATE INDEX IF NOT EXISTS sheets_state ON sheets (mode, state);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -203,6 +215,10 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(sheets)")}
+        for column in ("decided", "note"):  # a database from before these columns
+            if column not in columns:
+                db.execute(f"ALTER TABLE sheets ADD COLUMN {column} TEXT")
         return db
 
     def _open_removable(self, check: BootCheck) -> list[bytes] | None:
@@ -265,7 +281,7 @@ class Store:
                 check.problems.append(MediumProblem(
                     MediumRole.INTERNAL, f"internal database {len(missing)} records behind "
                                          "the journal (more than the last write)"))
-            self._sqlite_write([json.loads(p) for p in missing], missing)
+            self._sqlite_write([decoded_record(p) for p in missing])
             check.decisions.append(f"internal database restored from the journal: records "
                                    f"{len(internal) + 1}-{len(removable)}")
             return removable
@@ -288,26 +304,33 @@ class Store:
         if not records:
             return
         batch = self.seq + 1
-        full = []
-        for i, rec in enumerate(records):
-            full.append({**rec, "seq": batch + i, "b": batch})
-        payloads = [canonical_json(r) for r in full]
+        rows = [encode_record(rec, batch + i, batch) for i, rec in enumerate(records)]
+        payloads = [r.payload for r in rows]
         wrote = False
         card: Future[None] | None = None
+        inline_card = False
         if self._journal is not None:
             if not self.removable.available():
                 self._fail(MediumRole.REMOVABLE, "removable card missing")
+            elif getattr(self.removable, "cheap_sync", False):
+                inline_card = True
             else:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(1, thread_name_prefix="pcos-card")
                 card = self._pool.submit(self._journal.append, payloads, sync)
         if self._db is not None:
             try:
-                self._sqlite_write(full, payloads, cache, sync)
+                self._sqlite_write(rows, cache, sync)
                 wrote = True
             except sqlite3.Error as exc:
                 self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
         self.faults.hit("store.between-media")
+        if inline_card and self._journal is not None:
+            try:
+                self._journal.append(payloads, sync)
+                wrote = True
+            except OSError as exc:
+                self._fail(MediumRole.REMOVABLE, f"journal write failed ({exc.strerror})")
         if card is not None:
             try:
                 card.result()
@@ -317,9 +340,10 @@ class Store:
         if not wrote:
             raise StorageError("no storage medium accepted the write: "
                                + "; ".join(p.problem for p in self.new_problems))
-        for r in full:
-            self.view.apply(r)
-        self.seq += len(full)
+        apply = self.view.apply
+        for rec in records:
+            apply(rec)
+        self.seq += len(records)
 
     def _fail(self, role: MediumRole, problem: str) -> None:
         self.new_problems.append(MediumProblem(role, problem))
@@ -332,8 +356,8 @@ class Store:
                 self._journal.close()
             self._journal = None
 
-    def _sqlite_write(self, records: list[dict[str, Any]], payloads: list[bytes],
-                      cache: dict[str, Any] | None = None, sync: bool = True) -> None:
+    def _sqlite_write(self, rows: list[EncodedRecord], cache: dict[str, Any] | None = None,
+                      sync: bool = True) -> None:
         db = self._db
         assert db is not None
         if not self.internal.available():
@@ -341,22 +365,20 @@ class Store:
         if not sync:
             db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
         try:
-            self._sqlite_transaction(db, records, payloads, cache)
+            self._sqlite_transaction(db, rows, cache)
         finally:
             if not sync:
                 db.execute("PRAGMA synchronous=FULL")
 
-    def _sqlite_transaction(self, db: sqlite3.Connection, records: list[dict[str, Any]],
-                            payloads: list[bytes], cache: dict[str, Any] | None) -> None:
+    def _sqlite_transaction(self, db: sqlite3.Connection, rows: list[EncodedRecord],
+                            cache: dict[str, Any] | None) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
-            for rec, payload in zip(records, payloads, strict=True):
-                db.execute("INSERT INTO records (seq, body) VALUES (?, ?)",
-                           (rec["seq"], payload.decode("utf-8")))
-                _apply_sql(db, rec)
+            for row in rows:
+                db.execute(_INSERT_RECORD, (row.seq, row.payload.decode("utf-8")))
+                _apply_sql(db, row)
             for key, value in (cache or {}).items():
-                db.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)",
-                           (key, json.dumps(value, sort_keys=True)))
+                db.execute(_PUT_CACHE, (key, json.dumps(value, separators=(",", ":"))))
             self.faults.hit("sqlite-commit")
             db.execute("COMMIT")
         except BaseException:
@@ -369,8 +391,7 @@ class Store:
         if self._db is None:
             return
         try:
-            self._db.execute("INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)",
-                             (key, json.dumps(value, sort_keys=True)))
+            self._db.execute(_PUT_CACHE, (key, json.dumps(value, separators=(",", ":"))))
         except sqlite3.Error as exc:
             self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
 
@@ -403,10 +424,16 @@ class Store:
         """Sheet records read back from the primary medium (not the in-memory view):
         the tally is recomputed from these."""
         if self._db is not None:
-            for (body,) in self._db.execute(
-                    "SELECT body FROM sheets WHERE mode = ? AND state = ? ORDER BY seq",
-                    (mode.value, state.value)):
-                yield json.loads(body)
+            for body, now, decided, note in self._db.execute(
+                    "SELECT body, state, decided, note FROM sheets WHERE mode = ? AND state = ? "
+                    "ORDER BY seq", (mode.value, state.value)):
+                sheet = json.loads(body)
+                if sheet["state"] != now or decided is not None:  # as _View.apply has it
+                    sheet["state"] = now
+                    sheet["decided"] = decided
+                    if note:
+                        sheet["note"] = note
+                yield sheet
             return
         if self._journal is None:
             raise StorageError("no storage medium to read the sheet records from")
@@ -439,32 +466,93 @@ class Store:
             self._journal = None
 
 
-def _apply_sql(db: sqlite3.Connection, rec: dict[str, Any]) -> None:
+_INSERT_RECORD = "INSERT INTO records (seq, body) VALUES (?, ?)"
+_PUT_CACHE = "INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)"
+_PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+_INSERT_SHEET = "INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)"
+_SHEET_STATE = "UPDATE sheets SET state = ?, decided = ?, note = ? WHERE id = ?"
+_INSERT_AUDIT = "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)"
+
+
+@dataclass(slots=True)
+class EncodedRecord:
+    """A record as written: its ``seq``, its canonical JSON ``payload`` (``seq`` and ``b``
+    included) and, for a sheet or an audit event, that part's canonical JSON (``part``),
+    which the derived tables store as it is."""
+
+    seq: int
+    rec: dict[str, Any]
+    payload: bytes
+    part: bytes = b""
+
+
+def _text(value: str) -> bytes:
+    """A JSON string as canonical JSON writes it (not ASCII-escaped, UTF-8)."""
+    return encode_basestring(value).encode("utf-8")
+
+
+_STATE_KEYS = frozenset({"op", "id", "state", "t", "note"})
+
+
+def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
+    """``canonical_json({**rec, "seq": seq, "b": batch})``, composed from the record's
+    encoded parts (the keys of a record are fixed per ``op``, so their sorted order is
+    known) so that a sheet or an event is encoded once. Byte-identical to the canonical
+    JSON of the whole record (a test checks it); an unusual record is encoded whole."""
+    op = rec.get("op")
+    keys = rec.keys()
+    if op == "sheet" and len(keys) == 2 and "sheet" in keys:
+        part = canonical_json(rec["sheet"])
+        return EncodedRecord(seq, rec, b'{"b":%d,"op":"sheet","seq":%d,"sheet":%s}'
+                             % (batch, seq, part), part)
+    if op == "audit" and len(keys) == 2 and "event" in keys:
+        part = encode_event(rec["event"])
+        return EncodedRecord(seq, rec, b'{"b":%d,"event":%s,"op":"audit","seq":%d}'
+                             % (batch, part, seq), part)
+    if op == "sheet-state" and keys == _STATE_KEYS and all(
+            type(rec[k]) is str for k in ("id", "state", "t", "note")):
+        return EncodedRecord(seq, rec, b'{"b":%d,"id":%s,"note":%s,"op":"sheet-state",'
+                             b'"seq":%d,"state":%s,"t":%s}'
+                             % (batch, _text(rec["id"]), _text(rec["note"]), seq,
+                                _text(rec["state"]), _text(rec["t"])))
+    if op == "meta" and len(keys) == 3 and "key" in keys and "value" in keys:
+        part = canonical_json(rec["value"])
+        return EncodedRecord(seq, rec, b'{"b":%d,"key":%s,"op":"meta","seq":%d,"value":%s}'
+                             % (batch, _text(rec["key"]), seq, part), part)
+    return EncodedRecord(seq, rec, canonical_json({**rec, "seq": seq, "b": batch}))
+
+
+def decoded_record(payload: bytes) -> EncodedRecord:
+    """A stored payload as an :class:`EncodedRecord` (boot: a medium restored from the
+    other); its parts are encoded again from the parsed record."""
+    rec = json.loads(payload)
+    part = b""
+    if rec.get("op") == "sheet":
+        part = canonical_json(rec["sheet"])
+    elif rec.get("op") == "audit":
+        part = canonical_json(rec["event"])
+    elif rec.get("op") == "meta":
+        part = canonical_json(rec["value"])
+    return EncodedRecord(int(rec["seq"]), rec, payload, part)
+
+
+def _apply_sql(db: sqlite3.Connection, row: EncodedRecord) -> None:
+    rec = row.rec
     op = rec["op"]
-    if op == "meta":
-        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                   (rec["key"], json.dumps(rec["value"], sort_keys=True)))
+    if op == "sheet-state":
+        cur = db.execute(_SHEET_STATE, (rec["state"], rec.get("t"), rec.get("note") or None,
+                                        rec["id"]))
+        if cur.rowcount != 1:
+            raise StorageError(f"record {row.seq}: no sheet {rec['id']}")
     elif op == "sheet":
         s = rec["sheet"]
-        db.execute("INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)",
-                   (s["id"], rec["seq"], s["mode"], s["state"],
-                    json.dumps(s, sort_keys=True, ensure_ascii=False)))
-    elif op == "sheet-state":
-        row = db.execute("SELECT body FROM sheets WHERE id = ?", (rec["id"],)).fetchone()
-        if row is None:
-            raise StorageError(f"record {rec['seq']}: no sheet {rec['id']}")
-        body = json.loads(row[0])
-        body["state"] = rec["state"]
-        body["decided"] = rec.get("t")
-        if rec.get("note"):
-            body["note"] = rec["note"]
-        db.execute("UPDATE sheets SET state = ?, body = ? WHERE id = ?",
-                   (rec["state"], json.dumps(body, sort_keys=True, ensure_ascii=False),
-                    rec["id"]))
+        db.execute(_INSERT_SHEET, (s["id"], row.seq, s["mode"], s["state"],
+                                   row.part.decode("utf-8")))
     elif op == "audit":
-        ev = rec["event"]
-        db.execute("INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)",
-                   (ev["seq"], ev["hash"], json.dumps(ev, sort_keys=True, ensure_ascii=False)))
+        db.execute(_INSERT_AUDIT, (rec["event"]["seq"], rec["event"]["hash"],
+                                   row.part.decode("utf-8")))
+    elif op == "meta":
+        db.execute(_PUT_META, (rec["key"], row.part.decode("utf-8")))
 
 
 def _move_aside(path: Path) -> str:

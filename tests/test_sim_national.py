@@ -105,6 +105,55 @@ def test_a_changed_vote_is_named_at_every_level(
                for d in named)
 
 
+def test_the_website_shows_the_national_result(
+        heavy_run: tuple[NationalSettings, dict[str, Any]]) -> None:
+    """The run served the CEC's website on its store and fetched it over loopback HTTP:
+    the national page, its figures, the districts and stations equal the truth."""
+    _, s = heavy_run
+    web = s["website"]
+    assert web["matches_truth"] and web["differences"] == [], web
+    assert web["url"].startswith("http://127.0.0.1:")
+    assert web["pages"]["/"] == web["pages"]["/api/national"] == 200
+    assert web["pages"]["/api/districts"] == web["pages"]["/api/stations"] == 200
+    assert sum(1 for p in web["pages"] if p.startswith("/api/station/")) >= 2
+    assert web["checked_figures"] > 100
+
+
+def test_the_website_check_names_a_figure_that_differs(
+        heavy_run: tuple[NationalSettings, dict[str, Any]]) -> None:
+    """Served again from the run's CEC store, fetched for real: a truth changed by one
+    vote is named on the national page, the district and the station page."""
+    from simulator.national.website import check_website, serving
+
+    settings, s = heavy_run
+    election = worker_election()
+    records = _records(settings.out)
+    numbers = pick_stations(election, settings.stations)
+    cec = provision(election, numbers, draw_plans(settings, numbers), settings.seed)
+    with serving(cec.registry, settings.out / "cec.sqlite") as url:
+        assert check_website(url, election, records).matches_truth
+        target = sorted(r["station"] for r in records
+                        if r["station"] not in s["stations_missing"])[0]
+        rec = next(r for r in records if r["station"] == target)
+        district = next(c for c in rec["truth"]["contests"]
+                        if c in {d.id for d in election.districts})
+        for cid in ("party-list", district):
+            doc = rec["truth"]["contests"][cid]
+            first = sorted(doc["options"])[0]
+            doc["options"][first] += 1
+            doc["valid"] += 1
+            doc["ballots"] += 1
+            if cid == "party-list":
+                doc["preference_statuses"]["none"] += 1
+        check = check_website(url, election, records)
+    assert not check.matches_truth
+    where = {d["where"] for d in check.differences}
+    assert {"website /api/national", f"website /api/station/{target}",
+            f"website /api/districts {district}"} <= where, where
+    national = [d for d in check.differences if d["where"] == "website /api/national"]
+    assert any(d["what"] == "ballots" and d["truth"] == d["web"] + 1 for d in national)
+
+
 def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     faults = NationalFaults(device_failure=0.5, power_cuts_per_device_day=1.0,
@@ -113,7 +162,8 @@ def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
     for scheduler in ("local", "dask-local"):
         out = tmp_path / scheduler
         s = run_national(NationalSettings(stations=3, faults=faults, workers=2, seed=5,
-                                          out=out, scheduler=scheduler, report=False),
+                                          out=out, scheduler=scheduler, report=False,
+                                          website="none"),
                          progress=None)
         assert s["totals_match_truth"] and s["delivered_once"], s["differences"]
         db = sqlite3.connect(out / "cec.sqlite")
@@ -131,7 +181,7 @@ def test_dask_local_cluster_equals_local_pool(tmp_path: Path) -> None:
 
 def test_killed_worker_station_counted_once(tmp_path: Path) -> None:
     settings = NationalSettings(stations=3, faults=NationalFaults.none(), workers=2, seed=3,
-                                out=tmp_path, report=False)
+                                out=tmp_path, report=False, website="none")
     victim = pick_stations(worker_election(), 3)[1]
     from dataclasses import replace
 
@@ -161,6 +211,9 @@ def test_faults_file_and_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "--stations" in capsys.readouterr().err
     assert main(["sim", "national", "--scheduler", "yarn", "--out", str(tmp_path / "o")]) == 2
     assert "--scheduler" in capsys.readouterr().err
+    assert main(["sim", "national", "--stations", "1", "--website", "serve", "--http-port",
+                 "70000", "--out", str(tmp_path / "o")]) == 2
+    assert "--http-port" in capsys.readouterr().err
 
 
 def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,3 +225,5 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
                         "totals_match_truth", "differences", "seconds"}
     assert doc["stations"] == 2 and doc["devices"] == 4 and doc["messages"] == 2 * 2 * 2 + 2
     assert doc["delivered_once"] and doc["totals_match_truth"] and doc["differences"] == []
+    web = json.loads((tmp_path / "national.json").read_text())["website"]
+    assert web["matches_truth"] and web["pages"]["/api/national"] == 200

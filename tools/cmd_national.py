@@ -4,7 +4,8 @@
 
     pcos sim national [--stations N|all] [--images none|sample|all] [--sample-rate R]
                       [--faults default|none|FILE] [--scheduler local|dask://HOST:PORT|dask-local]
-                      [--workers W] [--seed S] --out DIR [--json]
+                      [--workers W] [--seed S] --out DIR [--json] [--no-report]
+                      [--website check|serve|none] [--http-port P] [--profile]
 
 Every station runs its day through the real firmware and sends through the real
 protocol to one real CEC server (see :mod:`simulator.national`). Prints a summary
@@ -59,6 +60,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--workdir", default=None, metavar="DIR",
                    help="where devices keep their media (default: a directory on /dev/shm)")
     p.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    p.add_argument("--website", default="check", choices=("none", "check", "serve"),
+                   help="the CEC's public website on the run's store: check (default: serve "
+                        "it on loopback, fetch the national page and its figures, compare "
+                        "them with the truth), serve (check, then keep serving), none")
+    p.add_argument("--profile", action="store_true",
+                   help="cProfile every station in its worker: DIR/profile/*.prof and "
+                        "DIR/profile.txt (time per source file and function, per sheet)")
+    p.add_argument("--http-port", type=int, default=0,
+                   help="--website serve: the port on 127.0.0.1 (default: a free one)")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
     p.set_defaults(func=run)
 
@@ -81,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
                                 scheduler=args.scheduler, workers=args.workers,
                                 seed=args.seed, out=Path(args.out),
                                 workdir=Path(args.workdir) if args.workdir else None,
-                                report=not args.no_report)
+                                report=not args.no_report, website=args.website,
+                                http_port=args.http_port, profile=args.profile)
     summary = run_national(settings, progress=sys.stderr)
     ok = summary["totals_match_truth"] and summary["delivered_once"]
     if args.json:
@@ -97,5 +108,9 @@ def run(args: argparse.Namespace) -> int:
               f"every message delivered exactly once: {summary['delivered_once']}")
         for d in summary["differences"][:20]:
             print(f"  difference: {json.dumps(d, ensure_ascii=False)}")
+        web = summary.get("website")
+        if web is not None:
+            print(f"website {web['url']}: national result equals the truth: "
+                  f"{web['matches_truth']} ({web['checked_figures']} figures checked)")
         print(f"report: {Path(args.out) / 'report.html'}")
     return 0 if ok else 1

@@ -205,6 +205,9 @@ class IntentReader:
 
     def __init__(self, intents: Intents) -> None:
         self.intents = intents
+        # one (immutable) interpretation per distinct judged outcome: a station's sheets
+        # share a few hundred of them
+        self._readings: dict[tuple[BallotKind, BallotOutcome], SheetInterpretation] = {}
 
     def interpret(self, front: Any, back: Any) -> SheetInterpretation:
         try:
@@ -214,9 +217,13 @@ class IntentReader:
         except (ValueError, KeyError, IndexError, UnicodeDecodeError):
             return SheetInterpretation(Outcome.REJECTED, RejectReason.NOT_A_BALLOT,
                                        "not a sheet of this station")
-        return SheetInterpretation(Outcome.ACCEPTED, kind=kind.value,
-                                   contest=self.intents.contest_of(kind),
-                                   contests=outcome.to_json())
+        reading = self._readings.get((kind, outcome))
+        if reading is None:
+            reading = SheetInterpretation(Outcome.ACCEPTED, kind=kind.value,
+                                          contest=self.intents.contest_of(kind),
+                                          contests=outcome.to_json())
+            self._readings[(kind, outcome)] = reading
+        return reading
 
 
 def box_truth(election: Election, station: Station, box: Iterable[str],

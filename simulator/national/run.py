@@ -20,11 +20,14 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -65,6 +68,9 @@ class NationalSettings:
     kill_worker_at: tuple[str, ...] = ()  # tests: SIGKILL the worker running these stations
     keep: bool = False
     report: bool = True
+    website: str = "check"  # none | check (serve on loopback, fetch, compare) | serve (and stay)
+    http_port: int = 0  # --website serve: the port (0: a free one)
+    profile: bool = False  # cProfile each station in its worker: OUT/profile/, profile.txt
 
     def check(self) -> None:
         if self.stations is not None and self.stations < 1:
@@ -81,6 +87,10 @@ class NationalSettings:
                             f"{self.scheduler!r}")
         if self.workers is not None and self.workers < 1:
             raise PcosError("--workers must be at least 1")
+        if self.website not in ("none", "check", "serve"):
+            raise PcosError(f"--website must be none, check or serve, not {self.website!r}")
+        if not 0 <= self.http_port <= 65535:
+            raise PcosError("--http-port must be 0-65535")
         self.faults.check()
 
 
@@ -245,7 +255,8 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             tasks = [StationTask(n, seed, plans[n], faults, keys[n], "127.0.0.1", srv.port,
                                  x_pub, public_bytes(signing.public_key()), package_hash,
                                  str(work), kill_after_zero=n in settings.kill_worker_at,
-                                 keep=settings.keep)
+                                 keep=settings.keep,
+                                 profile_dir=str(out / "profile") if settings.profile else "")
                      for n in numbers]
             source = (_local_pool(tasks, workers) if settings.scheduler == "local"
                       else _dask(tasks, settings.scheduler, workers))
@@ -269,6 +280,8 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
                       "duplicates": stats.duplicates, "refused": stats.refused,
                       "reasons": dict(stats.reasons)}
         summary, national_cec = verify(election, registry, store, records)
+        if settings.website != "none":
+            summary["website"] = _website(registry, db_path, election, records, summary)
     finally:
         store.close()
         if not settings.keep:
@@ -288,7 +301,57 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
         from simulator.national.report import write_report
 
         write_report(out, election, summary, records, national_cec)
+    if settings.profile:
+        from simulator.national.profile import summarise
+
+        (out / "profile.txt").write_text(summarise(out / "profile", summary["sheets"]),
+                                         encoding="utf-8")
+    if settings.website == "serve":
+        _serve_website(registry, db_path, settings.http_port, progress)
     return summary
+
+
+def _website(registry: CecRegistry, db_path: Path, election: Election,
+             records: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
+    """The CEC's public website on the run's store, fetched over loopback HTTP and
+    compared with the truth (:mod:`simulator.national.website`); its differences join
+    the run's: the published result must equal the truth too."""
+    from simulator.national.website import check_website, serving
+
+    t0 = time.perf_counter()
+    with serving(registry, db_path) as url:
+        web = check_website(url, election, records)
+    doc = web.to_json()
+    doc["seconds"] = round(time.perf_counter() - t0, 2)
+    if not web.matches_truth:
+        found = web.differences or [{"where": "website", "what": f"pages: {web.pages}"}]
+        summary["differences"] = (summary["differences"] + found)[:200]
+        summary["differences_total"] += len(found)
+        summary["totals_match_truth"] = False
+    return doc
+
+
+def _serve_website(registry: CecRegistry, db_path: Path, port: int,
+                   progress: TextIO | None) -> None:
+    """``--website serve``: keep the results website up until interrupted."""
+    from simulator.national.website import serving
+
+    with serving(registry, db_path, port) as url:
+        if progress is not None:
+            progress.write(f"results website: {url}/ (JSON under {url}/api; Ctrl-C stops)\n")
+            progress.flush()
+        stop = threading.Event()
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C or kill: stop serving
+                handlers[sig] = signal.signal(sig, lambda *_: stop.set())
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                while not stop.wait(1.0):
+                    pass
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
 
 
 def _sum(election: Election, tallies: list[Tally]) -> Tally:
