@@ -253,6 +253,21 @@ class _Dev:
     power_cuts: int = 0
     done: bool = False
     log: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0  # user + system CPU of every power-on of this device so far
+
+    def exited(self) -> bool:
+        """Whether this power-on's process has ended; reaps it and adds up its CPU time
+        (each device's own, which ``RUSAGE_CHILDREN`` would lump together)."""
+        if self.proc is None:
+            return False
+        if self.proc.returncode is not None:
+            return True
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_s += usage.ru_utime + usage.ru_stime
+        return True
 
     def fed_so_far(self) -> int:
         w = SimWorld.load(self.workdir / "world.json")
@@ -339,8 +354,9 @@ def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 
     while not all(d.done for d in devs):
         time.sleep(0.1)
         for d in devs:
-            if d.done or d.proc is None or d.proc.poll() is None:
+            if d.done or not d.exited():
                 continue
+            assert d.proc is not None
             rc = d.proc.returncode
             if rc == -signal.SIGKILL:
                 d.power_cuts += 1
@@ -394,7 +410,8 @@ def compare(election: Election, day: ElectionDay, devs: list[_Dev]) -> dict[str,
         returned += len([s for s in w.returned if s.startswith("S")])
         jams += sum(1 for i in d.sheets for _ in range(_jams_of(day, i)))
         per_device.append({"device": d.n, "sheets": fed_here, "cast": len(box),
-                           "power_cuts": d.power_cuts, "tally_matches_truth": got == t,
+                           "power_cuts": d.power_cuts, "cpu_s": round(d.cpu_s, 1),
+                           "tally_matches_truth": got == t,
                            "differences": differences(t, got),
                            "reports": sorted(p.name for p in (d.workdir / "reports").glob("*"))})
     uplinks = [json.loads((d.workdir / "uplink.json").read_text(encoding="utf-8"))
