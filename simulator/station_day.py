@@ -110,6 +110,7 @@ class _Renderer:
         # power-on: their printed rasters are rendered once and shared on disk.
         for f in (*self.factories.values(), self.test_factory):
             f.print_cache_dir = print_cache
+            f.share_noise(next(iter(self.factories.values())))  # one seed: one noise tile
         self.truth_path = workdir / "truth.jsonl"
         self.seen = set()
         if self.truth_path.exists():

@@ -84,3 +84,19 @@ def test_cache_files_are_named_by_what_the_pixels_depend_on(tmp_path: Path, othe
     layout_g = g.layout(BallotKind.PARTY_LIST, None, Language.KY)
     assert f._printed_path(layout, 0) != g._printed_path(layout_g, 0)
     assert f._printed_path(layout, 0) != f._printed_path(layout, 1)
+
+
+def test_factories_of_one_seed_share_one_noise_tile_and_the_same_sheets() -> None:
+    e = default_election()
+    station = default_station(e)
+    a = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    b = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    other = SheetFactory(e, station, preset("realistic"), seed=SEED + 1, kind="party-list")
+    alone = b.sheet(0)
+    b2 = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    b2.share_noise(a)
+    assert b2._noise is a._noise
+    shared = b2.sheet(0)
+    assert np.array_equal(alone.front, shared.front) and np.array_equal(alone.back, shared.back)
+    other.share_noise(a)  # another seed draws its own noise
+    assert other._noise is not a._noise
