@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,9 @@ class SimWorld:
     def save(self) -> None:
         if self.file is None:
             return
-        doc = asdict(self)
-        doc.pop("file")
+        # A shallow dict (every field is a plain value, a list of strings or a str -> int
+        # dict): ``dataclasses.asdict`` deep-copies the whole queue on every change.
+        doc = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "file"}
         line = json.dumps(doc, separators=(",", ":")).encode("utf-8") + b"\n"
         if os.path.exists(self.file) and os.path.getsize(self.file) > COMPACT_BYTES:
             tmp = f"{self.file}.tmp"

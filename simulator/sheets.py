@@ -8,9 +8,11 @@ gives identical images in any order, on any machine with the same libraries.
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -18,6 +20,7 @@ import numpy as np
 
 from calibration.render_raster import render_layout
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.geometry import px_per_mm
 from election.layout import BallotLayout, ballot_layout
 from election.model import (
@@ -47,6 +50,8 @@ from simulator.voters import Intent, VoterModel
 KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "party-list,district"
 TRACES_PER_BALLOT = 0.35
 BLANK_CACHE_SIZE = 24
+PRINTED_CACHE_SIZE = 16  # printed rasters kept per factory: a station's layouts x print runs
+PRINTED_CACHE_VERSION = 1  # bump when the renderer or the print-run model changes its pixels
 
 
 @dataclass
@@ -117,6 +122,16 @@ def _small_darkness(rgba: np.ndarray) -> np.ndarray:
     return cv2.subtract(np.full_like(small, 255), small)
 
 
+def _read_png(path: Path) -> np.ndarray | None:
+    """A cached printed raster (RGB), or None when it is missing or unreadable."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError:
+        return None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def default_station(election: Election) -> Station:
     """The first station voting on all three kinds (else the first in the country)."""
     for s in election.stations:
@@ -139,7 +154,13 @@ class SheetFactory:
     voters: VoterModel = field(default_factory=VoterModel)
     _blanks: OrderedDict[tuple[str, float, float, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=OrderedDict, repr=False)
+    _printed: OrderedDict[tuple[str, int], np.ndarray] = field(default_factory=OrderedDict,
+                                                                repr=False)
     _layouts: dict[tuple[Any, ...], BallotLayout] = field(default_factory=dict, repr=False)
+    # Where printed rasters are kept on disk (lossless PNG), shared by every process that
+    # renders from the same print runs (a station's devices, and each device again after a
+    # power cut). None: in memory only.
+    print_cache_dir: Path | None = None
     _noise: sc.NoiseBank | None = field(default=None, repr=False)
     _other: Election | None = field(default=None, repr=False)
 
@@ -180,7 +201,7 @@ class SheetFactory:
         if key in self._blanks:
             self._blanks.move_to_end(key)
             return self._blanks[key]
-        rgb = apply_run(render_layout(layout, self.params.dpi), self.print_runs[run], self.ppm)
+        rgb = self.printed(layout, run)
         if fade < 1.0:
             rgb = cv2.addWeighted(rgb, fade, np.full_like(rgb, 255), 1.0 - fade, 0.0)
         if blur > 0:
@@ -191,6 +212,61 @@ class SheetFactory:
         if len(self._blanks) > BLANK_CACHE_SIZE:
             self._blanks.popitem(last=False)
         return entry
+
+    def printed(self, layout: BallotLayout, run: int = 0) -> np.ndarray:
+        """The blank ballot as print run ``run`` put it on paper (RGB uint8, sheet px), before
+        optics and fading: the expensive part of a blank (rendering the layout, then the
+        run's dot gain, toner, misregistration and placement, ~0.6 s), and the same for
+        every sheet of the run. Cached in memory, and under ``print_cache_dir`` when set.
+        The returned array is shared: callers must not write to it."""
+        key = (layout.layout_hash, run)
+        if key in self._printed:
+            self._printed.move_to_end(key)
+            return self._printed[key]
+        path = self._printed_path(layout, run)
+        rgb = _read_png(path) if path is not None else None
+        if rgb is None:
+            rgb = apply_run(render_layout(layout, self.params.dpi), self.print_runs[run],
+                            self.ppm)
+            if path is not None:
+                ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                                       [cv2.IMWRITE_PNG_COMPRESSION, 1])
+                if ok:
+                    write_atomically(path, buf.tobytes())
+        rgb.setflags(write=False)
+        self._printed[key] = rgb
+        if len(self._printed) > PRINTED_CACHE_SIZE:
+            self._printed.popitem(last=False)
+        return rgb
+
+    def share_noise(self, other: SheetFactory) -> None:
+        """Use ``other``'s sensor-noise tile when it is drawn from the same seed and sigma
+        (the tiles are then identical; drawing one costs ~0.3 s)."""
+        if (other._noise is not None and self._noise is not None
+                and (other._noise.seed, other._noise.sigma, other._noise.tile_hw)
+                == (self._noise.seed, self._noise.sigma, self._noise.tile_hw)):
+            self._noise = other._noise
+
+    def print_jobs(self) -> list[tuple[BallotLayout, int]]:
+        """Every (layout, print run) this factory's genuine sheets can come from: each kind
+        it makes, in each language the station has ballots of, from each run."""
+        jobs = []
+        for kind, contest in self._kinds():
+            langs = [b.language for b in self.station.ballots if b.kind is kind and b.count]
+            for lang in sorted(set(langs) or set(Language), key=lambda x: x.value):
+                layout = self.layout(kind, contest, lang)
+                jobs += [(layout, k) for k in range(len(self.print_runs))]
+        return jobs
+
+    def _printed_path(self, layout: BallotLayout, run: int) -> Path | None:
+        """The disk cache file of a printed raster: named by everything its pixels depend on
+        (layout, resolution, the run's parameters to full precision, the cache version)."""
+        if self.print_cache_dir is None:
+            return None
+        ident = repr((PRINTED_CACHE_VERSION, layout.layout_hash, float(self.params.dpi),
+                      self.print_runs[run]))
+        digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
+        return self.print_cache_dir / f"printed-{digest}.png"
 
     # ------------------------------------------------------------------ choices
     def _kinds(self) -> list[tuple[BallotKind, int | str | None]]:

@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -58,6 +60,12 @@ from vision.result import Outcome, SheetInterpretation
 TEST_SHEETS = 2
 TEST_INDEX = 10_000_000  # test ballots use sheet indices far from the day's
 STACKED_RATE = 0.003  # voters who put two sheets in at once
+PRINT_CACHE = "print-cache"  # the day's printed blank rasters, beside day.json
+PRINT_AHEAD_MIN_SHEETS = 4  # sheets per printed raster for the devices to print ahead
+# glibc: keep freed image buffers for reuse rather than unmapping them (a sheet allocates
+# ~100 MB of temporaries; mapping them afresh each time cost a device ~10 % of its CPU in
+# page faults). Other C libraries ignore these.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
 
 
 def sheet_name(index: int) -> str:
@@ -90,19 +98,37 @@ def policy_expected(election: Election, truth: dict[str, Any]) -> dict[str, Any]
 class _Renderer:
     """The image sensor's source: renders a fed sheet, notes its ground truth once."""
 
-    def __init__(self, election: Election, day: ElectionDay, workdir: Path, preset_name: str):
+    def __init__(self, election: Election, day: ElectionDay, workdir: Path, preset_name: str,
+                 print_cache: Path | None = None):
         self.election = election
         self.by_index = {s.sheet_index: s for s in day.sheets}
         self.factories = sheet_factories(election, day, preset(preset_name))
         station = find_station(election, day.station)
         self.test_factory = SheetFactory(election, station, preset(preset_name),
                                          seed=day.sheet_seed + 1, kind=BallotKind.PARTY_LIST.value)
+        # The station's ballots come from the same print runs for every device and every
+        # power-on: their printed rasters are rendered once and shared on disk.
+        for f in (*self.factories.values(), self.test_factory):
+            f.print_cache_dir = print_cache
+            f.share_noise(next(iter(self.factories.values())))  # one seed: one noise tile
         self.truth_path = workdir / "truth.jsonl"
         self.seen = set()
         if self.truth_path.exists():
             for line in self.truth_path.read_text(encoding="utf-8").splitlines():
                 with contextlib.suppress(ValueError, KeyError):
                     self.seen.add(json.loads(line)["id"])
+
+    def print_ahead(self, share: int, of: int) -> None:
+        """Print this device's share (every ``of``-th, from ``share``) of the station's ballot
+        rasters before the day starts (the print house printed them before the polls
+        opened): the devices print the runs in parallel instead of each printing all of
+        them, and read the others' from the shared cache."""
+        jobs = [(f, layout, run) for f in self.factories.values()
+                for layout, run in f.print_jobs()]
+        if len(self.by_index) < PRINT_AHEAD_MIN_SHEETS * len(jobs):
+            return  # a small day: print what its few sheets need, when they need it
+        for f, layout, run in jobs[share::of]:
+            f.printed(layout, run)
 
     def __call__(self, sheet_id: str) -> DuplexImages:
         if sheet_id.startswith("T"):
@@ -153,13 +179,19 @@ def child(workdir: Path) -> int:
     from firmware.faults import FaultPoints
 
     settings = json.loads((workdir / "settings.json").read_text(encoding="utf-8"))
+    setup = StationSetup.from_json(settings["setup"])
+    # Each device process is one machine's work: the station's devices share this
+    # machine's cores one process each, so OpenCV's own worker threads would only add
+    # synchronisation (measured: ~8 % more CPU per sheet with two threads per device).
+    cv2.setNumThreads(max(1, (os.cpu_count() or 1) // len(setup.device_dirs)))
     election = pickle.loads(Path(settings["election"]).read_bytes())
     day = ElectionDay.from_json(json.loads(Path(settings["day"]).read_text(encoding="utf-8")))
     station = find_station(election, day.station)
     world = SimWorld.load(workdir / "world.json")
     reader = _NotingReader(election, station, world, workdir)
-    renderer = _Renderer(election, day, workdir, settings["preset"])
-    setup = StationSetup.from_json(settings["setup"])
+    renderer = _Renderer(election, day, workdir, settings["preset"],
+                         print_cache=Path(settings["day"]).parent / PRINT_CACHE)
+    renderer.print_ahead(int(settings["device"]), len(setup.device_dirs))
     with VirtualPrinter() as printer, SerialPrinter(printer.port) as port:
         sink = PrinterReportSink(port, language=Language(settings.get("language", "ky")),
                                  out_dir=workdir / "reports",
@@ -222,6 +254,21 @@ class _Dev:
     power_cuts: int = 0
     done: bool = False
     log: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0  # user + system CPU of every power-on of this device so far
+
+    def exited(self) -> bool:
+        """Whether this power-on's process has ended; reaps it and adds up its CPU time
+        (each device's own, which ``RUSAGE_CHILDREN`` would lump together)."""
+        if self.proc is None:
+            return False
+        if self.proc.returncode is not None:
+            return True
+        pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_s += usage.ru_utime + usage.ru_stime
+        return True
 
     def fed_so_far(self) -> int:
         w = SimWorld.load(self.workdir / "world.json")
@@ -236,7 +283,7 @@ class _Dev:
         return f"sheet.after-feed:{k}" if k > 0 else "boot.after-recovery:1"
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != ENV}
+        env = {**MALLOC_ENV, **{k: v for k, v in os.environ.items() if k != ENV}}
         fault = self.next_fault()
         if fault:
             env[ENV] = fault
@@ -258,6 +305,7 @@ def prepare_devices(election: Election, day: ElectionDay, out: Path, devices: in
     that id, so its printed reports, its signed messages and the CEC's registry name the
     same device with the same key."""
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / PRINT_CACHE, ignore_errors=True)  # rasters of an earlier run's code
     (out / "election.pickle").write_bytes(pickle.dumps(election))
     day_path = out / "day.json"
     day_path.write_text(day.dumps(), encoding="utf-8")
@@ -329,8 +377,9 @@ def run_station(election: Election, day: ElectionDay, out: Path, devices: int = 
     while not all(d.done for d in devs):
         time.sleep(0.1)
         for d in devs:
-            if d.done or d.proc is None or d.proc.poll() is None:
+            if d.done or not d.exited():
                 continue
+            assert d.proc is not None
             rc = d.proc.returncode
             if rc == -signal.SIGKILL:
                 d.power_cuts += 1
@@ -384,7 +433,8 @@ def compare(election: Election, day: ElectionDay, devs: list[_Dev]) -> dict[str,
         returned += len([s for s in w.returned if s.startswith("S")])
         jams += sum(1 for i in d.sheets for _ in range(_jams_of(day, i)))
         per_device.append({"device": d.n, "sheets": fed_here, "cast": len(box),
-                           "power_cuts": d.power_cuts, "tally_matches_truth": got == t,
+                           "power_cuts": d.power_cuts, "cpu_s": round(d.cpu_s, 1),
+                           "tally_matches_truth": got == t,
                            "differences": differences(t, got),
                            "reports": sorted(p.name for p in (d.workdir / "reports").glob("*"))})
     uplinks = [json.loads((d.workdir / "uplink.json").read_text(encoding="utf-8"))

@@ -46,6 +46,12 @@ def test_a_small_day_with_power_cuts_matches_ground_truth(tmp_path: Path) -> Non
     cuts = sum(1 for e in day.events if e.kind.value == "power-cut")
     assert cuts >= 1 and doc["power_cuts"] == 2 * cuts  # each cut stops both devices
     assert doc["jams"] == sum(s.jams for s in day.sheets) == 2
+    # each device's CPU time over all its power-ons, reaped one process at a time
+    devices = json.loads((out / "result.json").read_text(encoding="utf-8"))["devices"]
+    assert [d["device"] for d in devices] == [1, 2]
+    assert all(0.5 < d["cpu_s"] < 600 for d in devices)
+    # the devices printed the station's ballots once, into the shared cache
+    assert list((out / "print-cache").glob("printed-*.png"))
     election = default_election()
     for n, name in enumerate(("device-1", "device-2"), start=1):
         stems = ["01-test", "02-zero", "03-results", "04-audit"]

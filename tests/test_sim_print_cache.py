@@ -1,0 +1,102 @@
+"""The printed-raster cache (``SheetFactory.print_cache_dir``) changes no pixel.
+
+A station's devices (and each device again after a power cut) share the printed
+blank rasters of the day's print runs on disk. A sheet rendered from the disk
+cache, in another factory that never rendered the raster itself, must be
+byte-identical to the same sheet rendered without any cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from election.default import default_election
+from election.model import BallotKind, Language
+from simulator.print_run import apply_run
+from simulator.scanner import preset
+from simulator.sheets import SheetFactory, default_station
+
+SEED = 31
+SHEETS = (0, 1)
+
+
+def _factory(cache: Path | None) -> SheetFactory:
+    e = default_election()
+    f = SheetFactory(e, default_station(e), preset("realistic"), seed=SEED, kind="party-list")
+    f.print_cache_dir = cache
+    return f
+
+
+def test_sheets_from_the_disk_cache_equal_uncached_sheets(tmp_path: Path) -> None:
+    plain = [_factory(None).sheet(i) for i in SHEETS]
+    writer = _factory(tmp_path)
+    first = [writer.sheet(i) for i in SHEETS]
+    files = sorted(tmp_path.glob("printed-*.png"))
+    assert files, "the factory wrote no printed raster"
+    reader = _factory(tmp_path)  # a new process: its memory is empty, the disk is not
+    second = [reader.sheet(i) for i in SHEETS]
+    assert sorted(tmp_path.glob("printed-*.png")) == files  # read, not rendered again
+    for a, b, c in zip(plain, first, second, strict=True):
+        assert a.truth == b.truth == c.truth
+        for side in ("front", "back"):
+            assert np.array_equal(getattr(a, side), getattr(b, side)), side
+            assert np.array_equal(getattr(a, side), getattr(c, side)), side
+
+
+def test_printed_raster_is_the_print_runs_output_and_read_only(tmp_path: Path) -> None:
+    from calibration.render_raster import render_layout
+
+    f = _factory(tmp_path)
+    layout = f.layout(BallotKind.PARTY_LIST, None, Language.KY)
+    run = len(f.print_runs) - 1
+    got = f.printed(layout, run)
+    want = apply_run(render_layout(layout, f.params.dpi), f.print_runs[run], f.ppm)
+    assert np.array_equal(got, want)
+    assert not got.flags.writeable
+    again = _factory(tmp_path).printed(layout, run)  # from disk
+    assert np.array_equal(again, want)
+
+
+def test_a_corrupt_cache_file_is_rendered_again(tmp_path: Path) -> None:
+    f = _factory(tmp_path)
+    layout = f.layout(BallotKind.PARTY_LIST, None, Language.RU)
+    want = f.printed(layout, 0).copy()
+    (path,) = tmp_path.glob("printed-*.png")
+    path.write_bytes(b"\x89PNG truncated")
+    got = _factory(tmp_path).printed(layout, 0)
+    assert np.array_equal(got, want)
+    assert path.stat().st_size > 1000  # rewritten whole
+
+
+@pytest.mark.parametrize("other", ["seed", "dpi"])
+def test_cache_files_are_named_by_what_the_pixels_depend_on(tmp_path: Path, other: str) -> None:
+    f = _factory(tmp_path)
+    layout = f.layout(BallotKind.PARTY_LIST, None, Language.KY)
+    e = default_election()
+    g = SheetFactory(e, default_station(e),
+                     preset("realistic").with_(dpi=150.0) if other == "dpi"
+                     else preset("realistic"),
+                     seed=SEED + (1 if other == "seed" else 0), kind="party-list")
+    g.print_cache_dir = tmp_path
+    layout_g = g.layout(BallotKind.PARTY_LIST, None, Language.KY)
+    assert f._printed_path(layout, 0) != g._printed_path(layout_g, 0)
+    assert f._printed_path(layout, 0) != f._printed_path(layout, 1)
+
+
+def test_factories_of_one_seed_share_one_noise_tile_and_the_same_sheets() -> None:
+    e = default_election()
+    station = default_station(e)
+    a = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    b = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    other = SheetFactory(e, station, preset("realistic"), seed=SEED + 1, kind="party-list")
+    alone = b.sheet(0)
+    b2 = SheetFactory(e, station, preset("realistic"), seed=SEED, kind="party-list")
+    b2.share_noise(a)
+    assert b2._noise is a._noise
+    shared = b2.sheet(0)
+    assert np.array_equal(alone.front, shared.front) and np.array_equal(alone.back, shared.back)
+    other.share_noise(a)  # another seed draws its own noise
+    assert other._noise is not a._noise
