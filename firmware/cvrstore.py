@@ -116,7 +116,9 @@ def keep_images(internal_root: Path, sheet_id: str, images: tuple[Any, Any],
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for side, img in zip(("front", "back"), images, strict=True):
-        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        # the sensor delivers RGB; OpenCV's encoder takes BGR
+        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         if ok:
             written.append(write_atomically(
                 folder / f"{cvr_sheet_id(sheet_id)}-{side}.png", buf.tobytes()))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -295,3 +296,22 @@ def test_fuzz_record_fields_only_typed_errors(key: str, value: object) -> None:
     except CvrError:
         return
     VALIDATOR.validate(report)
+
+
+def test_kept_images_are_the_sensor_pixels_with_their_hashes(tmp_path: Path) -> None:
+    """A retained image file decodes to exactly the RGB pixels the device hashed (the
+    sensor's channel order, not OpenCV's BGR): a blue stripe must stay blue on file."""
+    from firmware.cvrstore import keep_images
+    from firmware.device import image_sha256
+    from vision.imageio import load_image
+
+    rng = np.random.default_rng(5)
+    front = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    front[:, :5] = (40, 60, 200)  # a blue stripe in RGB
+    back = rng.integers(0, 256, (40, 30), dtype=np.uint8)  # a greyscale sensor's side
+    paths = keep_images(tmp_path, "S1", (front, back), ImageRetention.ALL,
+                        returned=False, marginal=False)
+    assert [p.name.split("-")[-1] for p in paths] == ["front.png", "back.png"]
+    got_front, got_back = load_image(paths[0]), load_image(paths[1])
+    assert np.array_equal(got_front, front) and image_sha256(got_front) == image_sha256(front)
+    assert got_back.shape[:2] == back.shape
