@@ -139,7 +139,7 @@ def test_other_pixel_formats_step_aside() -> None:
     cases = {
         "RGBA": Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])),
         "P": Image.fromarray(rgb).convert("P"),
-        "I;16": Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)),
+        "I;16": Image.fromarray(rgb[..., 0].astype(np.uint16) * 257),
     }
     for mode, im in cases.items():
         out = io.BytesIO()
@@ -169,7 +169,7 @@ def test_corrupt_stream_with_good_crcs_is_a_typed_error() -> None:
         ">I", zlib.crc32(bytes(data[start : start + 4 + length])) & 0xFFFFFFFF)
     with pytest.raises(png_fast.PngDataError):
         png_fast.decode_png(bytes(data))
-    with pytest.raises(ImageFileError, match="bad.png: corrupt or truncated PNG"):
+    with pytest.raises(ImageFileError, match=r"bad\.png: corrupt or truncated PNG"):
         decode_scan(bytes(data), "bad.png")
 
 
@@ -181,7 +181,7 @@ def test_stream_shorter_than_the_header_says_is_a_typed_error() -> None:
     data = short[:8] + ihdr + short[33:]
     with pytest.raises(png_fast.PngDataError, match="needs"):
         png_fast.decode_png(data)
-    with pytest.raises(ImageFileError, match="short.png: corrupt or truncated PNG"):
+    with pytest.raises(ImageFileError, match=r"short\.png: corrupt or truncated PNG"):
         decode_scan(data, "short.png")
 
 
