@@ -138,23 +138,27 @@ def _check_png_chunks(p: Path, data: bytes) -> None:
     may not notice either.
     """
     pos = len(_PNG_SIGNATURE)
+    view = memoryview(data)  # CRCs over views: no copy of the image data
     while True:
         if pos + 8 > len(data):
             raise ImageFileError(p, f"truncated PNG file: ends at byte {len(data)} "
                                     "inside a chunk header, before IEND")
-        length, raw_kind = struct.unpack(">I4s", data[pos : pos + 8])
-        kind = "".join(chr(b) if 32 <= b < 127 else "?" for b in raw_kind)
+        length, raw_kind = struct.unpack_from(">I4s", data, pos)
         end = pos + 12 + length
         if end > len(data):
-            raise ImageFileError(p, f"truncated PNG file: the {kind} chunk at byte {pos} "
-                                    f"needs {end} bytes, the file has {len(data)}")
-        crc = struct.unpack(">I", data[end - 4 : end])[0]
-        if zlib.crc32(data[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
-            raise ImageFileError(p, f"corrupt PNG file: CRC mismatch in the {kind} chunk "
-                                    f"at byte {pos}")
-        if kind == "IEND":
+            raise ImageFileError(p, f"truncated PNG file: the {_chunk_name(raw_kind)} chunk "
+                                    f"at byte {pos} needs {end} bytes, the file has {len(data)}")
+        crc = struct.unpack_from(">I", data, end - 4)[0]
+        if zlib.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
+            raise ImageFileError(p, f"corrupt PNG file: CRC mismatch in the "
+                                    f"{_chunk_name(raw_kind)} chunk at byte {pos}")
+        if raw_kind == b"IEND":
             return
         pos = end
+
+
+def _chunk_name(raw_kind: bytes) -> str:
+    return "".join(chr(b) if 32 <= b < 127 else "?" for b in raw_kind)
 
 
 def _check_end(p: Path, fmt: str, data: bytes) -> None:

@@ -21,14 +21,23 @@ The caller has already checked every chunk's length and CRC.
 
 from __future__ import annotations
 
+import importlib
 import struct
+from typing import Any, cast
 
 import numpy as np
 
-try:  # optional at import: without it every PNG takes the OpenCV path
-    import imagecodecs as _codecs
-except ImportError:  # pragma: no cover - imagecodecs is an install requirement
-    _codecs = None
+
+def _load_codecs() -> Any:
+    """``imagecodecs``, or None where it is not installed (every PNG then takes the
+    OpenCV path)."""
+    try:
+        return importlib.import_module("imagecodecs")
+    except ImportError:  # pragma: no cover - imagecodecs is an install requirement
+        return None
+
+
+_codecs: Any = _load_codecs()
 
 _SIGNATURE_LEN = 8
 _FILTER_NONE, _FILTER_SUB, _FILTER_UP = 0, 1, 2
@@ -86,7 +95,7 @@ def decode_png(data: bytes) -> tuple[np.ndarray, bool] | None:
         return None
     stride = w * channels
     size = h * (stride + 1)
-    stream = idat[0] if len(idat) == 1 else b"".join(idat)
+    stream = cast(bytes, idat[0] if len(idat) == 1 else b"".join(idat))
     try:
         raw = _codecs.deflate_decode(stream, out=size)
     except Exception as exc:  # a DeflateError naming libdeflate's verdict
