@@ -199,3 +199,10 @@ def test_any_small_image_any_cheap_filters(h: int, w: int, grey: bool, filters: 
     want = np.repeat(img[:, :, None], 3, axis=2) if grey else img
     assert np.array_equal(fast[0], want) and fast[1] is grey
     assert np.array_equal(decode_scan(data).rgb, want)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=300), cut=st.integers(0, 300))
+def test_crc32_is_zlibs(data: bytes, cut: int) -> None:
+    view = memoryview(data)[min(cut, len(data)):]
+    assert png_fast.crc32(view) & 0xFFFFFFFF == zlib.crc32(view)

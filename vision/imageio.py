@@ -149,7 +149,7 @@ def _check_png_chunks(p: Path, data: bytes) -> None:
             raise ImageFileError(p, f"truncated PNG file: the {_chunk_name(raw_kind)} chunk "
                                     f"at byte {pos} needs {end} bytes, the file has {len(data)}")
         crc = struct.unpack_from(">I", data, end - 4)[0]
-        if zlib.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
+        if png_fast.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF != crc:
             raise ImageFileError(p, f"corrupt PNG file: CRC mismatch in the "
                                     f"{_chunk_name(raw_kind)} chunk at byte {pos}")
         if raw_kind == b"IEND":
