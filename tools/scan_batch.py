@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -147,10 +148,11 @@ def _prepared_reader(spec: ReaderSpec) -> Reader:
     return reader
 
 
-def pool_context(parent_threads: int, import_threads: int = _IMPORT_THREADS) -> str:
-    """``fork`` when the parent runs no thread beyond those its imports started (and the
-    platform forks), else ``spawn``."""
-    safe = 0 < parent_threads <= import_threads
+def pool_context(parent_threads: int, import_threads: int = _IMPORT_THREADS,
+                 python_threads: int = 1) -> str:
+    """``fork`` when the parent runs no thread beyond those its imports started and no
+    Python thread but the main one (and the platform forks), else ``spawn``."""
+    safe = 0 < parent_threads <= import_threads and python_threads == 1
     return "fork" if safe and "fork" in mp.get_all_start_methods() else "spawn"
 
 
@@ -178,7 +180,7 @@ def read_sheets(spec: ReaderSpec, jobs: Sequence[SheetJob], workers: int
     cv2.setNumThreads(1)  # before the parent's first OpenCV call here: no pool to fork over
     reader = _prepared_reader(spec)  # also fails fast here, with the user's error
     chunk = max(1, min(8, len(jobs) // (workers * 4)))
-    method = pool_context(_threads_in_process())
+    method = pool_context(_threads_in_process(), python_threads=threading.active_count())
     init: tuple[Any, tuple[Any, ...]] = (
         (_adopt_reader, (reader, spec.debug_dir)) if method == "fork"
         else (_init_worker, (spec,)))
