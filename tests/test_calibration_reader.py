@@ -21,12 +21,20 @@ from election.default import default_election
 from election.model import Election, Station
 from election.reject import RejectReason
 from firmware.crypto import key_from_seed
-from simulator.calibration_run import Device, PrintRun, PrintRunFactory
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import Backing, ReaderConfig, ScannerProfile
 from vision.interpret import Reader
 from vision.result import Mark
+
+try:  # main moved these to simulator.calibration_set (print_run.py unified with it)
+    from simulator.calibration_set import Device, PrintRun, PrintRunFactory
+except ImportError:  # this branch's layout
+    from simulator.calibration_run import (  # type: ignore[no-redef]
+        Device,
+        PrintRun,
+        PrintRunFactory,
+    )
 
 KEY = key_from_seed(bytes(range(32)))
 DEVICE = Device(scale_across=0.972, scale_along=1.015)  # 194.4 x 203 DPI at 200 nominal
