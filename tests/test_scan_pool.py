@@ -80,3 +80,8 @@ def test_fork_and_spawn_read_the_same(deck: tuple[str, list[SheetJob]]) -> None:
         stop.set()
         runner.join()
     assert json.loads(json.dumps(one)) == child["results"] == json.loads(json.dumps(spawned))
+
+
+def test_keep_heap_applies_on_glibc() -> None:
+    """The batch reader's heap setting takes (this project runs on glibc Linux)."""
+    assert scan_batch.keep_heap() is True
