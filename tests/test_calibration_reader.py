@@ -30,7 +30,7 @@ from vision.result import Mark
 try:  # main moved these to simulator.calibration_set (print_run.py unified with it)
     from simulator.calibration_set import Device, PrintRun, PrintRunFactory
 except ImportError:  # this branch's layout
-    from simulator.calibration_run import (  # type: ignore[no-redef]
+    from simulator.calibration_run import (  # type: ignore[no-redef, unused-ignore]
         Device,
         PrintRun,
         PrintRunFactory,

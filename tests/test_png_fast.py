@@ -75,7 +75,9 @@ def make_png(img: np.ndarray, filters: list[int], idat_size: int = 8192,
 
 
 def _cv2_rgb(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+    out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+    assert out is not None
+    return np.asarray(out, np.uint8)
 
 
 def _image(seed: int, h: int, w: int, grey: bool = False) -> np.ndarray:
