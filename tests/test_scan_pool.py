@@ -32,9 +32,9 @@ def deck(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[SheetJob]]
     out = tmp_path_factory.mktemp("pool")
     e = default_election()
     station = default_station(e)
-    factory = SheetFactory(e, station, preset("realistic"), seed=12, kind="party-list",
+    factory = SheetFactory(e, station, preset("clean"), seed=12, kind="party-list",
                            fake_rate=0.3)
-    for i in range(4):
+    for i in range(3):
         s = factory.sheet(i)
         save_image(out / f"{i:06d}-front.png", s.front, dpi=200)
         save_image(out / f"{i:06d}-back.png", s.back, dpi=200)
