@@ -52,12 +52,13 @@ class Profile:
         """What the device's calibration tells the reader (optical scale where the paper
         edge cannot be seen, and the tone curve)."""
         prof = ScannerProfile(dpi=self.dpi, backing=Backing(self.backing), cropped=self.cropped,
-                              colour=not self.greyscale, gamma=self.gamma)
+                              colour=not self.greyscale, gamma=self.gamma,
+                              allow_greyscale=self.greyscale)
         if prof.edges_visible:
             return prof
         return ScannerProfile(dpi=self.dpi, backing=Backing(self.backing), cropped=self.cropped,
                               colour=not self.greyscale, optical_scale=DEVICE_SCALE,
-                              gamma=self.gamma)
+                              gamma=self.gamma, allow_greyscale=self.greyscale)
 
 
 PROFILES: tuple[Profile, ...] = (

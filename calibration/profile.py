@@ -17,7 +17,11 @@ profile for another election or DPI is refused when the reader is configured.
 ``templates`` source becomes :class:`CalibratedTemplates`, which paints the
 calibrated blank boxes into the renderer's page for the layouts the profile
 covers (any language: both share the target geometry) and leaves every other
-layout to the renderer.
+layout to the renderer; the scanner profile's ``optical_scale`` becomes the
+measured scale across the feed (the fit-to-page check where the paper edge
+cannot be seen). The white and black levels are signed and reported but not
+used by the reader: it normalises each box to the paper white it measures
+around it, and its darkness scale has its zero at black (see docs).
 """
 
 from __future__ import annotations
@@ -264,4 +268,8 @@ def configure_reader(config: ReaderConfig, profile: CalibrationProfile) -> Reade
     if abs(profile.dpi - config.dpi) > 1e-6:
         raise ProfileError(f"calibration profile is for {profile.dpi:g} DPI, "
                            f"the reader runs at {config.dpi:g} DPI")
-    return replace(config, templates=profile.template_source(config.templates))
+    # The measured optical scale across the feed replaces any nominal or hand-set one: where
+    # the paper edge cannot be seen, fit-to-page compares the ladder separation with it.
+    scanner = replace(config.scanner, optical_scale=profile.optical_scale[0])
+    return replace(config, templates=profile.template_source(config.templates),
+                   profile=scanner)

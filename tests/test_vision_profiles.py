@@ -28,7 +28,7 @@ from simulator.ink import INSTRUMENTS, Instrument, composite
 from simulator.marks import Shape, Variant, VoterStyle, draw_vote_mark
 from simulator.print_run import PrintRun, apply_run
 from simulator.sheets import SheetFactory, default_station
-from vision.config import Backing, ProfileError, ScannerProfile
+from vision.config import Backing, ColourSensorRequired, ProfileError, ScannerProfile
 from vision.interpret import Reader
 from vision.result import Mark, Outcome
 
@@ -70,7 +70,10 @@ def test_profile_validation() -> None:
     with pytest.raises(ProfileError, match="unknown scanner profile field"):
         ScannerProfile.from_json({"dpi": 200, "colour_sensor": True})
     p = ScannerProfile.from_json({"dpi": 300, "backing": "white", "cropped": True,
-                                  "colour": False, "optical_scale": 1.004})
+                                  "colour": False, "optical_scale": 1.004,
+                                  "allow_greyscale": True})
+    with pytest.raises(ProfileError, match="allow_greyscale must be true or false"):
+        ScannerProfile.from_json({"allow_greyscale": "yes"})
     assert (p.dpi, p.backing, p.edges_visible) == (300, Backing.WHITE, False)
     assert "not checked" in p.describe() and "greyscale" in p.describe()
     assert ScannerProfile.from_json(p.to_json()) == p
@@ -126,14 +129,28 @@ def test_150_and_300_dpi(dpi: float) -> None:
                   range(2))
 
 
+def test_greyscale_sensor_is_refused_at_start_up_by_default() -> None:
+    """The Kyrgyz policy: a greyscale device does not start ("this device needs a colour
+    sensor"), once, before any sheet; it never rejects every sheet as a copy."""
+    grey = ScannerProfile(colour=False)
+    assert "refused" in grey.describe()
+    with pytest.raises(ColourSensorRequired, match="this device needs a colour sensor"):
+        make_reader(E, STATION, profile=grey)
+    with pytest.raises(ColourSensorRequired):
+        ScannerProfile.from_json({"colour": False}).require_usable()
+    ScannerProfile().require_usable()  # a colour sensor needs no opt-in
+    ScannerProfile(allow_greyscale=True).require_usable()
+
+
 def test_greyscale_sensor_reads_with_colour_checks_off() -> None:
-    """Issue row 3: a greyscale sensor's sheets are read (security band and stripe colour
-    switched off, as the profile says), not rejected as copies. A colour profile on the
-    same images rejects them: the profile must say what the sensor is."""
+    """Issue row 3, opted in: a greyscale sensor's sheets are read (security band and
+    stripe colour switched off, as the profile says), not rejected as copies. A colour
+    profile on the same images rejects them: the profile must say what the sensor is."""
     params = sc.preset("realistic").with_(greyscale=True)
     factory = _factory(params, seed=12)
-    grey = ScannerProfile(colour=False)
-    assert "security band" in grey.describe()
+    grey = ScannerProfile(colour=False, allow_greyscale=True)
+    assert "security band" in grey.describe() and "colour checks off" in grey.describe()
+    assert ScannerProfile.from_json(grey.to_json()) == grey
     _grade_sheets(make_reader(E, STATION, profile=grey), factory, range(3))
     s = factory.sheet(0)
     assert np.array_equal(s.front[..., 0], s.front[..., 2])

@@ -69,8 +69,9 @@ def test_scan_refuses_a_file_at_another_dpi_than_the_profile(deck_300: Path) -> 
 
 
 def test_greyscale_files_are_read_with_colour_checks_off(deck_300: Path, tmp_path: Path) -> None:
-    """Issue row 3 on files: one-channel scans switch the profile to greyscale (said once
-    on stderr); the sheet is read, not rejected as a copy."""
+    """Issue row 3 on files: one-channel scans mean a greyscale sensor; with the opt-in the
+    sheet is read with the colour checks off (said once on stderr), not rejected as a
+    copy; without it the device is refused once (see the three-channel test)."""
     for side in ("front", "back"):
         rgb = load_scan(deck_300 / f"000001-{side}.png").rgb
         grey = np.rint(rgb @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
@@ -78,7 +79,7 @@ def test_greyscale_files_are_read_with_colour_checks_off(deck_300: Path, tmp_pat
     assert load_scan(tmp_path / "g-front.png").grey
     proc = _pcos("scan", "--station", STATION_ID, tmp_path / "g-front.png",
                  tmp_path / "g-back.png", "--backing", "grey",
-                 "--json")
+                 "--json", "--allow-greyscale")
     assert proc.returncode == 0, proc.stderr
     assert "greyscale" in proc.stderr and "not checked" in proc.stderr
     (line,) = _lines(proc.stdout)
@@ -117,8 +118,15 @@ def test_three_identical_channels_are_a_greyscale_sensor(tmp_path: Path) -> None
     rgb = load_scan(out / "000000-front.png").rgb
     assert not load_scan(out / "000000-front.png").grey
     assert (rgb[..., 0] == rgb[..., 2]).all()
-    proc = _pcos("scan", "--dir", out, "--json")
+    refused = _pcos("scan", "--dir", out, "--json")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("pcos: error: this device needs a colour sensor") == 1
+    assert "Traceback" not in refused.stderr
+    proc = _pcos("scan", "--dir", out, "--json", "--allow-greyscale")
     assert proc.returncode == 0, proc.stderr
-    assert "greyscale" in proc.stderr
+    assert "colour checks off" in proc.stderr and "not checked: security band" in proc.stderr
     (line,) = _lines(proc.stdout)
     assert line["outcome"] in ("accepted", "review"), line
+    graded = _pcos("scan", "--dir", out, "--grade", "--allow-greyscale")
+    assert graded.returncode == 0, graded.stderr
+    assert "not checked by this scanner profile: security band" in graded.stdout

@@ -9,9 +9,12 @@
   and/or ``--dpi N --backing dark|grey|white [--cropped] [--greyscale]
   [--optical-scale S] [--gamma G]``; without ``--dpi`` the DPI comes from the
   first file (PNG pHYs, TIFF XResolution, JPEG JFIF), else 200. Greyscale files
-  (one channel, or three identical ones) switch the colour checks off (said
-  once on stderr). A file that cannot be read is
-  reported for its sheet, and the command then exits 2.
+  (one channel, or three identical ones) mean a greyscale sensor: refused at
+  start-up ("this device needs a colour sensor", exit 2) unless
+  ``--allow-greyscale`` (or ``allow_greyscale`` in the profile) opts in to
+  reading with the colour checks off, said once on stderr and in the
+  ``--grade`` report. A file that cannot be read is reported for its sheet,
+  and the command then exits 2.
 * ``--jobs N`` reads on N processes (default: every core), results in input order.
 * ``--calibration PROFILE --calibration-key KEY`` reads against this device's
   calibrated blank templates; ``--thresholds FILE`` uses calibrated thresholds.
@@ -70,7 +73,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="what the scanner shows behind the paper (default dark)")
     g.add_argument("--cropped", action="store_true", help="the scanner crops images to the page")
     g.add_argument("--greyscale", action="store_true",
-                   help="greyscale sensor: read without the colour checks")
+                   help="greyscale sensor (refused unless --allow-greyscale)")
+    g.add_argument("--allow-greyscale", action="store_true",
+                   help="let a greyscale sensor read with the security-band and stripe-colour "
+                        "checks off (default: refuse it, the Kyrgyz policy)")
     g.add_argument("--optical-scale", type=float, metavar="S",
                    help="the device's calibrated optical scale across the feed")
     g.add_argument("--gamma", type=float, metavar="G",
@@ -96,6 +102,8 @@ def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> 
         fields["cropped"] = True
     if args.greyscale:
         fields["colour"] = False
+    if args.allow_greyscale:
+        fields["allow_greyscale"] = True
     if args.optical_scale is not None:
         fields["optical_scale"] = args.optical_scale
     if args.gamma is not None:
@@ -111,9 +119,9 @@ def _profile(args: argparse.Namespace, first: tuple[str, Path, Path] | None) -> 
             fields["dpi"] = scan.dpi
         if scan is not None and _greyscale(scan.grey, scan.rgb) and fields["colour"]:
             fields["colour"] = False
-            print(f"pcos: {first[1]} is a greyscale scan: reading with a greyscale profile",
-                  file=sys.stderr)
+            print(f"pcos: {first[1]} is a greyscale scan: a greyscale sensor", file=sys.stderr)
     profile = ScannerProfile.from_json(fields)
+    profile.require_usable()  # refused once, here, before any sheet
     if profile != ScannerProfile():  # said once, when it is not the default device
         print(f"pcos: scanner profile: {profile.describe()}", file=sys.stderr)
     return profile
@@ -148,6 +156,7 @@ def _read_all(args: argparse.Namespace) -> Iterator[tuple[int | str, SheetInterp
     station = station_arg(election, args.station, Path(args.dir) if args.dir else None)
     pairs = _pairs(args)
     profile = _profile(args, pairs[0] if pairs else None)
+    args.profile_checks_off = profile.checks_off
     spec = ReaderSpec(args.election, station.number, args.calibration, args.calibration_key,
                       args.thresholds, args.debug, profile.to_json())
     work = [SheetJob(_sheet_id(name), str(front), str(back), name)
@@ -210,9 +219,13 @@ def run(args: argparse.Namespace) -> int:
         grade.add(truth[sheet], res)
     hist = Path(args.hist) if args.hist else directory / "grade-histogram.png"
     grade.histogram_png(str(hist))
+    off = list(args.profile_checks_off)
     if args.json:
-        print(json.dumps({**grade.summary(), "histogram": str(hist)}, ensure_ascii=False))
+        print(json.dumps({**grade.summary(), "histogram": str(hist), "checks_off": off},
+                         ensure_ascii=False))
     else:
         print(grade.report())
+        if off:
+            print("not checked by this scanner profile: " + ", ".join(off))
         print(f"histogram: {hist}", file=sys.stderr)
     return 0

@@ -63,6 +63,11 @@ class ProfileError(PcosError):
     """A scanner profile is not usable (bad DPI, unknown backing, unreadable file)."""
 
 
+class ColourSensorRequired(ProfileError):
+    """The device's sensor is greyscale and its profile does not allow reading without
+    the colour checks (the default, Kyrgyz policy): refused once, at start-up."""
+
+
 class Backing(StrEnum):
     """What the scanner images behind and around the paper."""
 
@@ -83,6 +88,13 @@ class ScannerProfile:
     where the paper edge cannot be seen (white backing, or an image cropped to
     the page): the fit-to-page check then compares the ladder separation with
     it instead of with the paper's width.
+
+    A greyscale sensor (``colour=False``) cannot see the security band's tint
+    or the side stripe's colour. By default (the Kyrgyz policy) such a device
+    is refused at start-up with :class:`ColourSensorRequired` ("this device
+    needs a colour sensor"); ``allow_greyscale=True`` is the opt-in to read
+    with those two checks switched off, which :meth:`describe` and
+    :attr:`checks_off` then say, for the start-up line and every report.
     """
 
     dpi: float = 200.0
@@ -92,6 +104,7 @@ class ScannerProfile:
     optical_scale: float | None = None
     overscan_mm: float = 5.0  # backing imaged past each end of the paper (not cropped)
     gamma: float = 1.0  # the device's tone curve (image = reflectance ** gamma), calibrated
+    allow_greyscale: bool = False  # a greyscale sensor reads with the colour checks off
 
     def __post_init__(self) -> None:
         if not (isinstance(self.dpi, int | float) and MIN_DPI <= self.dpi <= MAX_DPI):
@@ -118,6 +131,16 @@ class ScannerProfile:
             return False
         return self.backing is Backing.DARK or (self.backing is Backing.GREY and self.colour)
 
+    def require_usable(self) -> None:
+        """Refuse a device this policy cannot run (once, at start-up): a greyscale sensor
+        unless the profile opts in to reading without the colour checks."""
+        if not self.colour and not self.allow_greyscale:
+            raise ColourSensorRequired(
+                "this device needs a colour sensor: a greyscale sensor cannot check the "
+                "security band (copies) or the side-stripe colour (ballot kind); set "
+                "allow_greyscale in the scanner profile (pcos scan --allow-greyscale) to read "
+                "without those checks")
+
     @property
     def checks_off(self) -> tuple[str, ...]:
         """Sheet checks this sensor cannot make (said once, at start-up)."""
@@ -127,7 +150,8 @@ class ScannerProfile:
     def describe(self) -> str:
         parts = [f"{self.dpi:g} DPI", f"{self.backing.value} backing",
                  "cropped to the page" if self.cropped else f"{self.overscan_mm:g} mm over-scan",
-                 "colour" if self.colour else "greyscale",
+                 "colour" if self.colour else "greyscale (allowed: colour checks off)"
+                 if self.allow_greyscale else "greyscale (refused: needs a colour sensor)",
                  f"optical scale {self.optical_scale:.4f}" if self.optical_scale
                  else "optical scale not calibrated (1.0)", f"gamma {self.gamma:g}"]
         if not self.edges_visible:
@@ -146,11 +170,12 @@ class ScannerProfile:
     def from_json(cls, data: Any) -> ScannerProfile:
         if not isinstance(data, dict):
             raise ProfileError("a scanner profile is a JSON object")
-        known = {"dpi", "backing", "cropped", "colour", "optical_scale", "overscan_mm", "gamma"}
+        known = {"dpi", "backing", "cropped", "colour", "optical_scale", "overscan_mm", "gamma",
+                 "allow_greyscale"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ProfileError(f"unknown scanner profile field {unknown[0]!r}")
-        for key in ("cropped", "colour"):
+        for key in ("cropped", "colour", "allow_greyscale"):
             if key in data and not isinstance(data[key], bool):
                 raise ProfileError(f"profile field {key} must be true or false")
         return cls(**data)
@@ -183,6 +208,7 @@ class ReaderConfig:
     def __post_init__(self) -> None:
         if self.profile is None:
             self.profile = ScannerProfile(dpi=self.dpi)
+        self.profile.require_usable()  # a device the policy cannot run never starts
         self.dpi = self.profile.dpi
 
     @property
