@@ -308,7 +308,7 @@ class Device:
 
     def _use_calibration(self) -> None:
         """Whenever the reader was (re)built: compare with this device's calibrated blank
-        boxes if calibration mode stored a profile for this election (else the package's)."""
+        boxes if calibration mode stored a profile for this election and DPI."""
         profile = read_profile((self.hw.internal, self.hw.removable),
                                self.config.signing_key.public_key())
         if profile is not None:

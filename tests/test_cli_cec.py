@@ -43,7 +43,7 @@ def test_cec_serve_send_results(tmp_path: Path, capsys) -> None:  # type: ignore
         assert capsys.readouterr().out.count("delivered") == 3
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(30)
+        server.communicate(timeout=60)  # drains its pipes: a full stderr pipe would block it
     assert main(["cec", "results", "--dir", str(cec)]) == 0
     nat = json.loads(capsys.readouterr().out)
     assert nat["stations_reported"] == 1 and nat["ballots_cast"] == 300

@@ -133,7 +133,7 @@ def test_cec_serve_from_the_package_prints_the_website(tmp_path: Path) -> None:
         assert b"<html" in page.lower()
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(30)
+        server.communicate(timeout=60)  # drains its pipes: a full stderr pipe would block it
 
 
 def test_cec_results_from_the_package_refuses_missing_keys(

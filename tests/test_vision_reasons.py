@@ -552,3 +552,41 @@ def test_inconsistent_thresholds_are_refused(marginal: float, definite: float) -
     """0 < marginal < definite <= 1, or the configuration is refused."""
     with pytest.raises(ValueError):
         Thresholds(marginal=marginal, definite=definite)
+
+
+@pytest.mark.parametrize(("fill", "light", "expected"), [
+    (0.0, TH.light_only, Mark.MARKED),  # a light pencil tick: light ink alone
+    (0.0, TH.light_only - EPS, Mark.MARGINAL),  # (its faint coverage flags it)
+    (0.02, 0.02 + TH.light_only + EPS, Mark.MARKED),  # light ink beyond a little dark ink
+    (0.03, 0.03 + TH.light_only - EPS, Mark.MARGINAL),  # a tiny dark mark and its halo
+    (0.037, 0.049, Mark.MARGINAL),  # the most light ink measured on a marginal mark
+    (0.0, 0.0773, Mark.MARKED),  # the least measured on a definite pencil tick
+    (0.0, TH.light, Mark.MARKED),
+])
+def test_light_ink_rules(fill: float, light: float, expected: Mark) -> None:
+    """Light ink (pencil, a pale pen) that fills or crosses a box is a mark: marked when
+    light coverage >= light, or light ink beyond dark ink (light - fill) >= light_only.
+    Below that the mark is flagged (faint coverage), never silently dropped."""
+    faint = max(light, TH.faint)
+    assert classify(TargetScores(fill, faint, 0.0, 1.0, light), TH) is expected
+
+
+def test_streak_across_box_and_ring_is_not_light_ink() -> None:
+    """A straight band crossing the box and its ring from side to side (a scanner streak,
+    a fold) is left out of the light-ink share; a slanted pencil stroke and a box shaded
+    inside its border are not."""
+    from vision.marks import _bands
+
+    size, lo, hi = 40, 10, 30  # interior rows/cols 10..29; ring 4..9 and 30..35
+    yy, xx = np.mgrid[:size, :size]
+    interior = (yy >= lo) & (yy < hi) & (xx >= lo) & (xx < hi)
+    outer = (yy >= 4) & (yy < 36) & (xx >= 4) & (xx < 36)
+    ring = outer & ~((yy >= 8) & (yy < 32) & (xx >= 8) & (xx < 32))
+    streak = np.zeros((size, size), bool)
+    streak[18:21, :] = True  # across the whole patch
+    stroke = np.abs(yy - xx) <= 1  # a diagonal through the box and the ring
+    shading = interior.copy()  # a box shaded in light pencil, inside the border
+    faint = np.stack([streak, stroke, shading])
+    bands = _bands(faint, interior[None], ring[None])
+    assert bands[0, 18:21].all() and not bands[0, :18].any() and not bands[0, 21:].any()
+    assert not bands[1].any() and not bands[2].any()

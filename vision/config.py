@@ -36,9 +36,15 @@ class Thresholds:
     faint: float = 0.03  # faint coverage at or above, with fill below definite: marginal
     ring: float = 0.02  # ring coverage at or above, with fill below definite: marginal
     light: float = 0.10  # light-ink (LIGHT_LEVEL) coverage at or above: marked
+    # coverage by light ink *beyond* dark ink (light - fill: pixels LIGHT_LEVEL..INK_LEVEL) at
+    # or above: marked. A light pencil tick or cross is thin: the scanner's blur pulls its
+    # edges under LIGHT_LEVEL, so its light coverage can fall to ~6 % though a person sees a
+    # clear mark; a tiny dark-ink mark (marginal) has light coverage too, but only as the ~1 %
+    # halo around its dark ink.
+    light_only: float = 0.04
 
     def __post_init__(self) -> None:
-        for name in ("definite", "marginal", "faint", "ring", "light"):
+        for name in ("definite", "marginal", "faint", "ring", "light", "light_only"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and 0 < value <= 1):
                 raise ValueError(f"threshold {name} must be a number in (0, 1], not {value!r}")

@@ -124,8 +124,24 @@ def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.n
     return np.argmax(scores, axis=1) - m
 
 
+def _bands(faint: np.ndarray, interior: np.ndarray, ring: np.ndarray,
+           share: float = 0.8) -> np.ndarray:
+    """(N, h, w) True on the rows and columns that a straight band of faint darkness crosses
+    from one side of the ring to the other, through the whole interior: a scanner streak,
+    a fold or a shadow across the sheet, not light ink on this box. A voter's light mark
+    stays inside the box or crosses it at a slant, so it never fills a whole row of the
+    interior *and* of the ring on both sides."""
+    def full(mask: np.ndarray, axis: int) -> np.ndarray:
+        width = mask.sum(axis=axis)
+        return (width > 0) & ((faint & mask).sum(axis=axis) >= share * width)
+
+    rows = full(interior, 2) & full(ring, 2)  # (N, h)
+    cols = full(interior, 1) & full(ring, 1)  # (N, w)
+    return rows[:, :, None] | cols[:, None, :]
+
+
 def classify(s: TargetScores, th: Thresholds) -> Mark:
-    if s.fill >= th.definite or s.light >= th.light:
+    if s.fill >= th.definite or s.light >= th.light or s.light - s.fill >= th.light_only:
         return Mark.MARKED
     if s.fill >= th.marginal or s.faint >= th.faint or s.ring >= th.ring:
         return Mark.MARGINAL
@@ -207,7 +223,8 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     n_ring = template.ring.sum(axis=(1, 2))
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
-    light_share = (light & template.interior).sum(axis=(1, 2)) / n_in
+    light_in = light & template.interior & ~_bands(faint, template.interior, template.ring)
+    light_share = light_in.sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
     border = template.dark > 0.5
     printed = ((aligned * border).sum(axis=(1, 2))

@@ -37,7 +37,8 @@ class TargetScores:
     faint: float
     ring: float
     printed: float = 1.0
-    light: float = 0.0  # share of the interior with new ink at least LIGHT_LEVEL dark
+    light: float = 0.0  # share of the interior with new ink at least LIGHT_LEVEL dark, leaving
+    # out straight bands that cross the box and its ring from side to side (streaks, folds)
 
 
 @dataclass(frozen=True)
