@@ -124,19 +124,21 @@ def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.n
     return np.argmax(scores, axis=1) - m
 
 
-def _bands(faint: np.ndarray, interior: np.ndarray, ring: np.ndarray,
-           share: float = 0.8) -> np.ndarray:
-    """(N, h, w) True on the rows and columns that a straight band of faint darkness crosses
-    from one side of the ring to the other, through the whole interior: a scanner streak,
-    a fold or a shadow across the sheet, not light ink on this box. A voter's light mark
-    stays inside the box or crosses it at a slant, so it never fills a whole row of the
-    interior *and* of the ring on both sides."""
-    def full(mask: np.ndarray, axis: int) -> np.ndarray:
-        width = mask.sum(axis=axis)
-        return (width > 0) & ((faint & mask).sum(axis=axis) >= share * width)
+def _bands(new: np.ndarray, interior: np.ndarray, ring: np.ndarray,
+           level: float = 0.06) -> np.ndarray:
+    """(N, h, w) True on the rows and columns that a straight band of darkness crosses from
+    one side of the ring to the other, through the whole interior: a scanner streak, a fold
+    or a shadow across the sheet, not light ink on this box. Such a row is, on average,
+    at least ``level`` dark across the interior *and* across the ring on both sides. A
+    voter's light mark stays inside the box or crosses a row at a slant, in a few pixels."""
+    ink = np.maximum(new, 0.0)
 
-    rows = full(interior, 2) & full(ring, 2)  # (N, h)
-    cols = full(interior, 1) & full(ring, 1)  # (N, w)
+    def dark(mask: np.ndarray, axis: int) -> np.ndarray:
+        width = mask.sum(axis=axis)
+        return (width > 0) & ((ink * mask).sum(axis=axis) >= level * np.maximum(width, 1))
+
+    rows = dark(interior, 2) & dark(ring, 2)  # (N, h)
+    cols = dark(interior, 1) & dark(ring, 1)  # (N, w)
     return rows[:, :, None] | cols[:, None, :]
 
 
@@ -223,7 +225,7 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     n_ring = template.ring.sum(axis=(1, 2))
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
-    light_in = light & template.interior & ~_bands(faint, template.interior, template.ring)
+    light_in = light & template.interior & ~_bands(new, template.interior, template.ring)
     light_share = light_in.sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
     border = template.dark > 0.5
