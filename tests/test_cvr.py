@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nist_reference import nist_schema
 from package_fixtures import election
 
 from election.default import default_election
@@ -28,10 +29,7 @@ from firmware.cvr import (
     retains_images,
 )
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "nist" / \
-    "NIST_V0_cast_vote_records.json"
-if not SCHEMA_PATH.exists():
-    SCHEMA_PATH = Path("/work/shared/reference/nist/NIST_V0_cast_vote_records.json")
+SCHEMA_PATH = nist_schema("NIST_V0_cast_vote_records.json")
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft4Validator(SCHEMA)
 ELECTION = election()

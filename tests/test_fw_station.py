@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+from nist_reference import nist_schema
 from PIL import Image
 
 from election.default import default_election
@@ -105,10 +106,7 @@ def test_a_small_day_with_power_cuts_matches_ground_truth(tmp_path: Path) -> Non
     assert audit.returncode == 0 and json.loads(audit.stdout)["ok"]
 
 
-NIST_SCHEMA = Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "nist" / \
-    "NIST_V0_cast_vote_records.json"
-if not NIST_SCHEMA.exists():
-    NIST_SCHEMA = Path("/work/shared/reference/nist/NIST_V0_cast_vote_records.json")
+NIST_SCHEMA = nist_schema("NIST_V0_cast_vote_records.json")
 
 
 def _images(cvr: dict[str, object]) -> list[dict[str, object]]:

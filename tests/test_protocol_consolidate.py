@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from election_fixtures import small_election
+from nist_reference import nist_schema
 from protocol_fixtures import World, ingestor, make_world
 
 from election.model import PARTY_LIST_CONTEST
@@ -25,8 +26,7 @@ from protocol.cec.consolidate import (
 from protocol.cec.nist import election_report
 from protocol.receipts import ReceiptStatus
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" /
-                     "nist" / "NIST_V2_election_results_reporting.json").read_text())
+SCHEMA = json.loads(nist_schema("NIST_V2_election_results_reporting.json").read_text())
 
 
 def _deliver(world: World, ing, device: str, *contents) -> None:  # type: ignore[no-untyped-def]
