@@ -36,6 +36,30 @@ COMMAND_MODULES = (
 )
 
 
+# The modules a command needs (``sim`` gains ``national``; ``device`` is shared). ``pcos
+# COMMAND ...`` imports only these, so a command starts without the others' imports (the
+# benchmarks, the web stack, the TUI); anything else (``pcos --help``) imports them all.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "election": ("tools.cmd_election",),
+    "ballots": ("tools.cmd_ballots",),
+    "sim": ("tools.cmd_sim", "tools.cmd_national"),
+    "scan": ("tools.cmd_scan",),
+    "testdeck": ("tools.cmd_testdeck",),
+    "bench": ("tools.cmd_bench",),
+    "calibrate": ("tools.cmd_calibrate",),
+    "modem": ("tools.cmd_modem",),
+    "demo": ("tools.cmd_demo",),
+    "package": ("tools.cmd_package",),
+    "device": ("tools.cmd_package", "tools.cmd_console"),
+    "cvr": ("tools.cmd_cvr",),
+    "verify-report": ("tools.cmd_report",),
+    "report": ("tools.cmd_report",),
+    "cec": ("tools.cmd_cec",),
+    "station": ("tools.cmd_station",),
+    "audit": ("tools.cmd_audit",),
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
@@ -43,11 +67,15 @@ class _Parser(argparse.ArgumentParser):
         raise PcosError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; for ``argv`` naming a known command, with only that command's modules."""
     parser = _Parser(prog="pcos", description="PCOS-KG: precinct-count optical scanner tools")
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subs.required = True
+    wanted = COMMANDS.get(argv[0]) if argv else None
     for name in COMMAND_MODULES:
+        if wanted is not None and name not in wanted:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -60,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(argv).parse_args(argv)
         result = args.func(args)
         return int(result or 0)
     except (PcosError, OSError, ValueError) as exc:
