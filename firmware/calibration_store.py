@@ -36,6 +36,16 @@ def read_profile(media: tuple[StorageMedium, ...],
     return None
 
 
+def packaged_profile(data: bytes) -> CalibrationProfile | None:
+    """The election package's default profile (``calibration.bin``), or None if it is not a
+    profile. Its integrity comes from the package's CEC signature, checked at load (and its
+    SHA-256 against the audited package hash at a restart), not from a device key."""
+    try:
+        return parse_profile(data, None, "the package's calibration profile")
+    except ProfileError:
+        return None
+
+
 def configured(config: DeviceConfig, profile: CalibrationProfile) -> DeviceConfig | None:
     """``config`` whose reader uses ``profile``; None when the reader is a stand-in (not the
     vision reader) or the profile is not for this reader (another election or DPI)."""

@@ -39,7 +39,7 @@ from firmware import amendment as amendments
 from firmware import audit
 from firmware import package as packages
 from firmware.audit import EventType
-from firmware.calibration_store import configured, read_profile
+from firmware.calibration_store import configured, packaged_profile, read_profile
 from firmware.castdigest import CastDigest
 from firmware.crypto import b64, public_bytes
 from firmware.cvr import ImageRetention
@@ -143,6 +143,8 @@ class DeviceConfig:
     trust: PackageTrust | None = None
     reader_for: ReaderFactory | None = None
     thresholds: Thresholds | None = None
+    # the package's default calibration profile (``calibration.bin``), if it carries one
+    default_calibration: bytes | None = None
     # which sheets' images the device keeps on the internal medium (None: none, no files)
     image_retention: ImageRetention | None = None
     # hand a status line to the uplink (``hw.results``) on every event of STATUS_EVENTS
@@ -308,9 +310,12 @@ class Device:
 
     def _use_calibration(self) -> None:
         """Whenever the reader was (re)built: compare with this device's calibrated blank
-        boxes if calibration mode stored a profile for this election and DPI."""
+        boxes: the profile calibration mode stored on this device, else the package's
+        default, whichever is for this election and DPI."""
         profile = read_profile((self.hw.internal, self.hw.removable),
                                self.config.signing_key.public_key())
+        if profile is None and self.config.default_calibration is not None:
+            profile = packaged_profile(self.config.default_calibration)
         if profile is not None:
             self.config = configured(self.config, profile) or self.config
 

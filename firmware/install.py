@@ -108,7 +108,8 @@ def configure(config: DeviceConfig, verified: VerifiedPackage) -> DeviceConfig:
     return dataclasses.replace(config, election=verified.election, station=verified.station,
                                device_id=verified.device_id, package_hash=verified.package_hash,
                                signing_key=signing_key, reader=reader,
-                               thresholds=verified.thresholds)
+                               thresholds=verified.thresholds,
+                               default_calibration=verified.calibration)
 
 
 def with_election(config: DeviceConfig, election: Election) -> DeviceConfig:
@@ -150,6 +151,7 @@ def reinstall_quick(config: DeviceConfig, data: bytes, stored: dict[str, Any]
         members = package.read_container(data)
         thresholds = package.thresholds_from_json(package.strict_json(
             members[package.THRESHOLDS], "thresholds", package.PackageRefusal.MALFORMED))
+        calibration = members.get(package.CALIBRATION)
     except (package.PackageError, KeyError):
         return None
     reader = config.reader
@@ -160,4 +162,5 @@ def reinstall_quick(config: DeviceConfig, data: bytes, stored: dict[str, Any]
         signing_key = config.trust.device.key
     return dataclasses.replace(config, device_id=str(stored.get("device", config.device_id)),
                                package_hash=str(stored["package_hash"]),
-                               signing_key=signing_key, reader=reader, thresholds=thresholds)
+                               signing_key=signing_key, reader=reader, thresholds=thresholds,
+                               default_calibration=calibration)

@@ -371,3 +371,49 @@ def test_any_operator_sequence_keeps_the_box_empty_and_hands_every_sheet_back(
     assert sum(mode.counts().values()) == measured
     mode.cancel()
     assert r.device.scanner is ScannerState.DISABLED
+
+
+def test_package_default_profile_is_used_until_the_device_has_its_own(
+        tmp_path: Path, good: dict[str, DuplexImages]) -> None:
+    """A CEC technician calibrates a reference device and puts its profile in the signed
+    election package (``calibration.bin``); a device that has none of its own reads with
+    it after loading the package and after every restart."""
+    from firmware import package
+    from firmware.install import PackageTrust
+    from simulator.packaged import sim_cec_keys, sim_device
+    from vision.config import Thresholds
+
+    ref = _rig(tmp_path / "reference", good)
+    ref.device.load_package()
+    mode = CalibrationMode(ref.device, CalibrationSettings(per_kind=3))
+    mode.enter()
+    _feed_all(ref, mode, sorted(good))
+    assert mode.finish().stored
+    profile = (tmp_path / "reference" / "internal" / PROFILE_PATH).read_bytes()
+
+    keys = sim_cec_keys()
+    signed = package.build_package(
+        election=E, assignments=package.StationAssignments.per_station(
+            E, 2, stations=(ST.number,)),
+        thresholds=Thresholds(), hpke_public_key=keys.hpke_public_key,
+        signing_key=keys.signing_key, signing_certificate=keys.signing_certificate,
+        version=1, created="2021-11-20T12:00:00Z", calibration=profile)
+    device_id = package.station_device_id(ST.number, 1)
+    trust = PackageTrust(root=keys.root_certificate, device=sim_device(keys, device_id,
+                                                                       ST.number))
+
+    def boot(world: SimWorld) -> Rig:
+        r = build_device(tmp_path / "device", world, E, ST, make_reader(E, ST), trust=trust,
+                         reader_for=lambda e, s, th: make_reader(e, s, th))
+        r.device.boot()
+        return r
+
+    r = boot(SimWorld())
+    assert not isinstance(r.device.config.reader.config.templates, CalibratedTemplates)
+    r.device.load_package(signed)
+    assert r.device.config.default_calibration == profile
+    assert isinstance(r.device.config.reader.config.templates, CalibratedTemplates)
+    assert stored_profile(r.device) is None  # the device's own: none yet
+    r.device.power_off()
+    again = boot(r.world)  # a restart re-runs the installed package, default and all
+    assert isinstance(again.device.config.reader.config.templates, CalibratedTemplates)

@@ -64,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="with --devices-per-station: N spares (<tec>-S1..) per TEC")
     build.add_argument("--thresholds", metavar="FILE",
                        help="reader thresholds JSON (default: the built-in thresholds)")
-    build.add_argument("--calibration", metavar="FILE", help="default calibration profile blob")
+    build.add_argument("--calibration", metavar="FILE",
+                       help="default calibration profile (pcos calibrate device): devices "
+                            "read with it until they calibrate themselves")
     build.add_argument("--created", metavar="TIME", help="creation time (default: now, UTC)")
     build.add_argument("--json", action="store_true", help="print one JSON object")
     build.set_defaults(func=_build)
