@@ -230,6 +230,12 @@ def load_profile(path: str | os.PathLike[str],
 # ----------------------------------------------------------------------------- reader inputs
 
 
+# A calibrated window is the median of this print run as this device saw it: what is left
+# between it and a fed sheet is registration (about a pixel after the local search) and the
+# sheet-to-sheet spread of one print run, not the raster-to-print dot gain.
+CALIBRATED_TOLERANCE_MM = 0.13
+
+
 class CalibratedTemplates:
     """A reader template source: the renderer's page with this print run's blank boxes.
 
@@ -244,6 +250,13 @@ class CalibratedTemplates:
 
     def covers(self, layout: BallotLayout) -> bool:
         return template_key(layout) in self.profile.boxes
+
+    def dot_gain_tolerance_mm(self, layout: BallotLayout) -> float | None:
+        """How far the reader grows this layout's template before subtracting it: a
+        calibrated window already holds this print run's dot gain and this device's blur,
+        so only the registration residual is left (``CALIBRATED_TOLERANCE_MM``); None
+        (the reader's default, for the renderer's raster) for a layout not calibrated."""
+        return CALIBRATED_TOLERANCE_MM if self.covers(layout) else None
 
     def __call__(self, layout: BallotLayout, dpi: float) -> np.ndarray:
         page = np.array(self.fallback(layout, dpi), np.uint8, copy=True)

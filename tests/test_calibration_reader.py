@@ -21,20 +21,12 @@ from election.default import default_election
 from election.model import Election, Station
 from election.reject import RejectReason
 from firmware.crypto import key_from_seed
+from simulator.calibration_set import Device, PrintRun, PrintRunFactory
 from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import Backing, ReaderConfig, ScannerProfile
 from vision.interpret import Reader
 from vision.result import Mark
-
-try:  # main moved these to simulator.calibration_set (print_run.py unified with it)
-    from simulator.calibration_set import Device, PrintRun, PrintRunFactory
-except ImportError:  # this branch's layout
-    from simulator.calibration_run import (  # type: ignore[no-redef, unused-ignore]
-        Device,
-        PrintRun,
-        PrintRunFactory,
-    )
 
 KEY = key_from_seed(bytes(range(32)))
 DEVICE = Device(scale_across=0.972, scale_along=1.015)  # 194.4 x 203 DPI at 200 nominal
@@ -100,3 +92,32 @@ def test_calibrated_reader_still_rejects_print_too_small(
                for s in (small.sheet(i) for i in range(2))]
     assert reasons == [RejectReason.SCALE] * 2, reasons
     assert np.isfinite(calibrated.scanner.optical_scale or np.nan)
+
+
+def test_calibrated_template_is_not_grown_for_dot_gain_again(
+        setup: tuple[Election, Station, ReaderConfig]) -> None:
+    """The raster is grown by the full dot-gain tolerance before it is subtracted; a
+    calibrated window already holds the real print, so it is grown only by the
+    registration residual (CALIBRATED_TOLERANCE_MM): less template darkness is taken off
+    around borders and digits, and ink next to a border still counts."""
+    from calibration.profile import CALIBRATED_TOLERANCE_MM
+    from calibration.station import station_layouts
+    from election.layout import BallotLayout
+    from vision.marks import DOT_GAIN_TOLERANCE_MM, build_template
+
+    e, station, _ = setup
+    layout = station_layouts(e, station)[0]
+
+    class Measured:
+        def __call__(self, lay: BallotLayout, dpi: float) -> np.ndarray:
+            return render_layout(lay, dpi)
+
+        def dot_gain_tolerance_mm(self, lay: BallotLayout) -> float | None:
+            return CALIBRATED_TOLERANCE_MM
+
+    raster = build_template(layout, render_layout, 200.0)
+    measured = build_template(layout, Measured(), 200.0)
+    assert CALIBRATED_TOLERANCE_MM < DOT_GAIN_TOLERANCE_MM
+    assert np.array_equal(raster.dark, measured.dark)
+    assert measured.dark_tol.sum() < raster.dark_tol.sum()
+    assert (measured.dark_tol <= raster.dark_tol + 1e-6).all()

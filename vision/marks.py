@@ -84,7 +84,11 @@ def build_template(layout: BallotLayout, source: TemplateSource, dpi: float) -> 
         dark[i] = page_dark[wi.y0 : wi.y0 + h, wi.x0 : wi.x0 + w]
         interior[i, : wi.shape[0], : wi.shape[1]] = wi.interior
         ring[i, : wi.shape[0], : wi.shape[1]] = wi.ring
-    r = max(1, round(DOT_GAIN_TOLERANCE_MM * ppm))
+    # A source that already holds the real print (device calibration) says how much
+    # growth is left to allow for; the renderer's raster gets the full dot-gain tolerance.
+    tolerance = getattr(source, "dot_gain_tolerance_mm", None)
+    tol_mm = tolerance(layout) if callable(tolerance) else None
+    r = max(1, round((DOT_GAIN_TOLERANCE_MM if tol_mm is None else tol_mm) * ppm))
     kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     # ... and the blur tail beyond the dilated edge (a scanner's optics soften every edge).
     sigma = BLUR_TOLERANCE_MM * ppm
