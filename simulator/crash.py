@@ -44,6 +44,7 @@ from election.tally import Tally, TallyBuilder
 from firmware.audit import compare_media, verify_chain
 from firmware.device import image_sha256
 from firmware.faults import ENV
+from firmware.hal.storage import MediumRole
 from firmware.journal import read_journal
 from firmware.store import DB_NAME, JOURNAL_NAME
 from simulator.devices import SimWorld, tiny_images
@@ -74,8 +75,10 @@ COMMIT_DELAY_US = (0, 4000)
 
 
 def prepare(workdir: Path, sheets: int, seed: int, test_sheets: int = 3,
-            jam_rate: float = 0.03) -> None:
-    """A fresh station day under ``workdir``: world, readings, settings."""
+            jam_rate: float = 0.03, flash_media: bool = False) -> None:
+    """A fresh station day under ``workdir``: world, readings, settings. ``flash_media``:
+    the device runs on the national day's cheap-sync media (``SimFlashMedium``: the card
+    journal written inline after SQLite, no hand-off thread) instead of directories."""
     workdir.mkdir(parents=True, exist_ok=True)
     from simulator.sheets import default_station
 
@@ -89,8 +92,8 @@ def prepare(workdir: Path, sheets: int, seed: int, test_sheets: int = 3,
     rng = np.random.default_rng(seed + 1)
     world.jam_next_feeds = int(rng.binomial(sheets, jam_rate))  # early jams
     world.save()
-    (workdir / "settings.json").write_text(json.dumps({"station": station.number}),
-                                           encoding="utf-8")
+    (workdir / "settings.json").write_text(
+        json.dumps({"station": station.number, "flash_media": flash_media}), encoding="utf-8")
     # The child loads the election from a pickle: building the default one costs more
     # than a whole boot, and the harness starts a process per kill.
     (workdir / "election.pickle").write_bytes(pickle.dumps(election))
@@ -107,7 +110,16 @@ def child(workdir: Path) -> int:
     world = SimWorld.load(workdir / "world.json")
     rig = build_device(workdir, world, election, station, TableReader(table),
                        faults=FaultPoints.from_env())
+    if settings.get("flash_media"):
+        from simulator.national.station import SimFlashMedium
+
+        hw = rig.device.hw
+        hw.internal = SimFlashMedium(MediumRole.INTERNAL, hw.internal.root(), world)
+        hw.removable = SimFlashMedium(MediumRole.REMOVABLE, hw.removable.root(), world)
     rig.device.boot()
+    if settings.get("flash_media") and not getattr(rig.device.store.removable, "cheap_sync",
+                                                   False):
+        raise RuntimeError("the device is not on cheap-sync media")
     run_day(rig.device, world, lambda s: table[s].outcome is not Outcome.REJECTED)
     done = {"official": rig.device.tally().to_json(),
             "reports": [kind for kind, _ in rig.reports.reports]}
@@ -126,10 +138,11 @@ def _run_child(workdir: Path, fault: str | None, timeout_s: float = 120.0
 
 
 def crash_test(kills: int, workdir: Path, seed: int = 2021, sheets: int | None = None,
-               truncate_rate: float = 0.2) -> dict[str, Any]:
-    """Kill the device ``kills`` times through a station day, then check the result."""
+               truncate_rate: float = 0.2, flash_media: bool = False) -> dict[str, Any]:
+    """Kill the device ``kills`` times through a station day, then check the result
+    (``flash_media``: on the national day's cheap-sync media, see :func:`prepare`)."""
     sheets = sheets if sheets is not None else max(40, kills * 3)
-    prepare(workdir, sheets, seed)
+    prepare(workdir, sheets, seed, flash_media=flash_media)
     rng = np.random.default_rng(seed)
     weights = np.array([w for _, _, w in PLAN], dtype=float)
     done_kills, runs, truncations = 0, 0, 0

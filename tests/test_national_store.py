@@ -29,8 +29,8 @@ from firmware.faults import FaultPoints
 from firmware.hal.storage import DirectoryMedium, MediumRole
 from firmware.journal import scan
 from firmware.store import DB_NAME, JOURNAL_NAME, SheetMode, SheetState, Store, encode_record
+from simulator.crash import crash_test
 from simulator.devices import tiny_images
-from simulator.national.killtest import kill_test
 from simulator.national.station import fast_tiny_images
 
 TEXT = st.text(min_size=0, max_size=12)
@@ -215,7 +215,7 @@ def test_fast_tiny_images_are_the_tiny_images() -> None:
 
 
 def test_sigkilled_on_cheap_sync_media_nothing_lost_or_doubled(tmp_path: Path) -> None:
-    result = kill_test(14, tmp_path, seed=7, sheets=40)
+    result = crash_test(14, tmp_path, seed=7, sheets=40, flash_media=True)
     assert result["kills"] >= 14 and len(result["kills_by_point"]) >= 4, result
     assert result["kills_by_point"].get("store.between-media", 0) >= 1, result
     assert (result["lost"], result["doubled"], result["phantom"]) == (0, 0, 0), result
