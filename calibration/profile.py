@@ -192,13 +192,13 @@ def parse_profile(data: bytes, public: Ed25519PublicKey | None, what: str = "pro
     body = doc.get("body")
     if not isinstance(body, dict):
         raise ProfileError(f"{what}: no body")
-    try:
-        if public is not None:
+    if public is not None:
+        try:
             verify(public, SignatureKind.CALIBRATION, canonical_json(body),
                    unb64(doc.get("signature"), f"{what} signature"), what)
-    except CryptoError as exc:
-        raise ProfileError(f"{what}: signature does not verify with key {key_id(public)} "
-                           f"(tampered, or signed by another key)") from exc
+        except CryptoError as exc:
+            raise ProfileError(f"{what}: signature does not verify with key {key_id(public)} "
+                               f"(tampered, or signed by another key)") from exc
     boxes = {}
     try:
         for t in body["templates"]:
