@@ -45,6 +45,7 @@ from election.default import default_election
 from election.errors import PcosError
 from election.model import Election
 from election.tally import Tally, TallyBuilder
+from firmware.package import station_device_id
 from protocol.cec.consolidate import consolidate, national_view
 from protocol.cec.ingest import Ingestor
 from protocol.cec.nist import election_report
@@ -78,7 +79,7 @@ def _assign(election: Election, devices: int) -> list[tuple[str, str]]:
     out = []
     for i in range(devices):
         station = stations[i % len(stations)]
-        out.append((f"pcos-{station}-{i // len(stations) + 1}", station))
+        out.append((station_device_id(station, i // len(stations) + 1), station))
     return out
 
 

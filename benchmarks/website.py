@@ -33,6 +33,7 @@ from benchmarks.cec_data import PNG_1X1, dec_figures_for, random_tally
 from benchmarks.common import Figure
 from election.default import default_election
 from election.errors import PcosError
+from firmware.package import station_device_id
 from protocol.cec.api import ResultsApi
 from protocol.cec.ingest import Ingestor
 from protocol.cec.live import LiveCec
@@ -56,7 +57,7 @@ def _fill(db: Path, count: int | None, seed: int) -> tuple[CecRegistry, str, int
     election = default_election()
     stations = list(election.stations)[: count or None]
     signing, encryption = cec_keys("bench-website")
-    devices = [device_identity(signing, f"pcos-{s.number}-1", s.number, "bench-website",
+    devices = [device_identity(signing, station_device_id(s.number, 1), s.number, "bench-website",
                                election.election_id) for s in stations]
     registry = CecRegistry.build(election, signing, encryption,
                                  [d.certificate for d in devices])

@@ -27,7 +27,7 @@ from protocol.receipts import ReceiptStatus, parse_receipt
 
 @pytest.fixture()
 def world() -> World:
-    return make_world(revoked=frozenset({"pcos-1003-2"}))
+    return make_world(revoked=frozenset({"1003-D2"}))
 
 
 @pytest.fixture()
@@ -57,7 +57,7 @@ def test_accepts_a_station_day(world: World, cec: tuple[Ingestor, Store]) -> Non
     results = world.results("1001", 1)
     for content in (world.zero("1001"), results, world.dec("1001", results.tally),
                     world.audit(), world.status()):
-        receipt = _send(world, ing, world.message("pcos-1001-1", content))
+        receipt = _send(world, ing, world.message("1001-D1", content))
         assert receipt.status is ReceiptStatus.ACCEPTED and receipt.reason is None
     assert [m.kind for m in store.messages()] == ["zero-report", "results", "dec-protocol",
                                                  "audit-log", "status"]
@@ -65,7 +65,7 @@ def test_accepts_a_station_day(world: World, cec: tuple[Ingestor, Store]) -> Non
 
 def test_idempotent_same_message_same_receipt(world: World, cec: tuple[Ingestor, Store]) -> None:
     ing, store = cec
-    signed = world.message("pcos-1001-1", world.zero("1001"))
+    signed = world.message("1001-D1", world.zero("1001"))
     first = ing.process(world.envelope(signed)).receipt
     store.commit()
     state = (store.count("messages"), store.count("refusals"), store.count("incidents"))
@@ -77,72 +77,72 @@ def test_idempotent_same_message_same_receipt(world: World, cec: tuple[Ingestor,
 
 
 def test_bad_signature(world: World, cec: tuple[Ingestor, Store]) -> None:
-    signed = world.message("pcos-1001-1", world.zero("1001"))
-    other_key = world.devices["pcos-1001-2"].key
+    signed = world.message("1001-D1", world.zero("1001"))
+    other_key = world.devices["1001-D2"].key
     forged = replace(signed, signature=other_key.sign(b"pcos-kg/1//message//" + signed.body))
     _refused(world, cec[0], forged, Reason.BAD_SIGNATURE)
 
 
 def test_unknown_device(world: World, cec: tuple[Ingestor, Store]) -> None:
-    stranger = make_world(stations=("1001",), seed="test").devices["pcos-1001-1"]
-    world.devices["pcos-9999-1"] = replace(stranger, device_id="pcos-9999-1")
+    stranger = make_world(stations=("1001",), seed="test").devices["1001-D1"]
+    world.devices["9999-D1"] = replace(stranger, device_id="9999-D1")
     cert = issue_certificate(world.registry.signing_key, role=CertificateRole.DEVICE,
-                             subject="pcos-9999-1", public_key=public_bytes(stranger.key),
+                             subject="9999-D1", public_key=public_bytes(stranger.key),
                              valid_from="2021-01-01T00:00:00Z",
                              valid_until="2022-01-01T00:00:00Z", station="1001")
-    world.devices["pcos-9999-1"] = replace(world.devices["pcos-9999-1"], certificate=cert)
-    _refused(world, cec[0], world.message("pcos-9999-1", world.zero("1001")),
+    world.devices["9999-D1"] = replace(world.devices["9999-D1"], certificate=cert)
+    _refused(world, cec[0], world.message("9999-D1", world.zero("1001")),
              Reason.UNKNOWN_DEVICE)
 
 
 def test_revoked_device(world: World, cec: tuple[Ingestor, Store]) -> None:
-    _refused(world, cec[0], world.message("pcos-1003-2", world.zero("1003")),
+    _refused(world, cec[0], world.message("1003-D2", world.zero("1003")),
              Reason.REVOKED_DEVICE)
 
 
 def test_certificate_for_another_station(world: World, cec: tuple[Ingestor, Store]) -> None:
     """A genuine CEC certificate, but for station 1002, on device 1001-1 claiming 1002."""
-    dev = world.devices["pcos-1001-1"]
+    dev = world.devices["1001-D1"]
     cert = issue_certificate(world.registry.signing_key, role=CertificateRole.DEVICE,
                              subject=dev.device_id, public_key=public_bytes(dev.key),
                              valid_from="2021-01-01T00:00:00Z",
                              valid_until="2022-01-01T00:00:00Z", station="1002")
-    world.devices["pcos-1001-1"] = replace(dev, certificate=cert, station="1002")
-    _refused(world, cec[0], world.message("pcos-1001-1", world.zero("1002")),
+    world.devices["1001-D1"] = replace(dev, certificate=cert, station="1002")
+    _refused(world, cec[0], world.message("1001-D1", world.zero("1002")),
              Reason.WRONG_STATION)
 
 
 def test_message_claims_another_station(world: World, cec: tuple[Ingestor, Store]) -> None:
-    dev = world.devices["pcos-1001-1"]
-    world.devices["pcos-1001-1"] = replace(dev, station="1002")  # real certificate says 1001
-    _refused(world, cec[0], world.message("pcos-1001-1", world.zero("1002")),
+    dev = world.devices["1001-D1"]
+    world.devices["1001-D1"] = replace(dev, station="1002")  # real certificate says 1001
+    _refused(world, cec[0], world.message("1001-D1", world.zero("1002")),
              Reason.WRONG_STATION)
 
 
 def test_wrong_election(world: World, cec: tuple[Ingestor, Store]) -> None:
-    _refused(world, cec[0], world.message("pcos-1001-1", world.zero("1001"),
+    _refused(world, cec[0], world.message("1001-D1", world.zero("1001"),
                                           election_hash="0" * 64), Reason.WRONG_ELECTION)
 
 
 def test_wrong_package(world: World, cec: tuple[Ingestor, Store]) -> None:
-    _refused(world, cec[0], world.message("pcos-1001-1", world.zero("1001"),
+    _refused(world, cec[0], world.message("1001-D1", world.zero("1001"),
                                           package_hash="1" * 64), Reason.WRONG_PACKAGE)
 
 
 def test_out_of_order_sequence(world: World, cec: tuple[Ingestor, Store]) -> None:
-    _refused(world, cec[0], world.message("pcos-1001-1", world.zero("1001"), sequence=2),
+    _refused(world, cec[0], world.message("1001-D1", world.zero("1001"), sequence=2),
              Reason.OUT_OF_ORDER_SEQUENCE)
-    assert _send(world, cec[0], world.message("pcos-1001-1", world.zero("1001"),
+    assert _send(world, cec[0], world.message("1001-D1", world.zero("1001"),
                                               sequence=1)).status is ReceiptStatus.ACCEPTED
 
 
 def test_replayed_message_changes_nothing(world: World, cec: tuple[Ingestor, Store]) -> None:
     """An eavesdropper replays a captured envelope after newer messages: same old receipt."""
     ing, store = cec
-    first = world.message("pcos-1001-1", world.zero("1001"))
+    first = world.message("1001-D1", world.zero("1001"))
     envelope = world.envelope(first)
     original = ing.process(envelope).receipt
-    _send(world, ing, world.message("pcos-1001-1", world.results("1001", 1)))
+    _send(world, ing, world.message("1001-D1", world.results("1001", 1)))
     messages = store.messages()
     replay = ing.process(envelope)
     store.commit()
@@ -153,12 +153,12 @@ def test_replayed_message_changes_nothing(world: World, cec: tuple[Ingestor, Sto
 def test_conflicting_content_kept_as_incident(world: World,
                                               cec: tuple[Ingestor, Store]) -> None:
     ing, store = cec
-    _send(world, ing, world.message("pcos-1001-1", world.zero("1001")))
-    _send(world, ing, world.message("pcos-1001-1", world.results("1001", 1)))
-    original = store.message("pcos-1001-1", 2)
-    other = world.message("pcos-1001-1", world.results("1001", 2), sequence=2)
+    _send(world, ing, world.message("1001-D1", world.zero("1001")))
+    _send(world, ing, world.message("1001-D1", world.results("1001", 1)))
+    original = store.message("1001-D1", 2)
+    other = world.message("1001-D1", world.results("1001", 2), sequence=2)
     _refused(world, ing, other, Reason.CONFLICTING_CONTENT)
-    assert store.message("pcos-1001-1", 2) == original
+    assert store.message("1001-D1", 2) == original
     (incident,) = store.incidents()
     assert incident["message_hash"] == other.message_hash
     assert incident["original_hash"] == original.message_hash  # type: ignore[union-attr]
@@ -167,7 +167,7 @@ def test_conflicting_content_kept_as_incident(world: World,
 def test_header_mismatch(world: World, cec: tuple[Ingestor, Store]) -> None:
     from protocol.envelope import EnvelopeHeader, seal
 
-    signed = world.message("pcos-1001-1", world.zero("1001"))
+    signed = world.message("1001-D1", world.zero("1001"))
     env = seal(signed, world.cec_public)
     # re-seal the same signed message under a header naming another sequence
     import protocol.envelope as envmod
@@ -191,23 +191,23 @@ def test_station_tally_for_wrong_contests_refused(world: World,
     el = world.election
     a = el.station("1001")
     other = next(s for s in el.stations if s.contest_ids() != a.contest_ids())
-    receipt = _send(world, cec[0], world.message("pcos-1001-1", world.results(other.number, 1)))
+    receipt = _send(world, cec[0], world.message("1001-D1", world.results(other.number, 1)))
     assert receipt.reason is Reason.BAD_CONTENT
-    assert cec[1].message("pcos-1001-1", 1).status == "refused"  # type: ignore[union-attr]
+    assert cec[1].message("1001-D1", 1).status == "refused"  # type: ignore[union-attr]
     # the number is consumed: the next one is accepted
-    assert _send(world, cec[0], world.message("pcos-1001-1", world.zero("1001"))).status is (
+    assert _send(world, cec[0], world.message("1001-D1", world.zero("1001"))).status is (
         ReceiptStatus.ACCEPTED)
 
 
 def test_receipts_survive_restart(world: World, tmp_path: Path) -> None:
     ing, store = ingestor(world, tmp_path / "cec.db")
-    signed = world.message("pcos-1001-1", world.zero("1001"))
+    signed = world.message("1001-D1", world.zero("1001"))
     first = ing.process(world.envelope(signed)).receipt
     store.commit()
     store.close()
     ing2, _ = ingestor(world, tmp_path / "cec.db")
     assert ing2.process(world.envelope(signed)).receipt == first
-    nxt = world.message("pcos-1001-1", world.results("1001", 1))
+    nxt = world.message("1001-D1", world.results("1001", 1))
     assert ing2.process(world.envelope(nxt)).status is ReceiptStatus.ACCEPTED
 
 
@@ -243,7 +243,7 @@ def _read_receipt(sock: socket.socket, world: World,  # type: ignore[no-untyped-
 
 def test_tcp_round_trip_and_duplicate_on_one_connection(world: World,
                                                         cec: tuple[Ingestor, Store]) -> None:
-    signed = world.message("pcos-1001-1", world.zero("1001"))
+    signed = world.message("1001-D1", world.zero("1001"))
     with ServerThread(cec[0]) as srv, _connect(srv.port) as sock:
         sock.sendall(encode_frame(world.envelope(signed)) * 2)
         reader = FrameReader(_SocketTransport(sock))
@@ -262,7 +262,7 @@ def test_tcp_oversized_frame(world: World, cec: tuple[Ingestor, Store]) -> None:
 
 
 def test_tcp_truncated_frame(world: World, cec: tuple[Ingestor, Store]) -> None:
-    frame = encode_frame(world.envelope(world.message("pcos-1001-1", world.zero("1001"))))
+    frame = encode_frame(world.envelope(world.message("1001-D1", world.zero("1001"))))
     with ServerThread(cec[0]) as srv:
         with _connect(srv.port) as sock:
             sock.sendall(frame[: len(frame) // 2])
@@ -276,7 +276,7 @@ def test_tcp_truncated_frame(world: World, cec: tuple[Ingestor, Store]) -> None:
 
 
 def test_tcp_slow_sender(world: World, cec: tuple[Ingestor, Store]) -> None:
-    frame = encode_frame(world.envelope(world.message("pcos-1001-1", world.zero("1001"))))
+    frame = encode_frame(world.envelope(world.message("1001-D1", world.zero("1001"))))
     settings = ServerSettings(idle_timeout_s=5, frame_timeout_s=0.3)
     with ServerThread(cec[0], settings) as srv, _connect(srv.port) as sock:
         sock.sendall(frame[:20])
@@ -312,7 +312,7 @@ def test_registry_refuses_certificates_it_cannot_trust(world: World) -> None:
     from protocol.cec.registry import CecRegistry, RegistryError
 
     reg = world.registry
-    dev = world.devices["pcos-1001-1"]
+    dev = world.devices["1001-D1"]
     cases = {
         "issued by key": issue_certificate(key_from_seed(b"x" * 32), role=CertificateRole.DEVICE,
                                            subject="d1", public_key=public_bytes(dev.key),
@@ -338,7 +338,7 @@ def test_registry_refuses_certificates_it_cannot_trust(world: World) -> None:
 def test_hybrid_post_quantum_suite_is_accepted(world: World, cec: tuple[Ingestor, Store]) -> None:
     from protocol.envelope import SuiteName
 
-    signed = world.message("pcos-1001-1", world.zero("1001"))
+    signed = world.message("1001-D1", world.zero("1001"))
     out = cec[0].process(world.envelope(signed, SuiteName.MLKEM768_X25519))
     assert out.status is ReceiptStatus.ACCEPTED
     # the same message under the default suite is the same message: same receipt
@@ -348,7 +348,7 @@ def test_hybrid_post_quantum_suite_is_accepted(world: World, cec: tuple[Ingestor
 _WORLD = make_world(stations=("1001",))
 _MESSAGES = {d: [_WORLD.message(d, c, sequence=i + 1) for i, c in enumerate(
     (_WORLD.zero("1001"), _WORLD.results("1001", n), _WORLD.status()))]
-    for n, d in enumerate(("pcos-1001-1", "pcos-1001-2"))}
+    for n, d in enumerate(("1001-D1", "1001-D2"))}
 
 
 @settings(max_examples=25, deadline=None)
@@ -382,9 +382,9 @@ def test_a_failing_write_leaves_no_partial_trace(world: World,
                                                  cec: tuple[Ingestor, Store]) -> None:
     """A database error in the middle of one message undoes that message only."""
     ing, store = cec
-    ok = world.message("pcos-1001-1", world.zero("1001"))
+    ok = world.message("1001-D1", world.zero("1001"))
     ing.process(world.envelope(ok))
-    bad = world.message("pcos-1001-2", world.zero("1001"))
+    bad = world.message("1001-D2", world.zero("1001"))
     original = store.insert_message
 
     def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -397,7 +397,7 @@ def test_a_failing_write_leaves_no_partial_trace(world: World,
         ing.process(world.envelope(bad))
     store.insert_message = original  # type: ignore[method-assign]
     store.commit()
-    assert [m.device_id for m in store.messages()] == ["pcos-1001-1"]
+    assert [m.device_id for m in store.messages()] == ["1001-D1"]
     assert store.refusals() == []
     assert ing.process(world.envelope(bad)).status is ReceiptStatus.ACCEPTED
 
@@ -408,7 +408,7 @@ def test_nothing_is_durable_before_the_batch_commit(world: World, tmp_path: Path
 
     ing, store = ingestor(world, tmp_path / "cec.db")
     reader = open_store(tmp_path / "cec.db")
-    for device in ("pcos-1001-1", "pcos-1001-2"):
+    for device in ("1001-D1", "1001-D2"):
         ing.process(world.envelope(world.message(device, world.zero("1001"))))
     assert reader.count("messages") == 0
     store.commit()
@@ -417,7 +417,7 @@ def test_nothing_is_durable_before_the_batch_commit(world: World, tmp_path: Path
 
 _FUZZ_DIR = tempfile.TemporaryDirectory()
 _FUZZ_ING, _FUZZ_STORE = ingestor(_WORLD, Path(_FUZZ_DIR.name) / "cec.db")
-_FUZZ_ENVELOPE = _WORLD.envelope(_MESSAGES["pcos-1001-1"][0])
+_FUZZ_ENVELOPE = _WORLD.envelope(_MESSAGES["1001-D1"][0])
 
 
 @settings(max_examples=60, deadline=None)
@@ -431,6 +431,6 @@ def test_fuzz_ingest_answers_every_frame_with_a_signed_receipt(data: bytes) -> N
     out = _FUZZ_ING.process(data, "fuzz")
     receipt = parse_receipt(out.receipt, _WORLD.registry.signing_public)
     if receipt.status is ReceiptStatus.ACCEPTED:
-        assert receipt.message_hash == _MESSAGES["pcos-1001-1"][0].message_hash
+        assert receipt.message_hash == _MESSAGES["1001-D1"][0].message_hash
     else:
         assert isinstance(receipt.reason, Reason)

@@ -12,6 +12,7 @@ from election_fixtures import small_election
 from nist_reference import nist_schema
 from protocol_fixtures import World, ingestor, make_world
 
+from election.default import default_election
 from election.model import PARTY_LIST_CONTEST
 from election.tally import Tally, merge
 from protocol.cec.consolidate import (
@@ -23,9 +24,12 @@ from protocol.cec.consolidate import (
     station_view,
     stations_view,
 )
+from firmware.package import spare_device_id, station_device_id
 from protocol.cec.nist import election_report
 from protocol.receipts import ReceiptStatus
 
+# a spare of 1002's TEC certified for station 1002 (test_cec_tec_spare.py: one for no station)
+SPARE_1002 = spare_device_id(default_election().station("1002").tec, 1)
 SCHEMA = json.loads(nist_schema("NIST_V2_election_results_reporting.json").read_text())
 
 
@@ -40,19 +44,19 @@ def _deliver(world: World, ing, device: str, *contents) -> None:  # type: ignore
 def scenario(tmp_path: Path):  # type: ignore[no-untyped-def]
     """1001: two devices, protocol 2 votes off for P07. 1002: device 1 failed after its zero
     report, the spare finished the day; protocol matches. 1003: nothing arrived."""
-    world = make_world(spares={"pcos-1002-spare": "1002"})
+    world = make_world(spares={SPARE_1002: "1002"})
     ing, store = ingestor(world, tmp_path / "cec.db")
     r11, r12 = world.results("1001", 11), world.results("1001", 12, ballots=150)
-    _deliver(world, ing, "pcos-1001-1", world.zero("1001"), r11)
-    _deliver(world, ing, "pcos-1001-2", world.zero("1001"), r12)
+    _deliver(world, ing, "1001-D1", world.zero("1001"), r11)
+    _deliver(world, ing, "1001-D2", world.zero("1001"), r12)
     s1001 = merge(r11.tally, r12.tally)
-    _deliver(world, ing, "pcos-1001-1", world.dec("1001", s1001, shift={"P07": 2}))
+    _deliver(world, ing, "1001-D1", world.dec("1001", s1001, shift={"P07": 2}))
     r21, r22 = world.results("1002", 21), world.results("1002", 22)
-    _deliver(world, ing, "pcos-1002-1", world.zero("1002"))
-    _deliver(world, ing, "pcos-1002-2", world.zero("1002"), r21)
-    _deliver(world, ing, "pcos-1002-spare", world.zero("1002"), r22)
+    _deliver(world, ing, "1002-D1", world.zero("1002"))
+    _deliver(world, ing, "1002-D2", world.zero("1002"), r21)
+    _deliver(world, ing, SPARE_1002, world.zero("1002"), r22)
     s1002 = merge(r21.tally, r22.tally)
-    _deliver(world, ing, "pcos-1002-2", world.dec("1002", s1002))
+    _deliver(world, ing, "1002-D2", world.dec("1002", s1002))
     return world, consolidate(world.registry, store), {"1001": s1001, "1002": s1002}
 
 
@@ -60,7 +64,7 @@ def test_station_is_sum_of_its_devices_including_a_spare(scenario) -> None:  # t
     _world, c, expected = scenario
     assert c.station_tallies == expected
     view = station_view(c, "1002")
-    assert view["devices_reported"] == ["pcos-1002-2", "pcos-1002-spare"]
+    assert view["devices_reported"] == ["1002-D2", SPARE_1002]
     assert view["zero_reports"] == 3 and view["checks"]["devices_add_up"]
     party = view["results"][PARTY_LIST_CONTEST]
     assert party["ballots"] == 400 and party["checks"]["shares_sum_to_100"]
@@ -71,7 +75,7 @@ def test_latest_results_of_a_device_count_once(scenario, tmp_path: Path) -> None
     ing, store = ingestor(world, tmp_path / "again.db")
     first, final = world.results("1003", 1), world.results("1003", 2)
     world.seq.clear()
-    _deliver(world, ing, "pcos-1003-1", first, final)
+    _deliver(world, ing, "1003-D1", first, final)
     c = consolidate(world.registry, store)
     assert c.station_tallies["1003"] == final.tally
 
@@ -133,7 +137,7 @@ def test_nist_export_complete_on_a_small_election(tmp_path: Path) -> None:
         for i in (1, 2):
             r = world.results(station, hash((station, i)) % 1000)
             tallies.append(r.tally)
-            _deliver(world, ing, f"pcos-{station}-{i}", world.zero(station), r)
+            _deliver(world, ing, station_device_id(station, i), world.zero(station), r)
     c = consolidate(world.registry, store)
     doc = election_report(c, "2021-11-28T23:00:00Z")
     jsonschema.Draft4Validator(SCHEMA).validate(doc)
@@ -155,7 +159,7 @@ def test_nist_export_has_every_contest_the_stations_report(tmp_path: Path) -> No
         for i in (1, 2):
             r = world.results(station, 40 + i)
             tallies.append(r.tally)
-            _deliver(world, ing, f"pcos-{station}-{i}", world.zero(station), r)
+            _deliver(world, ing, station_device_id(station, i), world.zero(station), r)
     total = tallies[0]
     for t in tallies[1:]:
         total = merge(total, t)

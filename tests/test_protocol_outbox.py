@@ -38,7 +38,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _fill(world: World, outbox: Outbox, device: str = "pcos-1001-1") -> None:
+def _fill(world: World, outbox: Outbox, device: str = "1001-D1") -> None:
     m = world.messenger(device)
     station = world.devices[device].station
     results = world.results(station, 5)
@@ -126,8 +126,8 @@ def test_lost_receipts_cause_harmless_duplicates(tmp_path: Path) -> None:
 def test_same_sequence_other_content_refused_by_outbox(tmp_path: Path) -> None:
     world = make_world()
     outbox = Outbox(tmp_path / "o.db")
-    a = world.message("pcos-1001-1", world.zero("1001"), sequence=1)
-    b = world.message("pcos-1001-1", world.status(), sequence=1)
+    a = world.message("1001-D1", world.zero("1001"), sequence=1)
+    b = world.message("1001-D1", world.status(), sequence=1)
     outbox.add(a)
     outbox.add(a)  # the same again: no-op
     with pytest.raises(ProtocolError) as err:
@@ -137,7 +137,7 @@ def test_same_sequence_other_content_refused_by_outbox(tmp_path: Path) -> None:
 
 
 def test_permanent_refusal_is_kept_and_not_retried(tmp_path: Path) -> None:
-    world = make_world(revoked=frozenset({"pcos-1001-1"}))
+    world = make_world(revoked=frozenset({"1001-D1"}))
     clock = FakeClock()
     outbox = Outbox(tmp_path / "o.db")
     _fill(world, outbox)
@@ -158,7 +158,7 @@ from protocol_fixtures import make_world
 from protocol.outbox import Outbox
 w = make_world(stations=("1001",))
 box = Outbox(sys.argv[1])
-m = w.messenger("pcos-1001-1")
+m = w.messenger("1001-D1")
 for i in range(1000):
     m.queue(box, w.status(), time="2021-11-28T20:05:00Z", audit_head="cd" * 32)
     print(i + 1, flush=True)

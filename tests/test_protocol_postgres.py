@@ -74,12 +74,12 @@ def test_postgres_ingest_idempotency_incidents_and_consolidation(postgres_url: s
     assert isinstance(store, PostgresStore)
     ing = Ingestor(world.registry, store, clock=lambda: "2021-11-28T20:05:00Z")
     r = world.results("1001", 9)
-    zero = world.message("pcos-1001-1", world.zero("1001"))
+    zero = world.message("1001-D1", world.zero("1001"))
     first = ing.process(world.envelope(zero)).receipt
-    assert ing.process(world.envelope(world.message("pcos-1001-1", r))).reason is None
+    assert ing.process(world.envelope(world.message("1001-D1", r))).reason is None
     store.commit()
     assert ing.process(world.envelope(zero)).receipt == first  # duplicate: same receipt
-    clash = world.message("pcos-1001-1", world.results("1001", 10), sequence=2)
+    clash = world.message("1001-D1", world.results("1001", 10), sequence=2)
     assert ing.process(world.envelope(clash)).reason is Reason.CONFLICTING_CONTENT
     store.commit()
     assert store.count("messages") == 2 and len(store.incidents()) == 1
@@ -95,7 +95,7 @@ def test_postgres_behind_the_tcp_server(postgres_url: str, tmp_path: Path) -> No
     world = make_world()
     store = open_store(postgres_url)
     outbox = Outbox(tmp_path / "outbox.db")
-    m = world.messenger("pcos-1002-1")
+    m = world.messenger("1002-D1")
     for content in (world.zero("1002"), world.results("1002", 3)):
         m.queue(outbox, content, time="2021-11-28T20:05:00Z", audit_head="ef" * 32)
     with ServerThread(Ingestor(world.registry, store)) as srv:

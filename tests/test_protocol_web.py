@@ -51,14 +51,14 @@ def _exercise(world, ing, store, client: httpx.Client) -> None:  # type: ignore[
     assert client.get("/api/national").json()["stations_reported"] == 0
     r = world.results("1001", 4)
     for content in (world.zero("1001"), r, world.dec("1001", r.tally)):
-        ing.process(world.envelope(world.message("pcos-1001-1", content)))
+        ing.process(world.envelope(world.message("1001-D1", content)))
     store.commit()
     nat = client.get("/api/national").json()  # the cache sees the new messages
     assert nat["stations_reported"] == 1
     assert {o["option"]: o["votes"] for o in nat["party_list"]["options"]} == r.tally.contest(
         PARTY_LIST_CONTEST).counts
     st = client.get("/api/station/1001").json()
-    assert st["devices_reported"] == ["pcos-1001-1"] and st["discrepancies"] == []
+    assert st["devices_reported"] == ["1001-D1"] and st["discrepancies"] == []
     png = client.get("/api/station/1001/dec/0.png")
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
     assert client.get("/api/station/nope").status_code == 404

@@ -47,7 +47,7 @@ WORLD = make_world()
 
 
 def _results_message(seq: int = 1) -> SignedMessage:
-    return WORLD.message("pcos-1001-1", WORLD.results("1001", 7), sequence=seq)
+    return WORLD.message("1001-D1", WORLD.results("1001", 7), sequence=seq)
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_message_binds_every_field_and_round_trips() -> None:
 def test_signature_is_separated_by_kind() -> None:
     """A device signature made for another kind of artifact never verifies as a message."""
     signed = _results_message()
-    key = WORLD.devices["pcos-1001-1"].key
+    key = WORLD.devices["1001-D1"].key
     forged = replace(signed, signature=sign(key, SignatureKind.REPORT, signed.body))
     with pytest.raises(ProtocolError) as err:
         forged.verify(WORLD.registry.signing_public, at=TIME)
@@ -115,7 +115,7 @@ def test_flipped_body_byte_fails_signature() -> None:
 
 def test_certificate_not_signed_by_cec_is_refused() -> None:
     rogue = key_from_seed(b"r" * 32)
-    dev = WORLD.devices["pcos-1001-1"]
+    dev = WORLD.devices["1001-D1"]
     cert = issue_certificate(rogue, role=CertificateRole.DEVICE, subject=dev.device_id,
                              public_key=public_bytes(dev.key), valid_from="2021-01-01T00:00:00Z",
                              valid_until="2022-01-01T00:00:00Z", station="1001")
@@ -173,7 +173,7 @@ def test_every_kind_round_trips() -> None:
     tally = WORLD.results("1002", 2).tally
     for content in (WORLD.zero("1002"), WORLD.results("1002", 2), WORLD.dec("1002", tally),
                     WORLD.audit(), WORLD.status()):
-        signed = WORLD.message("pcos-1002-1", content, sequence=1)
+        signed = WORLD.message("1002-D1", content, sequence=1)
         assert SignedMessage.loads(signed.dumps()).message.content == content
 
 
@@ -278,7 +278,7 @@ def test_garbage_is_malformed() -> None:
 # --- receipts -------------------------------------------------------------------------------
 
 def test_receipt_signed_by_cec_and_checked() -> None:
-    r = Receipt(ReceiptStatus.ACCEPTED, None, "accepted", "a" * 64, "b" * 64, "pcos-1001-1", 1,
+    r = Receipt(ReceiptStatus.ACCEPTED, None, "accepted", "a" * 64, "b" * 64, "1001-D1", 1,
                 TIME)
     data = r.sign(WORLD.registry.signing_key)
     assert parse_receipt(data, WORLD.registry.signing_public) == r

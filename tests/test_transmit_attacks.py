@@ -28,7 +28,7 @@ from protocol.messages import Content
 from protocol.outbox import Backoff, Outbox, OutboxState, Sender, TcpTransport
 from protocol.receipts import ReceiptStatus, parse_receipt
 
-DID = "pcos-1001-1"
+DID = "1001-D1"
 
 
 class Recording(TcpTransport):
@@ -43,7 +43,7 @@ class Recording(TcpTransport):
 
 @pytest.fixture()
 def world() -> World:
-    return make_world(revoked=frozenset({"pcos-1003-2"}))
+    return make_world(revoked=frozenset({"1003-D2"}))
 
 
 def _queue(world: World, outbox: Outbox, device_id: str, contents: list[Content],
@@ -120,7 +120,7 @@ def test_certificate_for_another_station_is_refused_and_not_retried(world: World
 
 
 def test_revoked_device_is_refused_and_not_retried(world: World, tmp_path: Path) -> None:
-    did = "pcos-1003-2"
+    did = "1003-D2"
     ing, store = _cec(world, tmp_path)
     outbox, now = Outbox(tmp_path / "outbox.db"), [0.0]
     _queue(world, outbox, did, [world.zero("1003")])

@@ -122,7 +122,7 @@ def test_cached_api_serves_each_view_once_per_store_change(tmp_path: Path) -> No
     assert cached.national() is first and first == plain.national()
     r = world.results("1001", 4)
     for content in (world.zero("1001"), r, world.dec("1001", r.tally)):
-        ing.process(world.envelope(world.message("pcos-1001-1", content)))
+        ing.process(world.envelope(world.message("1001-D1", content)))
     store.commit()
     after = cached.national()
     assert after is not first and after == plain.national()

@@ -9,6 +9,7 @@ from fw_fixtures import ELECTION, STATION, genuine, table_for
 
 from election.tally import Tally, merge
 from firmware.crypto import CertificateRole, issue_certificate, public_bytes
+from firmware.package import station_device_id
 from protocol.cec.consolidate import consolidate
 from protocol.cec.ingest import Ingestor
 from protocol.cec.provision import cec_keys
@@ -26,7 +27,7 @@ VALID = ("2021-01-01T00:00:00Z", "2022-12-31T23:59:59Z")
 
 
 def device_ids(n: int) -> list[str]:
-    return [f"pcos-{STATION.number}-{i}" for i in range(1, n + 1)]
+    return [station_device_id(STATION.number, i) for i in range(1, n + 1)]
 
 
 @dataclass
