@@ -79,11 +79,18 @@ def audit_blob(events: Sequence[dict[str, Any]]) -> bytes:
 
 @dataclass
 class OutboxChannel:
-    """A device's :class:`~firmware.hal.results_channel.ResultsChannel` into its outbox."""
+    """A device's :class:`~firmware.hal.results_channel.ResultsChannel` into its outbox.
+
+    ``station_of``: the station the device runs for now (``device.config.station``),
+    asked at each hand-over. A TEC spare certified for no station learns it only when
+    it loads the package for the station it is installed at (and again at each boot),
+    so its messages name that station; without it, the messenger's identity's station.
+    """
 
     messenger: DeviceMessenger
     outbox: Outbox
     election: Election
+    station_of: Callable[[], str] | None = None
     _status_heads: set[str] | None = field(default=None, init=False, repr=False)
 
     def _queued(self, kind: MessageKind) -> bool:
@@ -91,7 +98,8 @@ class OutboxChannel:
 
     def _queue(self, content: Content, time: str, audit_head: str) -> SignedMessage:
         return self.messenger.queue(self.outbox, content, time=message_time(time),
-                                    audit_head=_head(audit_head))
+                                    audit_head=_head(audit_head),
+                                    station=self.station_of() if self.station_of else None)
 
     def polls_opened(self, zero_report: dict[str, Any]) -> None:
         if self._queued(MessageKind.ZERO_REPORT):

@@ -20,7 +20,11 @@ from protocol.outbox import Outbox
 
 @dataclass(frozen=True)
 class DeviceIdentity:
-    """A device's id, station, private key and CEC-signed certificate."""
+    """A device's id, station, private key and CEC-signed certificate.
+
+    ``station`` is the station its messages speak for: the one its certificate names,
+    or, for a TEC spare certified for no station, the one it loaded the package for.
+    """
 
     device_id: str
     station: str
@@ -34,16 +38,19 @@ class DeviceMessenger:
     election_hash: str
     package_hash: str
 
-    def build(self, content: Content, *, sequence: int, time: str,
-              audit_head: str) -> SignedMessage:
+    def build(self, content: Content, *, sequence: int, time: str, audit_head: str,
+              station: str | None = None) -> SignedMessage:
+        """``station``: the station this message speaks for, when not the identity's (a TEC
+        spare names the station it loaded the package for, see :class:`OutboxChannel`)."""
         ident = self.identity
-        return Message(self.election_hash, self.package_hash, ident.station, ident.device_id,
-                       ident.certificate, sequence, time, audit_head, content).sign(ident.key)
+        return Message(self.election_hash, self.package_hash, station or ident.station,
+                       ident.device_id, ident.certificate, sequence, time, audit_head,
+                       content).sign(ident.key)
 
-    def queue(self, outbox: Outbox, content: Content, *, time: str,
-              audit_head: str) -> SignedMessage:
+    def queue(self, outbox: Outbox, content: Content, *, time: str, audit_head: str,
+              station: str | None = None) -> SignedMessage:
         """Sign ``content`` as the outbox's next sequence number and keep it there."""
         signed = self.build(content, sequence=outbox.next_sequence(), time=time,
-                            audit_head=audit_head)
+                            audit_head=audit_head, station=station)
         outbox.add(signed)
         return signed

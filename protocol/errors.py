@@ -27,6 +27,7 @@ class Reason(StrEnum):
     UNKNOWN_DEVICE = "unknown-device"
     REVOKED_DEVICE = "revoked-device"
     WRONG_STATION = "wrong-station"
+    WRONG_TEC = "wrong-tec"                    # a TEC spare's message for another TEC's station
     WRONG_ELECTION = "wrong-election"
     WRONG_PACKAGE = "wrong-package"
     OUT_OF_ORDER_SEQUENCE = "out-of-order-sequence"

@@ -396,8 +396,9 @@ class SignedMessage:
 
     def verify(self, cec_signing_key: Ed25519PublicKey, at: str | None = None, *,
                trusted: Certificate | None = None) -> None:
-        """Check the certificate (CEC-signed, a device's, for this device and station) and
-        the device's signature. Each failure raises its own :class:`Reason`.
+        """Check the certificate (CEC-signed, a device's, for this device and station, or
+        for no station: a TEC spare) and the device's signature. Each failure raises its
+        own :class:`Reason`.
 
         ``trusted``: a certificate whose CEC signature the caller has already verified
         (the CEC's registry); when the message carries exactly it, only its validity
@@ -415,7 +416,9 @@ class SignedMessage:
         if cert.role is not CertificateRole.DEVICE or cert.subject != m.device_id:
             raise ProtocolError(Reason.BAD_CERTIFICATE, f"certificate is for {cert.role.value} "
                                 f"{cert.subject!r}, not device {m.device_id!r}")
-        if cert.station != m.station:
+        # A certificate naming no station is a TEC spare's: the CEC checks that the station
+        # it claims is one of its TEC's (protocol.cec.registry.check_spare_station).
+        if cert.station is not None and cert.station != m.station:
             raise ProtocolError(Reason.WRONG_STATION, f"device {m.device_id} is certified for "
                                 f"station {cert.station}, message claims {m.station}")
         try:

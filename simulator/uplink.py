@@ -71,7 +71,9 @@ def attach(device: Device, settings: UplinkSettings, election: Election
     except PcosError as exc:
         raise UplinkError(f"{root}: no identity for device {settings.device_id} ({exc})") \
             from None
-    if cert.station != device.config.station.number:
+    # a certificate for no station is a TEC spare's: it speaks for the station it loads
+    # the package for (the channel asks the device at each hand-over)
+    if cert.station is not None and cert.station != device.config.station.number:
         raise UplinkError(f"device {settings.device_id} is certified for station "
                           f"{cert.station}, not {device.config.station.number}")
     trust = device.config.trust
@@ -85,7 +87,8 @@ def attach(device: Device, settings: UplinkSettings, election: Election
     device.config = dataclasses.replace(device.config, signing_key=key)
     outbox = Outbox(device.hw.internal.root() / OUTBOX_FILE)
     device.hw.results = OutboxChannel(DeviceMessenger(ident, registry.election_hash,
-                                                      registry.package_hash), outbox, election)
+                                                      registry.package_hash), outbox, election,
+                                      station_of=lambda: device.config.station.number)
     return outbox, registry
 
 

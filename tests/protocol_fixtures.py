@@ -13,6 +13,7 @@ from election.default import default_election
 from election.hashing import definition_hash, election_hash
 from election.model import Election
 from election.tally import Tally
+from firmware.package import station_device_id
 from protocol.cec.ingest import Ingestor
 from protocol.cec.provision import cec_keys, device_identity
 from protocol.cec.registry import CecRegistry
@@ -54,12 +55,13 @@ class World:
                                package_hash or self.registry.package_hash)
 
     def message(self, device_id: str, content: Content, *, sequence: int | None = None,
-                **kw: str) -> SignedMessage:
+                station: str | None = None, **kw: str) -> SignedMessage:
         if sequence is None:
             sequence = self.seq.get(device_id, 0) + 1
             self.seq[device_id] = sequence
         return self.messenger(device_id, **kw).build(content, sequence=sequence, time=TIME,
-                                                      audit_head=audit_head(sequence))
+                                                      audit_head=audit_head(sequence),
+                                                      station=station)
 
     def envelope(self, signed: SignedMessage, suite: SuiteName = SuiteName.X25519) -> bytes:
         return seal(signed, self.cec_public, suite)
@@ -85,19 +87,28 @@ class World:
 
 def make_world(stations: tuple[str, ...] = STATIONS, per_station: int = 2,
                spares: dict[str, str] | None = None, revoked: frozenset[str] = frozenset(),
-               seed: str = "test", election: Election | None = None) -> World:
-    """Devices ``pcos-<station>-<i>``; ``spares`` maps extra device ids to their station."""
+               seed: str = "test", election: Election | None = None,
+               tec_spares: dict[str, str] | None = None) -> World:
+    """Devices ``<station>-D<i>`` (:func:`firmware.package.station_device_id`); ``spares``
+    maps extra device ids to the station they are certified for; ``tec_spares`` maps TEC
+    spares certified for no station (registered with the TEC of) to the station they
+    speak for by default."""
     election = election or default_election()
     signing, encryption = cec_keys(seed)
     devices = {}
     for station in stations:
         for i in range(1, per_station + 1):
-            did = f"pcos-{station}-{i}"
+            did = station_device_id(station, i)
             devices[did] = device_identity(signing, did, station, seed, election.election_id)
     for did, station in (spares or {}).items():
         devices[did] = device_identity(signing, did, station, seed, election.election_id)
-    registry = CecRegistry.build(election, signing, encryption,
-                                 [d.certificate for d in devices.values()], revoked=revoked)
+    for did, station in (tec_spares or {}).items():
+        devices[did] = device_identity(signing, did, station, seed, election.election_id,
+                                       tec_spare=True)
+    registry = CecRegistry.build(
+        election, signing, encryption, [d.certificate for d in devices.values()],
+        revoked=revoked, spare_tecs={d: election.station(s).tec
+                                     for d, s in (tec_spares or {}).items()})
     return World(election, registry, devices, encryption.public())
 
 

@@ -12,7 +12,10 @@ Rules:
 
 * a device's *final* result is its accepted ``results`` message with the
   highest sequence number; a station's machine result is the sum of its
-  devices' final results (a spare certified for the station is one of them);
+  devices' final results (a spare certified for the station is one of them, and
+  so is a TEC spare certified for no station that has reported for it: the
+  ingestor binds such a spare to the station of its first accepted report and
+  refuses its messages for any other, so it is counted for one station, once);
 * a station *has reported* when at least one of its devices' results arrived;
 * the DEC protocol of a station is its latest accepted ``dec-protocol``
   message (any device of the station may feed it);
@@ -30,7 +33,7 @@ from typing import Any
 
 from election.model import AGAINST_ALL, PARTY_LIST_CONTEST, Election, Station
 from election.tally import Tally, TallyBuilder
-from protocol.cec.registry import CecRegistry
+from protocol.cec.registry import SPARE_BINDING_KINDS, CecRegistry
 from protocol.cec.store import Store, StoredMessage
 from protocol.messages import DecFigures
 
@@ -83,6 +86,7 @@ class Consolidation:
     messages: int
     incidents: int
     refusals: int
+    spares_at: dict[str, tuple[str, ...]]                 # station -> TEC spares reporting
 
     @property
     def election(self) -> Election:
@@ -127,8 +131,14 @@ def consolidate(registry: CecRegistry, store: Store) -> Consolidation:
     zeros: dict[str, int] = {}
     for row in store.messages(kind="zero-report"):
         zeros[row.station] = zeros.get(row.station, 0) + 1
+    spares: dict[str, list[str]] = {}
+    if registry.spare_tecs:
+        for device, station in store.device_stations(SPARE_BINDING_KINDS):
+            if registry.tec_spare(device) is not None:
+                spares.setdefault(station, []).append(device)
     return Consolidation(registry, reports, decs, zeros, tallies, store.count("messages"),
-                         store.count("incidents"), store.count("refusals"))
+                         store.count("incidents"), store.count("refusals"),
+                         {s: tuple(sorted(d)) for s, d in spares.items()})
 
 
 # --- sums ------------------------------------------------------------------------------------
@@ -277,7 +287,9 @@ def station_view(c: Consolidation, number: str) -> dict[str, Any]:
     return {
         "station": number, "region": station.region, "tec": station.tec,
         "district": station.district, "voters": station.voters,
-        "devices_registered": c.registry.devices_of_station(number),
+        "devices_registered": sorted([*c.registry.devices_of_station(number),
+                                      *c.spares_at.get(number, ())]),
+        "tec_spares": list(c.spares_at.get(number, ())),
         "devices_reported": [r.device_id for r in reports],
         "zero_reports": c.zero_reports.get(number, 0),
         "reported": tally is not None, "devices": per_device,

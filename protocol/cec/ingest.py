@@ -7,12 +7,17 @@ receipt bytes. Order of checks (the first failure is the reason):
 2. the signed message parses; header agrees with it             MALFORMED / HEADER_MISMATCH
 3. the device is registered, not revoked                        UNKNOWN_DEVICE / REVOKED_DEVICE
 4. its certificate is the registered one, CEC-signed, valid at
-   the message time, for the station the message claims         BAD_CERTIFICATE / WRONG_STATION
+   the message time, for the station the message claims (a
+   TEC spare certified for no station: a station of its TEC)    BAD_CERTIFICATE / WRONG_STATION
+                                                                / WRONG_TEC
 5. the device's signature                                       BAD_SIGNATURE
 6. election and package hash                                    WRONG_ELECTION / WRONG_PACKAGE
 7. sequence: the same message again -> the stored receipt, byte
    for byte, nothing changes; other content under a used
-   number -> incident, kept whole; a gap                        CONFLICTING_CONTENT /
+   number -> incident, kept whole; a TEC spare's new message
+   for another station than the one its first accepted report
+   named (it is counted there, once); a gap                     CONFLICTING_CONTENT /
+                                                                WRONG_STATION /
                                                                 OUT_OF_ORDER_SEQUENCE
 8. content fits the election and the station                    BAD_CONTENT (authenticated:
                                                                 stored, consumes the number)
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 
 from election.tally import Tally
 from firmware.crypto import canonical_json, sha256_hex
-from protocol.cec.registry import CecRegistry
+from protocol.cec.registry import SPARE_BINDING_KINDS, CecRegistry, check_spare_station
 from protocol.cec.store import Store, StoredMessage
 from protocol.envelope import open_and_parse, split
 from protocol.errors import ProtocolError, Reason
@@ -63,7 +68,18 @@ class Ingestor:
                  clock: Callable[[], str] = utc_now) -> None:
         self.registry, self.store, self.clock = registry, store, clock
         self._highest = store.highest_sequences()
+        self._spare_station = self._spare_stations()
         self._option_cache: dict[str, dict[str, tuple[str, ...]]] = {}
+
+    def _spare_stations(self) -> dict[str, str]:
+        """TEC spare -> the station of its first accepted report (the one it is bound to)."""
+        if not self.registry.spare_tecs:
+            return {}
+        out: dict[str, str] = {}
+        for device, station in self.store.device_stations(SPARE_BINDING_KINDS):
+            if self.registry.tec_spare(device) is not None:
+                out.setdefault(device, station)
+        return out
 
     def _options(self, contest_ids: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         """Option ids per contest, as the election defines them (cached)."""
@@ -75,8 +91,10 @@ class Ingestor:
         return self._option_cache[key]
 
     def reload(self) -> None:
-        """Re-read the per-device sequence high-water marks (after a rollback)."""
+        """Re-read the per-device sequence high-water marks and the TEC spares' stations
+        (after a rollback)."""
         self._highest = self.store.highest_sequences()
+        self._spare_station = self._spare_stations()
 
     def _receipt(self, status: ReceiptStatus, reason: Reason | None, detail: str,
                  message_hash: str | None, envelope_hash: str, device_id: str | None,
@@ -142,7 +160,10 @@ class Ingestor:
         if cert.public_key != registered.public_key:
             raise ProtocolError(Reason.BAD_CERTIFICATE,
                                 f"certificate of {m.device_id} is not the registered one")
-        if m.station != registered.station:
+        tec = reg.tec_spare(m.device_id)
+        if tec is not None:
+            check_spare_station(reg.election, m.device_id, tec, m.station)
+        elif m.station != registered.station:
             raise ProtocolError(Reason.WRONG_STATION, f"device {m.device_id} is registered for "
                                 f"station {registered.station}, message claims {m.station}")
         signed.verify(reg.signing_public, at=m.time, trusted=registered)
@@ -174,6 +195,14 @@ class Ingestor:
                                        signed=signed.dumps(), detail=err.detail)
             return self._refuse(err, envelope_hash, peer, m.device_id, m.sequence,
                                 signed.message_hash)
+        bound = self._spare_station.get(m.device_id)
+        if bound is not None and bound != m.station:  # checked after duplicates: idempotent
+            err = ProtocolError(Reason.WRONG_STATION,
+                                f"spare {m.device_id} of TEC {self.registry.tec_spare(m.device_id)}"
+                                f" reported for station {bound}; it may not speak for "
+                                f"station {m.station} too")
+            return self._refuse(err, envelope_hash, peer, m.device_id, m.sequence,
+                                signed.message_hash)
         expected = highest + 1
         if m.sequence != expected:
             err = ProtocolError(Reason.OUT_OF_ORDER_SEQUENCE,
@@ -198,6 +227,9 @@ class Ingestor:
             reason.value if reason else None, m.time, self.clock(),
             canonical_json(summary).decode(), receipt), signed.dumps())
         self._highest[m.device_id] = m.sequence
+        if (status is ReceiptStatus.ACCEPTED and m.kind.value in SPARE_BINDING_KINDS
+                and self.registry.tec_spare(m.device_id) is not None):
+            self._spare_station.setdefault(m.device_id, m.station)
         return IngestOutcome(receipt, status, reason)
 
     def _check_content(self, signed: SignedMessage) -> None:

@@ -10,8 +10,12 @@ certificates written by ``pcos device provision``. It checks that
   signing certificate is this CEC's signing key (receipts are signed with it);
 * every device certificate was issued by that signing key, and the package assigns
   the device to the station its certificate names (or it is a spare of that
-  station's TEC; a spare certified for no station is refused here: the CEC must
-  know which station a device speaks for).
+  station's TEC);
+* a certificate that names no station is a TEC spare's: the package must list the
+  device among a TEC's spares. It is registered as a spare of that TEC
+  (``CecRegistry.spare_tecs``); the station it speaks for comes from its signed
+  messages (it loaded the package for that station), and the CEC accepts them only
+  for stations of that TEC (:func:`protocol.cec.registry.check_spare_station`).
 
 Then :meth:`CecRegistry.build` does the rest; the registry's ``package_hash`` is
 the SHA-256 of the package file, as every device prints and signs it.
@@ -68,16 +72,24 @@ def registry_from_package(package_file: str | Path, keys_dir: str | Path,
                             f"{keys_dir}'s")
     assignments = contents.assignments
     election = contents.election
+    spare_tecs: dict[str, str] = {}
     for cert in certificates:
         try:
             cert.verify(keys.signing_key.public_key())
         except CryptoError as exc:
             raise RegistryError(f"device certificate: {exc}") from None
         station = cert.station
-        if station is None:
-            raise RegistryError(f"device {cert.subject} is certified for no station")
         assigned = assignments.station_of(cert.subject)
         spare_tec = assignments.tec_of_spare(cert.subject)
+        if spare_tec is not None:
+            spare_tecs[cert.subject] = spare_tec
+        if station is None:
+            if spare_tec is None:
+                raise RegistryError(f"device {cert.subject} is certified for no station and "
+                                    "the package lists it as no TEC's spare"
+                                    + (f" (it assigns it to station {assigned})"
+                                       if assigned else ""))
+            continue
         try:
             tec = election.station(station).tec
         except KeyError:
@@ -89,7 +101,8 @@ def registry_from_package(package_file: str | Path, keys_dir: str | Path,
                                 f"{assigned or ('a spare of TEC ' + str(spare_tec))}")
     encryption = CecEncryptionKeys(keys.hpke_key)
     return CecRegistry.build(election, keys.signing_key, encryption, certificates,
-                             package_hash=contents.package_hash, revoked=revoked)
+                             package_hash=contents.package_hash, revoked=revoked,
+                             spare_tecs=spare_tecs)
 
 
 def device_cec_keys(contents: package.PackageContents | package.VerifiedPackage

@@ -43,11 +43,15 @@ def cec_keys(seed: str) -> tuple[Ed25519PrivateKey, CecEncryptionKeys]:
 
 def device_identity(cec_signing: Ed25519PrivateKey, device_id: str, station: str,
                     seed: str, election_id: str | None = None, *, valid_from: str = VALID_FROM,
-                    valid_until: str = VALID_UNTIL) -> DeviceIdentity:
+                    valid_until: str = VALID_UNTIL, tec_spare: bool = False) -> DeviceIdentity:
+    """A device key (from ``seed``) and its certificate for ``station``. ``tec_spare``: the
+    certificate names no station (a spare of a TEC, see :mod:`protocol.cec.registry`);
+    the identity still speaks for ``station``, the one it is installed at."""
     key = key_from_seed(_seed("device", seed, device_id))
     cert = issue_certificate(cec_signing, role=CertificateRole.DEVICE, subject=device_id,
                              public_key=public_bytes(key), valid_from=valid_from,
-                             valid_until=valid_until, station=station, election_id=election_id)
+                             valid_until=valid_until, station=None if tec_spare else station,
+                             election_id=election_id)
     return DeviceIdentity(device_id, station, key, cert)
 
 

@@ -14,10 +14,18 @@ directory (written by :func:`protocol.cec.provision.provision`, or by hand)::
 
 Every certificate is verified against the CEC signing key when loaded; a bad
 one stops the server with a typed error rather than being skipped silently.
+
+TEC spares: a spare certified for a station is that station's device like any
+other. A spare certified for *no* station (``pcos device provision`` without a
+station: it may serve any station of its TEC) is registered with its TEC, from the
+package's assignments (``spare_tecs``: device id -> TEC). The station it speaks
+for is the one its signed messages name (it loaded the package for that station);
+:func:`check_spare_station` is the rule the CEC applies to each of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,10 +43,32 @@ from firmware.crypto import (
     load_private_key,
 )
 from protocol.envelope import CecEncryptionKeys
+from protocol.errors import ProtocolError, Reason
+from protocol.messages import MessageKind
+
+# The reports that tie a TEC spare to a station: the first one the CEC accepts names the
+# station the spare is counted for, and from then on it speaks for that station only.
+SPARE_BINDING_KINDS = (MessageKind.ZERO_REPORT.value, MessageKind.RESULTS.value,
+                       MessageKind.DEC_PROTOCOL.value)
 
 
 class RegistryError(PcosError):
     """The CEC directory is incomplete or holds something that does not verify."""
+
+
+def check_spare_station(election: Election, device_id: str, tec: str, station: str) -> None:
+    """The rule for a TEC spare certified for no station: it may speak for any station
+    of its TEC ``tec`` in ``election``. A station not in the election is
+    ``wrong-station``; a station of another TEC is ``wrong-tec``; both name the device,
+    the station and the TEC."""
+    try:
+        other = election.station(station).tec
+    except KeyError:
+        raise ProtocolError(Reason.WRONG_STATION, f"spare {device_id} of TEC {tec}: station "
+                            f"{station} is not in the election") from None
+    if other != tec:
+        raise ProtocolError(Reason.WRONG_TEC, f"spare {device_id} of TEC {tec} may not speak "
+                            f"for station {station} of TEC {other}")
 
 
 @dataclass
@@ -50,6 +80,8 @@ class CecRegistry:
     encryption_keys: CecEncryptionKeys
     devices: dict[str, Certificate]
     revoked: frozenset[str] = frozenset()
+    # TEC spares certified for no station: device id -> TEC (from the package)
+    spare_tecs: Mapping[str, str] = field(default_factory=dict)
     _signing_public: Ed25519PublicKey | None = field(default=None, repr=False)
 
     @property
@@ -59,27 +91,51 @@ class CecRegistry:
         return self._signing_public
 
     def devices_of_station(self, station: str) -> list[str]:
+        """Devices certified for ``station`` (TEC spares that reported for it are in
+        :attr:`protocol.cec.consolidate.Consolidation.spares_at`)."""
         return sorted(d for d, c in self.devices.items() if c.station == station)
+
+    def tec_spare(self, device_id: str) -> str | None:
+        """The TEC of a registered spare certified for no station; None for any other."""
+        cert = self.devices.get(device_id)
+        return self.spare_tecs.get(device_id) if cert is not None and cert.station is None \
+            else None
 
     @classmethod
     def build(cls, election: Election, signing_key: Ed25519PrivateKey,
               encryption_keys: CecEncryptionKeys, certificates: list[Certificate], *,
-              package_hash: str | None = None, revoked: frozenset[str] = frozenset()
-              ) -> CecRegistry:
+              package_hash: str | None = None, revoked: frozenset[str] = frozenset(),
+              spare_tecs: Mapping[str, str] | None = None) -> CecRegistry:
+        """``spare_tecs``: the package's TEC spares (device id -> TEC); a certificate that
+        names no station is registered only if its device is one of them."""
         public = signing_key.public_key()
+        spares = dict(spare_tecs or {})
+        tecs = {t.id for t in election.tecs}
         devices: dict[str, Certificate] = {}
         for cert in certificates:
             try:
                 cert.verify(public)
             except CryptoError as exc:
                 raise RegistryError(f"device certificate: {exc}") from None
-            if cert.role is not CertificateRole.DEVICE or cert.station is None:
+            if cert.role is not CertificateRole.DEVICE:
                 raise RegistryError(f"certificate of {cert.subject} is not a device's")
-            try:
-                election.station(cert.station)
-            except KeyError:
-                raise RegistryError(f"device {cert.subject} is certified for station "
-                                    f"{cert.station}, not in the election") from None
+            tec = spares.get(cert.subject)
+            if tec is not None and tec not in tecs:
+                raise RegistryError(f"spare {cert.subject} is at TEC {tec}, not in the "
+                                    "election")
+            if cert.station is None:
+                if tec is None:
+                    raise RegistryError(f"device {cert.subject} is certified for no station "
+                                        "and is no TEC's spare in the package")
+            else:
+                try:
+                    at = election.station(cert.station).tec
+                except KeyError:
+                    raise RegistryError(f"device {cert.subject} is certified for station "
+                                        f"{cert.station}, not in the election") from None
+                if tec is not None and at != tec:
+                    raise RegistryError(f"spare {cert.subject} of TEC {tec} is certified for "
+                                        f"station {cert.station} of TEC {at}")
             if cert.election_id not in (None, election.election_id):
                 raise RegistryError(f"device {cert.subject} is certified for election "
                                     f"{cert.election_id}, not {election.election_id}")
@@ -87,7 +143,8 @@ class CecRegistry:
                 raise RegistryError(f"two certificates for device {cert.subject}")
             devices[cert.subject] = cert
         return cls(election, election_hash(election), package_hash or definition_hash(election),
-                   signing_key, encryption_keys, devices, revoked)
+                   signing_key, encryption_keys, devices, revoked,
+                   {d: t for d, t in spares.items() if d in devices})
 
     @classmethod
     def load(cls, directory: str | Path) -> CecRegistry:

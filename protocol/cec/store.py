@@ -161,6 +161,15 @@ class Store:
                           (device_id, sequence))
         return bytes(rows[0][0]) if rows else None
 
+    def device_stations(self, kinds: Iterable[str]) -> list[tuple[str, str]]:
+        """Each (device, station) pair of the accepted messages of ``kinds``, once, in order
+        of device: the stations a TEC spare has reported for."""
+        kinds = tuple(kinds)
+        marks = ",".join("?" * len(kinds))
+        return [(r[0], r[1]) for r in self._rows(
+            f"SELECT DISTINCT device_id, station FROM messages WHERE status='accepted' AND "
+            f"kind IN ({marks}) ORDER BY device_id, station", kinds)]
+
     def highest_sequences(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in self._rows(
             "SELECT device_id, MAX(sequence) FROM messages GROUP BY device_id")}
