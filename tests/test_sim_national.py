@@ -227,3 +227,41 @@ def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["delivered_once"] and doc["totals_match_truth"] and doc["differences"] == []
     web = json.loads((tmp_path / "national.json").read_text())["website"]
     assert web["matches_truth"] and web["pages"]["/api/national"] == 200
+
+
+def test_spares_are_tec_spares_counted_for_the_station_they_replace(
+        heavy_run: tuple[NationalSettings, dict[str, Any]]) -> None:
+    """One device identity: a station's devices are ``<station>-D1``/``-D2`` and a failed
+    device's replacement is a spare ``<tec>-S<k>`` of the package's assignments, certified
+    for no station. The CEC registers it with its TEC and counts it, once, for the
+    station it took over at (and for no other)."""
+    from firmware.package import station_device_id
+    from protocol.cec.consolidate import consolidate
+
+    settings, s = heavy_run
+    election = worker_election()
+    numbers = pick_stations(election, settings.stations)
+    cec = provision(election, numbers, draw_plans(settings, numbers), settings.seed)
+    records = _records(settings.out)
+    for r in records:
+        assert [d["device_id"] for d in r["devices"] if d["role"] != "spare"] == [
+            station_device_id(r["station"], k) for k in (1, 2)]
+    spares = [(r["station"], d["device_id"]) for r in records for d in r["devices"]
+              if d["role"] == "spare"]
+    counted = [(n, did) for n, did in spares if n not in s["stations_silent_by_plan"]]
+    assert counted, "the heavy run has a reporting station whose spare took over"
+    store = open_store(settings.out / "cec.sqlite")
+    try:
+        c = consolidate(cec.registry, store)
+        spoken = {(m.device_id, m.station) for m in store.messages()}
+    finally:
+        store.close()
+    for station, did in spares:
+        tec = election.station(station).tec
+        assert did in cec.assignments.spares[tec]
+        assert cec.registry.devices[did].station is None
+        assert cec.registry.tec_spare(did) == tec
+    for station, did in counted:
+        assert {st for d, st in spoken if d == did} == {station}
+        assert c.spares_at[station] == (did,)
+        assert [d.device_id for d in c.device_reports[station]].count(did) == 1

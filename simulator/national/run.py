@@ -2,10 +2,13 @@
 
 :func:`run_national`:
 
-1. provisions the CEC (deterministic keys from the seed, a CEC-signed certificate
-   per device: two per station, plus a spare certified for each station whose
-   device fails) and starts ONE real CEC server (:class:`protocol.cec.server.CecServer`,
-   asyncio TCP on 127.0.0.1, SQLite store in ``OUT/cec.sqlite``);
+1. provisions the CEC (deterministic keys from the seed; the package's station
+   assignments: ``<station>-D1``, ``<station>-D2`` at each station and, at each TEC,
+   one spare ``<tec>-S<k>`` per station of that TEC whose device fails; a CEC-signed
+   certificate per device, a spare's naming no station: it speaks for the station it
+   replaces a device at, and the CEC counts it there) and starts ONE real CEC server
+   (:class:`protocol.cec.server.CecServer`, asyncio TCP on 127.0.0.1, SQLite store in
+   ``OUT/cec.sqlite``);
 2. draws each station's faults and sends :class:`~simulator.national.station.StationTask` s
    to a local spawn process pool (default) or to Dask (``dask://HOST:PORT`` or a
    LocalCluster), streaming records back as stations finish, with a progress bar;
@@ -38,6 +41,7 @@ from election.errors import PcosError
 from election.model import PARTY_LIST_CONTEST, Election
 from election.tally import Tally, TallyBuilder
 from firmware.crypto import public_bytes
+from firmware.package import StationAssignments, spare_device_id
 from protocol.cec.consolidate import consolidate
 from protocol.cec.ingest import Ingestor
 from protocol.cec.provision import cec_keys, device_identity
@@ -186,29 +190,54 @@ class Provisioned:
     keys: dict[str, tuple[DeviceKeys, ...]]
     signing: Any
     encryption: Any
+    assignments: StationAssignments
+
+
+def station_assignments(election: Election, numbers: list[str], plans: dict[str, Any]
+                        ) -> tuple[StationAssignments, dict[str, str]]:
+    """The package's assignments for the run, and which spare goes to which station.
+
+    Two devices per station (``<station>-D1``, ``-D2``); at each TEC one spare
+    (``<tec>-S1``, ``-S2``, ...) per station of that TEC whose device fails, the
+    ``k``-th such station in the run's order getting ``<tec>-S<k>``."""
+    failing: dict[str, list[str]] = {}
+    for n in numbers:
+        if plans[n].failed_device is not None:
+            failing.setdefault(election.station(n).tec, []).append(n)
+    base = StationAssignments.per_station(election, 2, stations=tuple(numbers))
+    spares = {tec: tuple(spare_device_id(tec, k) for k in range(1, len(ns) + 1))
+              for tec, ns in failing.items()}
+    spare_for = {n: spares[tec][k] for tec, ns in failing.items() for k, n in enumerate(ns)}
+    return StationAssignments(stations=base.stations, spares=spares), spare_for
 
 
 def provision(election: Election, numbers: list[str], plans: dict[str, Any],
               seed: int) -> Provisioned:
-    """CEC keys (deterministic from the seed) and a CEC-signed certificate per device:
-    two per station, and a spare certified for each station whose device fails."""
+    """CEC keys (deterministic from the seed) and a CEC-signed certificate per device of
+    :func:`station_assignments`: a station's two devices are certified for it; a TEC
+    spare for no station (it may serve any station of its TEC). The CEC registers the
+    spares with their TEC and counts each for the station it reports for."""
     signing, encryption = cec_keys(f"national-{seed}")
+    assignments, spare_for = station_assignments(election, numbers, plans)
     keys: dict[str, tuple[DeviceKeys, ...]] = {}
     certs = []
     for n in numbers:
-        ids = [f"pcos-{n}-1", f"pcos-{n}-2"]
-        if plans[n].failed_device is not None:
-            ids.append(f"pcos-{n}-spare")
+        ids = [(did, False) for did in assignments.stations[n]]
+        if n in spare_for:
+            ids.append((spare_for[n], True))
         dk = []
-        for did in ids:
-            ident = device_identity(signing, did, n, f"national-{seed}", election.election_id)
+        for did, spare in ids:
+            ident = device_identity(signing, did, n, f"national-{seed}", election.election_id,
+                                    tec_spare=spare)
             certs.append(ident.certificate)
             dk.append(DeviceKeys(did, ident.key.private_bytes_raw(),
                                  ident.certificate.to_json()))
         keys[n] = tuple(dk)
+    spare_tecs = {d: tec for tec, ds in assignments.spares.items() for d in ds}
     registry = CecRegistry.build(election, signing, encryption, certs,
-                                 package_hash=_package_hash(election, seed))
-    return Provisioned(registry, keys, signing, encryption)
+                                 package_hash=_package_hash(election, seed),
+                                 spare_tecs=spare_tecs)
+    return Provisioned(registry, keys, signing, encryption, assignments)
 
 
 def draw_plans(settings: NationalSettings, numbers: list[str]) -> dict[str, Any]:
