@@ -15,6 +15,7 @@ from protocol_fixtures import World, ingestor, make_world
 from election.default import default_election
 from election.model import PARTY_LIST_CONTEST
 from election.tally import Tally, merge
+from firmware.package import spare_device_id, station_device_id
 from protocol.cec.consolidate import (
     area_view,
     consolidate,
@@ -24,7 +25,6 @@ from protocol.cec.consolidate import (
     station_view,
     stations_view,
 )
-from firmware.package import spare_device_id, station_device_id
 from protocol.cec.nist import election_report
 from protocol.receipts import ReceiptStatus
 

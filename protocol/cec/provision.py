@@ -82,12 +82,12 @@ def provision(directory: str | Path, election: Election, stations: list[str], *,
     # Valid from a year before the election until a year after it, or after today for a
     # demo played now (the device clock is checked against this window).
     until = max(election.date.year, dt.date.today().year) + 1
-    window = {"valid_from": f"{election.date.year - 1}-01-01T00:00:00Z",
-              "valid_until": f"{until}-12-31T23:59:59Z"}
+    valid_from = f"{election.date.year - 1}-01-01T00:00:00Z"
+    valid_until = f"{until}-12-31T23:59:59Z"
     for station in stations:
         for device_id in device_ids(station, devices_per_station):
             ident = device_identity(signing, device_id, station, seed, election.election_id,
-                                    **window)
+                                    valid_from=valid_from, valid_until=valid_until)
             save_certificate(ident.certificate, root / "devices" / f"{device_id}.cert.json")
             save_private_key(ident.key, root / "device-keys" / f"{device_id}.key")
             out.append(ident)
