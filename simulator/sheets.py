@@ -390,8 +390,7 @@ class SheetFactory:
             effects["gamma"] = round(gamma, 3)
         if jpeg_q is None:
             return img
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        return cv2.cvtColor(sc.jpeg_roundtrip(bgr, jpeg_q), cv2.COLOR_BGR2RGB)
+        return sc.jpeg_roundtrip_rgb(img, jpeg_q)
 
     def _jpeg(self, rng: np.random.Generator, p: sc.ScannerParams,
               effects: dict[str, Any]) -> int | None:
