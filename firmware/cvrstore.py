@@ -10,7 +10,8 @@ lay them out) and writes the NIST SP 1500-103 report.
 :func:`keep_images` is what the device calls after a sheet is cast or returned:
 under the retention policy (all / rejected+marginal / none) it writes the
 sheet's two images as PNG files into ``images/`` on the internal medium, named
-as the CVR's ``BallotImage`` locations name them.
+as the CVR's ``BallotImage`` locations name them (lossless; written by
+:func:`vision.png_fast.encode_png`, about 5x faster than OpenCV's libpng).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from firmware.cvr import (
 from firmware.faults import FaultPoints
 from firmware.hal.storage import DirectoryMedium, MediumRole
 from firmware.store import SheetMode, SheetState, Store
+from vision import png_fast
 
 IMAGE_DIR = "images"
 
@@ -110,16 +112,31 @@ def keep_images(internal_root: Path, sheet_id: str, images: tuple[Any, Any],
     """Write the sheet's images if ``retention`` keeps them; returns the files written."""
     if not retains_images(retention, returned=returned, marginal=marginal):
         return []
-    import cv2
-
     folder = internal_root / IMAGE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for side, img in zip(("front", "back"), images, strict=True):
-        # the sensor delivers RGB; OpenCV's encoder takes BGR
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR) if img.ndim == 3 else img
-        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if ok:
+        data = image_png(img)
+        if data is not None:
             written.append(write_atomically(
-                folder / f"{cvr_sheet_id(sheet_id)}-{side}.png", buf.tobytes()))
+                folder / f"{cvr_sheet_id(sheet_id)}-{side}.png", data))
     return written
+
+
+def image_png(img: Any) -> bytes | None:
+    """A sensor image (RGB or grey ``uint8``) as lossless PNG bytes; None if it cannot be
+    encoded. :func:`vision.png_fast.encode_png` (libdeflate, Up-filtered rows: ~30 ms for
+    a 1,744 x 1,732 RGB scan) where it applies, else OpenCV's libpng at level 1 (~160 ms:
+    its adaptive row filters cost most of that)."""
+    import numpy as np
+
+    arr = np.ascontiguousarray(img)
+    data = png_fast.encode_png(arr)
+    if data is not None:
+        return data
+    import cv2
+
+    # the sensor delivers RGB; OpenCV's encoder takes BGR
+    bgr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 and arr.shape[2] == 3 else arr
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return buf.tobytes() if ok else None

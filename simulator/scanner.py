@@ -26,9 +26,11 @@ several times faster on 4 channels than on 3.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import cv2
 import numpy as np
@@ -394,6 +396,30 @@ def tone(img: np.ndarray, gamma: float, greyscale: bool) -> np.ndarray:
     if greyscale:
         img = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     return img
+
+
+def jpeg_roundtrip_rgb(img: np.ndarray, quality: int) -> np.ndarray:
+    """An RGB image through a JPEG encoder and decoder, as a scanner that compresses.
+
+    libjpeg-turbo through ``imagecodecs`` takes and gives RGB, so the image needs no
+    conversion to OpenCV's BGR and back: the same library and settings (4:2:0, islow
+    DCT) give the same bytes and pixels as :func:`jpeg_roundtrip` on the BGR image
+    (tested), ~5 ms a side less. Falls back to that where ``imagecodecs`` is missing."""
+    if _codecs is not None and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8:
+        data = _codecs.jpeg8_encode(np.ascontiguousarray(img), level=int(quality))
+        return np.asarray(_codecs.jpeg8_decode(data, out=np.empty_like(img)))
+    bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+    return cv2.cvtColor(jpeg_roundtrip(bgr, quality), cv2.COLOR_BGR2RGB)
+
+
+def _load_codecs() -> Any:
+    try:
+        return importlib.import_module("imagecodecs")
+    except ImportError:  # pragma: no cover - imagecodecs is an install requirement
+        return None
+
+
+_codecs: Any = _load_codecs()
 
 
 def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:

@@ -46,6 +46,7 @@ from simulator.ink import InkPatch, composite
 from simulator.marks import Trace, Variant, VoterStyle
 from simulator.print_run import PrintRun, apply_run, draw_run
 from simulator.voters import Intent, VoterModel
+from vision import png_fast
 
 KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "party-list,district"
 TRACES_PER_BALLOT = 0.35
@@ -128,7 +129,15 @@ def _read_png(path: Path) -> np.ndarray | None:
         data = np.fromfile(path, np.uint8)
     except OSError:
         return None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if not data.size:
+        return None
+    try:
+        fast = png_fast.decode_png(data.tobytes())  # the files encode_png wrote
+    except png_fast.PngDataError:
+        return None
+    if fast is not None:
+        return fast[0]
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -229,10 +238,13 @@ class SheetFactory:
             rgb = apply_run(render_layout(layout, self.params.dpi), self.print_runs[run],
                             self.ppm)
             if path is not None:
-                ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
-                                       [cv2.IMWRITE_PNG_COMPRESSION, 1])
-                if ok:
-                    write_atomically(path, buf.tobytes())
+                data = png_fast.encode_png(rgb)
+                if data is None:
+                    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                                           [cv2.IMWRITE_PNG_COMPRESSION, 1])
+                    data = buf.tobytes() if ok else None
+                if data is not None:
+                    write_atomically(path, data)
         rgb.setflags(write=False)
         self._printed[key] = rgb
         if len(self._printed) > PRINTED_CACHE_SIZE:
@@ -378,8 +390,7 @@ class SheetFactory:
             effects["gamma"] = round(gamma, 3)
         if jpeg_q is None:
             return img
-        bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-        return cv2.cvtColor(sc.jpeg_roundtrip(bgr, jpeg_q), cv2.COLOR_BGR2RGB)
+        return sc.jpeg_roundtrip_rgb(img, jpeg_q)
 
     def _jpeg(self, rng: np.random.Generator, p: sc.ScannerParams,
               effects: dict[str, Any]) -> int | None:

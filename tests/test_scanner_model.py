@@ -317,6 +317,21 @@ def test_jpeg_roundtrip_keeps_shape_and_dtype(shape: tuple[int, ...], quality: i
     assert np.abs(out.astype(int) - base).mean() < 6
 
 
+@pytest.mark.parametrize("shape", [(400, 300, 3), (401, 299, 3)])
+@pytest.mark.parametrize("quality", [45, 82, 95])
+def test_rgb_jpeg_roundtrip_is_the_bgr_roundtrip_pixel_for_pixel(shape: tuple[int, ...],
+                                                                  quality: int) -> None:
+    """The RGB path (libjpeg-turbo through imagecodecs, no channel swaps) gives exactly
+    the pixels of OpenCV's round trip of the BGR image: the simulator's sheets do not
+    change with the faster path."""
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(0, 256, shape, dtype=np.uint8), (0, 0), 2)
+    base[:40, :60] = (200, 30, 40)  # a red patch: the channels must not swap
+    ref = cv2.cvtColor(sc.jpeg_roundtrip(cv2.cvtColor(base, cv2.COLOR_RGB2BGR), quality),
+                       cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(sc.jpeg_roundtrip_rgb(base, quality), ref)
+
+
 def test_orientation_labels_round_trip() -> None:
     """The four feed orientations have distinct labels that parse back."""
     labels = [o.label for o in sc.ORIENTATIONS]

@@ -26,6 +26,7 @@ from benchmarks import (
     render,
     scan,
     sim,
+    station_phases,
     sweep,
     testdeck,
     website,
@@ -63,6 +64,7 @@ BENCHES: dict[str, Callable[..., list[Figure]]] = {
     "testdeck": testdeck.run,
     "device": device.run,
     "station": device.station,
+    "station-phases": station_phases.run,  # CPU per part of each device's day
     "national": national_bench.run,
     "devint": devint.run,
 }

@@ -1,4 +1,5 @@
-"""A fast decoder for the PNG files scanners (and this project's simulator) write.
+"""A fast decoder (and encoder) for the PNG files scanners (and this project's simulator)
+write.
 
 Decoding two 6.7 MB PNGs was about 90 % of ``pcos scan``'s CPU per sheet
 (OpenCV's libpng: ~80 ms a side). Almost all of that is inflating the zlib
@@ -17,6 +18,12 @@ OpenCV or Pillow as before. Image data that does not inflate, or holds fewer
 bytes than the header needs, raises :class:`PngDataError` (libpng says "not
 enough image data" and returns nothing; Pillow can fill the rest in silently).
 The caller has already checked every chunk's length and CRC.
+
+:func:`encode_png` writes such files: every row with the *Up* filter (one numpy
+subtraction), deflated in one call by libdeflate at level 1. On a 1,744 x 1,732
+RGB scan that is ~30 ms against OpenCV's ~160 ms (libpng at level 1 with its
+adaptive filter choice), and the file is a little smaller. The device keeps its
+retained sheet images this way.
 """
 
 from __future__ import annotations
@@ -149,3 +156,44 @@ def decode_png(data: bytes) -> tuple[np.ndarray, bool] | None:
     if channels == 1:
         return np.repeat(out.reshape(h, w, 1), 3, axis=2), True
     return out.reshape(h, w, 3), False
+
+
+ENCODE_LEVEL = 1  # libdeflate level: its level 1 already compresses better than zlib's
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC-32 of type and body."""
+    crc = zlib.crc32(kind)
+    crc = (_codecs.zlibng_crc32(body, crc) if _codecs is not None
+           and hasattr(_codecs, "zlibng_crc32") else zlib.crc32(body, crc))
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc & 0xFFFFFFFF)
+
+
+def encode_png(img: np.ndarray, level: int = ENCODE_LEVEL) -> bytes | None:
+    """The PNG file of an 8-bit RGB ``(H, W, 3)`` or grey ``(H, W)`` / ``(H, W, 1)`` image:
+    non-interlaced, every row *Up*-filtered, one ``IDAT`` chunk deflated by libdeflate.
+    Lossless: any PNG decoder gives back exactly ``img``. None where this path does not
+    apply (another shape or dtype, an empty image, no ``imagecodecs``); the caller then
+    encodes another way."""
+    if _codecs is None or img.dtype != np.uint8 or img.size == 0:
+        return None
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        h, w = img.shape
+        colour, channels = 0, 1
+    elif img.ndim == 3 and img.shape[2] == 3:
+        h, w = img.shape[:2]
+        colour, channels = 2, 3
+    else:
+        return None
+    stride = w * channels
+    rows = img.reshape(h, stride)
+    raw = np.empty((h, stride + 1), np.uint8)
+    raw[:, 0] = _FILTER_UP
+    raw[0, 1:] = rows[0]  # the row above the first counts as zeros
+    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])  # uint8 wraps: Up's modulo 256
+    stream = bytes(_codecs.deflate_encode(raw, level=level))  # zlib-wrapped (raw=False)
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0)
+    return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", ihdr), _chunk(b"IDAT", stream),
+                     _chunk(b"IEND", b"")))
