@@ -82,6 +82,9 @@ from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
+_POLLS_BY_VALUE: dict[str, PollsState] = {p.value: p for p in PollsState}
+_NO_PACKAGE = PollsState.NO_PACKAGE.value
+_PENDING, _CAST = SheetState.PENDING.value, SheetState.CAST.value
 SMALL_IMAGES_BYTES = 64 * 1024
 
 # Events the device reports to the CEC by itself, as a signed ``status`` message: every
@@ -221,12 +224,16 @@ class Device:
     boot_check: BootCheck | None = field(init=False, default=None)
     _held: _Held | None = field(init=False, default=None)
     _images: DuplexImages | None = field(init=False, default=None)
-    _running: TallyBuilder | None = field(init=False, default=None)
     _digest: CastDigest = field(init=False, default_factory=CastDigest)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
     # where the last step's time went (seconds): for the benchmarks, never for decisions
     timings: dict[str, float] = field(init=False, default_factory=dict)
+    # screen() is pure: each (scanner, polls, reason, detail) is built once per device
+    _screens: dict[tuple[ScannerState, PollsState, str | None, str], Screen] = field(
+        init=False, default_factory=dict)
+    # the ISO stamp of the last clock reading (asked several times per sheet)
+    _stamp: tuple[dt.datetime | None, str] = field(init=False, default=(None, ""))
 
     # --- boot and recovery ---------------------------------------------------------------------
 
@@ -261,7 +268,7 @@ class Device:
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
         self._digest = CastDigest()
-        self._running = self._recount_builder(SheetMode.OFFICIAL, self._digest)
+        self._recount_builder(SheetMode.OFFICIAL, self._digest)
         recount = self._digest.to_json()
         cached = self.store.cache(TALLY_CACHE)
         if cached is not None and cached != recount:
@@ -357,7 +364,11 @@ class Device:
 
     @property
     def polls(self) -> PollsState:
-        return PollsState(self.store.meta("polls", PollsState.NO_PACKAGE.value))
+        """The polls state on record (the ``polls`` meta record): read many times per sheet,
+        so looked up by value rather than by calling the enum."""
+        value = self.store.view.meta.get("polls", _NO_PACKAGE)
+        state = _POLLS_BY_VALUE.get(value) if type(value) is str else None
+        return state if state is not None else PollsState(value)  # an unknown value raises
 
     def _transition(self, action: PollsAction, check: Callable[[], str | None] | None = None,
                     extra: list[dict[str, Any]] | None = None,
@@ -570,7 +581,8 @@ class Device:
             raise StorageNotAcknowledged("a storage medium failed: acknowledge it before "
                                          "closing polls")
         on_record = CastDigest()
-        self._recount_builder(SheetMode.OFFICIAL, on_record)
+        # the one recount at close: its digest checks the cache, its tally is the report's
+        recount = self._recount_builder(SheetMode.OFFICIAL, on_record).build()
         cached = self.store.cache(TALLY_CACHE)
         mismatch = cached is not None and cached != on_record.to_json()
         state = self._transition(PollsAction.CLOSE, check,
@@ -580,7 +592,7 @@ class Device:
         if mismatch:
             self._commit([], [(EventType.TALLY_MISMATCH,
                                {"decision": "the recount from sheet records is reported"})])
-        data = self._print("results")
+        data = self._print("results", tally=recount)
         self._commit([_meta("results-printed", True)],
                      [(EventType.REPORT_PRINTED, {"kind": "results"})])
         self.hand_results(results_report=data)
@@ -611,10 +623,10 @@ class Device:
         return self._transition(PollsAction.REPORT, check,
                                 event=(EventType.RESULTS_REPORTED, {}))
 
-    def _print(self, kind: str) -> dict[str, Any]:
+    def _print(self, kind: str, tally: Tally | None = None) -> dict[str, Any]:
         """Hand a report to the printer and return the data printed; a printer fault is
-        audited and shown, and raised."""
-        data = self.report_data(kind)
+        audited and shown, and raised. ``tally``: the recount just made, if any."""
+        data = self.report_data(kind, tally)
         try:
             self.hw.reports.print_report(kind, data)
         except PrinterError as exc:
@@ -703,10 +715,11 @@ class Device:
     def sheets_cast(self, mode: SheetMode) -> int:
         return len(self.store.sheets(mode=mode, state=SheetState.CAST))
 
-    def report_data(self, kind: str) -> dict[str, Any]:
+    def report_data(self, kind: str, tally: Tally | None = None) -> dict[str, Any]:
         """The figures of a report, from the store (test: only since the last clear, as the
         test tally), with the identity, the withdrawals in force and, for ``audit``, the
-        audit-log summary."""
+        audit-log summary. ``tally``: :meth:`tally` of the report's mode if the caller has
+        just recounted it (close: one recount for the check and the report)."""
         mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
         c = self.config
         since = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
@@ -730,7 +743,7 @@ class Device:
             "audit_head": head["hash"] if head else audit.GENESIS,
             "sheets_cast": len(cast), "returned_by_reason": dict(sorted(returned.items())),
             "marginal_sheets": sum(1 for s in cast if s.get("marginal")),
-            "tally": self.tally(mode).to_json(),
+            "tally": (tally if tally is not None else self.tally(mode)).to_json(),
         }
 
     # --- the sheet flow ------------------------------------------------------------------------
@@ -845,14 +858,14 @@ class Device:
     def _accept(self, interp: SheetInterpretation, hashes: list[str],
                 warnings: tuple[str, ...] = ()) -> SheetResult:
         sheet_id, mode, now = self._new_id(), self._mode(), self._now()
-        reading = interp.to_json()
-        sheet = {"id": sheet_id, "mode": mode.value, "state": SheetState.PENDING.value,
-                 "t": iso(now), "outcome": interp.contests, "images": hashes,
+        # these fields of interp.to_json(), without building the rest of it
+        sheet = {"id": sheet_id, "mode": mode.value, "state": _PENDING,
+                 "t": self._iso(now), "outcome": interp.contests, "images": hashes,
                  "marginal": list(interp.marginal), "warnings": list(warnings),
-                 "reading": {"outcome": reading["outcome"], "kind": reading["kind"],
-                             "contest": reading["contest"], "language": reading["language"],
-                             "orientation": reading["orientation"],
-                             "targets": reading["targets"]},
+                 "reading": {"outcome": interp.outcome.value, "kind": interp.kind,
+                             "contest": interp.contest, "language": interp.language,
+                             "orientation": interp.orientation,
+                             "targets": [t.to_json() for t in interp.targets]},
                  "seq": self.store.seq + 1}
         self._set(ScannerState.ACCEPTING)
         self.faults.hit("sheet.before-pending")
@@ -868,15 +881,15 @@ class Device:
             return SheetResult("jammed", sheet_id)
         self.faults.hit("sheet.after-drop")
         cache = None
-        if mode is SheetMode.OFFICIAL and self._running is not None:
-            self._running.add(BallotOutcome.from_json(interp.contests))
+        if mode is SheetMode.OFFICIAL:
             self._digest.add(interp.contests)  # O(1) per sheet (firmware.castdigest)
             cache = {TALLY_CACHE: self._digest.to_json()}
         extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
         # Not fsynced: if this mark is lost with the power, the restart finds the sheet
         # pending with the path clear and casts it (the same decision, audited); the next
         # durable write (the next sheet's pending) makes it durable first.
-        self._commit([_state(sheet_id, SheetState.CAST, self._now()), *extra],
+        self._commit([{"op": "sheet-state", "id": sheet_id, "state": _CAST,
+                       "t": self._iso(self._now()), "note": ""}, *extra],
                      [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
                                               "marginal": len(interp.marginal)})],
                      cache=cache, sync=False)
@@ -892,7 +905,7 @@ class Device:
         moved = self.hw.paper.return_to_voter()
         sheet_id = self._new_id()
         sheet = {"id": sheet_id, "mode": self._mode().value, "state": SheetState.RETURNED.value,
-                 "t": iso(self._now()), "reason": reason, "images": hashes,
+                 "t": self._iso(self._now()), "reason": reason, "images": hashes,
                  "detail": detail or (interp.detail if interp else ""),
                  "seq": self.store.seq + 1}
         events: list[tuple[EventType, dict[str, Any]]] = [
@@ -937,9 +950,21 @@ class Device:
         self._show(reason, detail)
 
     def _show(self, reason: str | None = None, detail: str = "") -> None:
-        self.hw.display.show(screen(self.scanner, self.polls if hasattr(self, "store") and
-                                    self.store is not None else PollsState.NO_PACKAGE,
-                                    reason, detail))
+        polls = self.polls if getattr(self, "store", None) is not None else \
+            PollsState.NO_PACKAGE
+        key = (self.scanner, polls, reason, detail)
+        shown = self._screens.get(key)
+        if shown is None:
+            shown = self._screens[key] = screen(*key)
+        self.hw.display.show(shown)
+
+    def _iso(self, t: dt.datetime) -> str:
+        """``iso(t)``, remembered for the last ``t`` (the clock gives one time per step)."""
+        last, stamp = self._stamp
+        if last is None or last != t:
+            stamp = iso(t)
+            self._stamp = (t, stamp)
+        return stamp
 
     def _commit(self, records: list[dict[str, Any]],
                 events: list[tuple[EventType, dict[str, Any]]],

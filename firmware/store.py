@@ -378,7 +378,7 @@ class Store:
                 db.execute(_INSERT_RECORD, (row.seq, row.payload.decode("utf-8")))
                 _apply_sql(db, row)
             for key, value in (cache or {}).items():
-                db.execute(_PUT_CACHE, (key, json.dumps(value, separators=(",", ":"))))
+                db.execute(_PUT_CACHE, (key, _COMPACT.encode(value)))
             self.faults.hit("sqlite-commit")
             db.execute("COMMIT")
         except BaseException:
@@ -391,7 +391,7 @@ class Store:
         if self._db is None:
             return
         try:
-            self._db.execute(_PUT_CACHE, (key, json.dumps(value, separators=(",", ":"))))
+            self._db.execute(_PUT_CACHE, (key, _COMPACT.encode(value)))
         except sqlite3.Error as exc:
             self._fail(MediumRole.INTERNAL, f"internal database write failed ({exc})")
 
@@ -416,9 +416,14 @@ class Store:
 
     def sheets(self, mode: SheetMode | None = None, state: SheetState | None = None
                ) -> list[dict[str, Any]]:
-        return [s for s in self.view.sheets.values()
-                if (mode is None or s["mode"] == mode.value)
-                and (state is None or s["state"] == state.value)]
+        sheets = self.view.sheets.values()
+        if mode is not None:
+            m = mode.value
+            sheets = [s for s in sheets if s["mode"] == m]  # type: ignore[assignment]
+        if state is not None:
+            st = state.value
+            sheets = [s for s in sheets if s["state"] == st]  # type: ignore[assignment]
+        return list(sheets)
 
     def stored_sheets(self, mode: SheetMode, state: SheetState) -> Iterator[dict[str, Any]]:
         """Sheet records read back from the primary medium (not the in-memory view):
@@ -466,6 +471,8 @@ class Store:
             self._journal = None
 
 
+# json.dumps(value, separators=(",", ":")) for the cache, with its encoder built once
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 _INSERT_RECORD = "INSERT INTO records (seq, body) VALUES (?, ?)"
 _PUT_CACHE = "INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)"
 _PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"

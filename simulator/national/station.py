@@ -100,9 +100,18 @@ class SimFlashMedium(SimMedium):
     (``firmware.store``): no thread hand-off per sheet."""
 
     cheap_sync: ClassVar[bool] = True
+    # the directory, once seen: the run creates it before the device boots and removes it
+    # only after the station's day, so the store's check before every write (twice per
+    # sheet per medium) needs no ``stat`` after the first; a simulated failure of the
+    # medium is ``world.failed_media``, looked at every time
+    _seen: bool = False
 
     def available(self) -> bool:  # MediumRole is a StrEnum: equal to its value
-        return self.role not in self.world.failed_media and os.path.isdir(self.path)
+        if self.role in self.world.failed_media:
+            return False
+        if not self._seen:
+            self._seen = os.path.isdir(self.path)
+        return self._seen
 
 
 def fast_tiny_images(sheet: str) -> DuplexImages:
