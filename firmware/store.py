@@ -65,7 +65,6 @@ CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS sheets (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
     body TEXT NOT NULL, decided TEXT, note TEXT);
-CREATE INDEX IF NOT EXISTS sheets_state ON sheets (mode, state);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -153,6 +152,7 @@ class Store:
         self.seq = 0
         self._pool: ThreadPoolExecutor | None = None
         self.new_problems: list[MediumProblem] = []
+        self._cheap_card = bool(getattr(removable, "cheap_sync", False))
 
     # --- boot ----------------------------------------------------------------------------------
 
@@ -312,7 +312,7 @@ class Store:
         if self._journal is not None:
             if not self.removable.available():
                 self._fail(MediumRole.REMOVABLE, "removable card missing")
-            elif getattr(self.removable, "cheap_sync", False):
+            elif self._cheap_card:
                 inline_card = True
             else:
                 if self._pool is None:
@@ -374,8 +374,13 @@ class Store:
                             cache: dict[str, Any] | None) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
+            # the batch's records in one statement (a multi-row INSERT), then each one's
+            # derived row
+            for i in range(0, len(rows), _MULTI_INSERT_MAX):
+                part = rows[i:i + _MULTI_INSERT_MAX]
+                db.execute(_insert_records(len(part)),
+                           [x for row in part for x in (row.seq, row.payload.decode("utf-8"))])
             for row in rows:
-                db.execute(_INSERT_RECORD, (row.seq, row.payload.decode("utf-8")))
                 _apply_sql(db, row)
             for key, value in (cache or {}).items():
                 db.execute(_PUT_CACHE, (key, _COMPACT.encode(value)))
@@ -474,6 +479,12 @@ class Store:
 # json.dumps(value, separators=(",", ":")) for the cache, with its encoder built once
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 _INSERT_RECORD = "INSERT INTO records (seq, body) VALUES (?, ?)"
+_MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in parts
+
+
+def _insert_records(n: int) -> str:
+    """``INSERT INTO records`` of ``n`` rows in one statement (same rows as ``n`` inserts)."""
+    return _INSERT_RECORD + ", (?, ?)" * (n - 1)
 _PUT_CACHE = "INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)"
 _PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
 _INSERT_SHEET = "INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)"
