@@ -454,6 +454,23 @@ class Store:
             if s["mode"] == mode.value and s["state"] == state.value:
                 yield s
 
+    def stored_outcomes(self, mode: SheetMode, state: SheetState
+                        ) -> Iterator[tuple[int, str | None]]:
+        """The ``seq`` (0 if absent) and ``outcome`` (as JSON text; None if absent) of the
+        sheet records in ``mode`` and ``state``, read back from the primary medium in
+        ``seq`` order, as :meth:`stored_sheets` has them: what the recount needs, without
+        decoding the rest of each record (SQLite's JSON operators pick the two fields)."""
+        if self._db is not None:
+            for seq, outcome in self._db.execute(
+                    "SELECT body ->> '$.seq', body -> '$.outcome' FROM sheets "
+                    "WHERE mode = ? AND state = ? ORDER BY seq", (mode.value, state.value)):
+                yield (seq if type(seq) is int else 0), outcome
+            return
+        for sheet in self.stored_sheets(mode, state):
+            seq = sheet.get("seq", 0)
+            yield (seq if type(seq) is int else 0), (canonical_json(sheet["outcome"]).decode()
+                                                     if "outcome" in sheet else None)
+
     def audit_events(self) -> list[dict[str, Any]]:
         """The audit events, read back from the primary medium."""
         if self._db is not None:

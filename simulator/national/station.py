@@ -248,6 +248,10 @@ class Unit:
     jams: int = 0
     returns: int = 0
     delivered_at: dict[int, float] = field(default_factory=dict)
+    # when the outbox's head is next due, as last read (inf: nothing pending; None: read it
+    # again): the pump runs every 15 simulated minutes and need not query the outbox
+    # while nothing was queued and nothing is due
+    due_s: float | None = None
 
     @property
     def up(self) -> bool:
@@ -415,15 +419,20 @@ def _queue(day: _Day, unit: Unit, content: Any) -> None:
     DeviceMessenger(ident, election_hash(day.election), day.task.package_hash).queue(
         unit.outbox, content, time=day.clock.stamp(),
         audit_head=head["hash"] if head else "0" * 64)
+    unit.due_s = None
 
 
 def _pump(day: _Day, unit: Unit) -> None:
     """One sending round if anything is due; note when each message got its receipt."""
     if unit.sender is None or unit.outbox is None:
         return
+    if unit.due_s is not None and unit.due_s > day.clock.t_s:
+        return
     pending = unit.outbox.pending()
     if not pending or pending[0].next_attempt_s > day.clock.t_s:
+        unit.due_s = pending[0].next_attempt_s if pending else float("inf")
         return
+    unit.due_s = None
     unit.sender.send_due()
     for e in unit.outbox.entries(OutboxState.DELIVERED):
         unit.delivered_at.setdefault(e.sequence, day.clock.t_s)
