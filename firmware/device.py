@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -176,9 +177,16 @@ class SheetResult:
     warnings: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=64)
+def _image_header(shape: tuple[int, ...], dtype: Any) -> bytes:
+    """``shape|dtype|`` as hashed before the pixels (numpy's dtype name is made in Python:
+    a few microseconds, per image; a device sees a handful of shapes)."""
+    return f"{shape}|{dtype}|".encode("ascii")
+
+
 def image_sha256(img: Any) -> str:
     """SHA-256 over the image's shape, dtype and pixels."""
-    h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
+    h = hashlib.sha256(_image_header(img.shape, img.dtype))
     h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
     return h.hexdigest()
 
@@ -188,8 +196,8 @@ class _PendingHashes:
     """The two image digests being computed in the hash workers (front, back)."""
 
     images: DuplexImages
-    front: Future[str]
-    back: Future[str]
+    front: Future[str] | _Digest
+    back: Future[str] | _Digest
 
     def result(self) -> list[str]:
         """Both digests. A side whose worker has not even started by now (a loaded CPU did
@@ -199,10 +207,24 @@ class _PendingHashes:
                                  (self.back, self.images.back))]
 
 
-def _done(digest: str) -> Future[str]:
-    done: Future[str] = Future()
-    done.set_result(digest)
-    return done
+class _Digest:
+    """A digest computed already, answering the two calls :class:`_PendingHashes` makes
+    of a future (a real ``Future`` takes a lock on each: small images are hashed inline)."""
+
+    __slots__ = ("digest",)
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def cancel(self) -> bool:
+        return False
+
+    def result(self) -> str:
+        return self.digest
+
+
+def _done(digest: str) -> _Digest:
+    return _Digest(digest)
 
 
 @dataclass
