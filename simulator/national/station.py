@@ -97,9 +97,14 @@ class SimFlashMedium(SimMedium):
     SQLite WAL and journal files are real and ``fsync`` is still called, but it costs
     nothing there, so the medium says ``cheap_sync`` and the store writes the card in the
     calling thread after SQLite instead of overlapping the two fsyncs in a helper thread
-    (``firmware.store``): no thread hand-off per sheet."""
+    (``firmware.store``): no thread hand-off per sheet; and ``private_db``: nothing else
+    opens the database while the device runs."""
 
     cheap_sync: ClassVar[bool] = True
+    # only the device's process opens its database while it runs (the run reads nothing
+    # from the media; a worker that dies takes its locks with it): the store may hold
+    # SQLite's lock for the connection's life (``firmware.store``)
+    private_db: ClassVar[bool] = True
     # the directory, once seen: the run creates it before the device boots and removes it
     # only after the station's day, so the store's check before every write (twice per
     # sheet per medium) needs no ``stat`` after the first; a simulated failure of the
