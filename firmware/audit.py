@@ -112,12 +112,13 @@ def encode_event(event: dict[str, Any]) -> bytes:
 
 
 def make_event(head: dict[str, Any] | None, type_: EventType, data: dict[str, Any],
-               t: dt.datetime) -> dict[str, Any]:
+               t: dt.datetime, stamp: str | None = None) -> dict[str, Any]:
     """The next event after ``head`` (None: the first event). Pure. Its hash is the
     SHA-256 of the canonical JSON of the event without ``hash`` (:func:`event_hash`),
-    composed here from the encoded ``data`` and the other fields' strings."""
+    composed here from the encoded ``data`` and the other fields' strings. ``stamp``:
+    ``iso(t)``, if the caller has it already."""
     seq = 1 if head is None else head["seq"] + 1
-    stamp, kind = iso(t), type_.value
+    stamp, kind = iso(t) if stamp is None else stamp, type_.value
     prev = GENESIS if head is None else head["hash"]
     if type(seq) is not int or not isinstance(prev, str):
         ev: dict[str, Any] = {"seq": seq, "t": stamp, "type": kind, "data": data,

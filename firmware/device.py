@@ -1005,9 +1005,11 @@ class Device:
         head = self.store.view.audit_head
         now = self._now()
         out = list(records)
-        for type_, data in events:
-            head = audit.make_event(head, type_, data, now)
-            out.append({"op": "audit", "event": head})
+        if events:
+            stamp = self._iso(now)
+            for type_, data in events:
+                head = audit.make_event(head, type_, data, now, stamp)
+                out.append({"op": "audit", "event": head})
         if checkpoint is not None:
             head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
                                          checkpoint, now)
