@@ -58,7 +58,7 @@ from firmware.hal.imaging import DuplexImages
 from firmware.hal.storage import MediumRole
 from firmware.policy import BallotPolicy
 from firmware.sink import RecordingReportSink
-from firmware.states import PollsState, ScannerState
+from firmware.states import ACCEPTS_PAPER, PollsState, ScannerState
 from firmware.store import SheetMode, SheetState
 from protocol.device import DeviceIdentity, DeviceMessenger
 from protocol.envelope import CecPublicKeys
@@ -339,6 +339,11 @@ def _drive(unit: Unit, test: bool = False) -> None:
     device, world = unit.device, unit.world
     assert device is not None
     tries: dict[str, int] = {}
+    if (device.scanner is ScannerState.WAITING and not world.entry and world.path is None
+            and not world.cover_open and device.polls in ACCEPTS_PAPER):
+        # a step now would only read the sensors and wait on (no state, record or screen
+        # changes): the voter inserts the sheet first, and the first step takes it
+        world.insert_next(test=test)
     for _ in range(MAX_STEPS_PER_SHEET * (len(world.queue) + len(world.test_queue) + 2)):
         device.step()
         state = device.scanner
