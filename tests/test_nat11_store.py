@@ -75,7 +75,7 @@ def test_stored_outcomes_equal_the_stored_sheets(tmp_path_factory: Any,
     s.open()
     _fill(s, outcomes)
     want = _expected(s)
-    got = [(seq, json.loads(text)) for seq, text in
+    got = [(seq, json.loads(text or "null")) for seq, text in
            s.stored_outcomes(SheetMode.OFFICIAL, SheetState.CAST)]
     assert got == want and len(want) == sum(1 for i in range(1, len(outcomes) + 1) if i % 4)
     s.close()
@@ -87,7 +87,7 @@ def test_stored_outcomes_equal_the_stored_sheets(tmp_path_factory: Any,
                CheapMedium(MediumRole.REMOVABLE, tmp / "rem"))
     s2.open()
     assert not s2.internal_ok
-    got2 = [(seq, json.loads(text)) for seq, text in
+    got2 = [(seq, json.loads(text or "null")) for seq, text in
             s2.stored_outcomes(SheetMode.OFFICIAL, SheetState.CAST)]
     assert got2 == want
     s2.close()
