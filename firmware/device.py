@@ -1005,17 +1005,22 @@ class Device:
         head = self.store.view.audit_head
         now = self._now()
         out = list(records)
+        encoded: list[bytes | None] | None = None
         if events:
             stamp = self._iso(now)
+            encoded = [None] * len(out)
             for type_, data in events:
-                head = audit.make_event(head, type_, data, now, stamp)
+                head, enc = audit.make_event_encoded(head, type_, data, now, stamp)
                 out.append({"op": "audit", "event": head})
+                encoded.append(enc)
         if checkpoint is not None:
             head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
                                          checkpoint, now)
             out.append({"op": "audit", "event": head})
+            if encoded is not None:
+                encoded.append(None)
         t = time.perf_counter()
-        self.store.commit(out, cache, sync)
+        self.store.commit(out, cache, sync, encoded)
         self.timings["store_s"] = self.timings.get("store_s", 0.0) + time.perf_counter() - t
         if self.on_event is not None:
             for r in out:

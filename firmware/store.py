@@ -301,7 +301,7 @@ class Store:
     # --- writing -------------------------------------------------------------------------------
 
     def commit(self, records: list[dict[str, Any]], cache: dict[str, Any] | None = None,
-               sync: bool = True) -> None:
+               sync: bool = True, events: list[bytes | None] | None = None) -> None:
         """Write ``records`` as one batch to both media; apply them to the view.
 
         ``sync=False`` (used only for the ``cast`` mark, whose loss a restart re-derives from
@@ -311,11 +311,15 @@ class Store:
 
         A medium that fails is dropped (its problem is put in ``new_problems`` for the
         device to audit); if both fail, :class:`StorageError`.
+
+        ``events``: for each record, the canonical JSON of its audit event if the caller
+        has it (``firmware.audit.make_event_encoded``), else None.
         """
         if not records:
             return
         batch = self.seq + 1
-        rows = [encode_record(rec, batch + i, batch) for i, rec in enumerate(records)]
+        rows = [encode_record(rec, batch + i, batch, events[i] if events else None)
+                for i, rec in enumerate(records)]
         payloads = [r.payload for r in rows]
         wrote = False
         card: Future[None] | None = None
@@ -540,11 +544,14 @@ def _text(value: str) -> bytes:
 _STATE_KEYS = frozenset({"op", "id", "state", "t", "note"})
 
 
-def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
+def encode_record(rec: dict[str, Any], seq: int, batch: int,
+                  event: bytes | None = None) -> EncodedRecord:
     """``canonical_json({**rec, "seq": seq, "b": batch})``, composed from the record's
     encoded parts (the keys of a record are fixed per ``op``, so their sorted order is
     known) so that a sheet or an event is encoded once. Byte-identical to the canonical
-    JSON of the whole record (a test checks it); an unusual record is encoded whole."""
+    JSON of the whole record (a test checks it); an unusual record is encoded whole.
+    ``event``: an audit record's event as :func:`firmware.audit.encode_event` gives it,
+    if the caller composed it already."""
     op = rec.get("op")
     keys = rec.keys()
     if op == "sheet" and len(keys) == 2 and "sheet" in keys:
@@ -552,7 +559,7 @@ def encode_record(rec: dict[str, Any], seq: int, batch: int) -> EncodedRecord:
         return EncodedRecord(seq, rec, b'{"b":%d,"op":"sheet","seq":%d,"sheet":%s}'
                              % (batch, seq, part), part)
     if op == "audit" and len(keys) == 2 and "event" in keys:
-        part = encode_event(rec["event"])
+        part = event if event is not None else encode_event(rec["event"])
         return EncodedRecord(seq, rec, b'{"b":%d,"event":%s,"op":"audit","seq":%d}'
                              % (batch, part, seq), part)
     if op == "sheet-state" and keys == _STATE_KEYS and all(

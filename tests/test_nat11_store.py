@@ -136,3 +136,24 @@ def test_image_sha256_is_the_defined_digest() -> None:
         h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
         h.update(np.ascontiguousarray(img).tobytes())
         assert image_sha256(img) == h.hexdigest()
+
+
+@settings(max_examples=40, deadline=None)
+@given(datas=st.lists(st.dictionaries(st.text(max_size=4),
+                                      st.one_of(st.integers(), st.text(max_size=4),
+                                                st.lists(st.booleans(), max_size=2)),
+                                      max_size=3), min_size=1, max_size=4))
+def test_an_event_encoded_with_its_hash_is_its_canonical_json(
+        datas: list[dict[str, Any]]) -> None:
+    import datetime as dt
+
+    from firmware.audit import EventType, encode_event, make_event, make_event_encoded
+    from firmware.crypto import canonical_json
+
+    t = dt.datetime(2021, 11, 28, 8, 0, tzinfo=dt.UTC)
+    head = None
+    for d in datas:
+        event, encoded = make_event_encoded(head, EventType.SHEET_CAST, d, t)
+        assert event == make_event(head, EventType.SHEET_CAST, d, t)
+        assert encoded == encode_event(event) == canonical_json(event)
+        head = event
