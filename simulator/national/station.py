@@ -32,12 +32,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import os
 import random
 import shutil
 import signal
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -523,16 +525,37 @@ def _image_source(task: StationTask, election: Election, station: Station,
     return make_reader(election, station), images_of
 
 
+@contextlib.contextmanager
+def young_cycles_collected_after() -> Iterator[None]:
+    """No cyclic garbage collection during a station's day; one pass over what the day
+    allocated at its end. The day allocates millions of short-lived objects beside a
+    large live graph (the election, the devices' views and audit heads): the collector's
+    automatic passes over it cost about a tenth of the station's CPU. Reference counting
+    frees nearly everything as before; the few cycles a day makes (the tracebacks of its
+    simulated power cuts, ...) stay in the youngest generation while collection is off
+    and are freed by the one ``gc.collect(0)`` at the end. Leaves the collector as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+        gc.collect(0)
+
+
 def run_station(task: StationTask) -> dict[str, Any]:
     """Run one station's day; return its record (JSON-ready). With ``task.profile_dir``
     the run is profiled (cProfile, in this worker) into ``station-N.prof`` there."""
     if not task.profile_dir:
-        return _run_station(task)
+        with young_cycles_collected_after():
+            return _run_station(task)
     import cProfile
     from dataclasses import replace
 
     prof = cProfile.Profile()
-    record: dict[str, Any] = prof.runcall(_run_station, replace(task, profile_dir=""))
+    with young_cycles_collected_after():
+        record: dict[str, Any] = prof.runcall(_run_station, replace(task, profile_dir=""))
     out = Path(task.profile_dir)
     out.mkdir(parents=True, exist_ok=True)
     prof.dump_stats(out / f"station-{task.station}.prof")
