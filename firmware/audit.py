@@ -112,22 +112,36 @@ def encode_event(event: dict[str, Any]) -> bytes:
 
 
 def make_event(head: dict[str, Any] | None, type_: EventType, data: dict[str, Any],
-               t: dt.datetime) -> dict[str, Any]:
+               t: dt.datetime, stamp: str | None = None) -> dict[str, Any]:
     """The next event after ``head`` (None: the first event). Pure. Its hash is the
     SHA-256 of the canonical JSON of the event without ``hash`` (:func:`event_hash`),
-    composed here from the encoded ``data`` and the other fields' strings."""
+    composed here from the encoded ``data`` and the other fields' strings. ``stamp``:
+    ``iso(t)``, if the caller has it already."""
+    return make_event_encoded(head, type_, data, t, stamp)[0]
+
+
+def make_event_encoded(head: dict[str, Any] | None, type_: EventType, data: dict[str, Any],
+                       t: dt.datetime, stamp: str | None = None
+                       ) -> tuple[dict[str, Any], bytes | None]:
+    """:func:`make_event`, and the event's canonical JSON (what :func:`encode_event` gives
+    for it) composed from the same encoded ``data``: the store writes it as it is, so
+    ``data`` goes through the JSON encoder once. None for an unusual head (the store
+    encodes that event whole)."""
     seq = 1 if head is None else head["seq"] + 1
-    stamp, kind = iso(t), type_.value
+    stamp, kind = iso(t) if stamp is None else stamp, type_.value
     prev = GENESIS if head is None else head["hash"]
     if type(seq) is not int or not isinstance(prev, str):
         ev: dict[str, Any] = {"seq": seq, "t": stamp, "type": kind, "data": data,
                               "prev": prev}
         ev["hash"] = event_hash(ev)
-        return ev
-    pre = b'{"data":%s,"prev":%s,"seq":%d,"t":%s,"type":%s}' % (
-        canonical_json(data), _text(prev), seq, _text(stamp), _text(kind))
-    return {"seq": seq, "t": stamp, "type": kind, "data": data, "prev": prev,
-            "hash": sha256_hex(pre)}
+        return ev, None
+    encoded_data, prev_text, stamp_text, kind_text = (canonical_json(data), _text(prev),
+                                                      _text(stamp), _text(kind))
+    hash_ = sha256_hex(b'{"data":%s,"prev":%s,"seq":%d,"t":%s,"type":%s}' % (
+        encoded_data, prev_text, seq, stamp_text, kind_text))
+    return ({"seq": seq, "t": stamp, "type": kind, "data": data, "prev": prev, "hash": hash_},
+            b'{"data":%s,"hash":%s,"prev":%s,"seq":%d,"t":%s,"type":%s}' % (
+                encoded_data, _text(hash_), prev_text, seq, stamp_text, kind_text))
 
 
 def checkpoint_contents(device: str, seq: int, head_hash: str) -> bytes:

@@ -33,9 +33,18 @@ class CastDigest:
 
     def add(self, outcome: Any) -> None:
         """Count one cast outcome (its JSON form, as stored in the sheet record)."""
+        self.add_term(self.term(outcome))
+
+    @staticmethod
+    def term(outcome: Any) -> int:
+        """What one cast of ``outcome`` adds to the digest (the SHA-256 of its canonical
+        JSON, as an integer): a recount computes it once per distinct outcome."""
+        return int.from_bytes(hashlib.sha256(canonical_json(outcome)).digest(), "big")
+
+    def add_term(self, term: int) -> None:
+        """Count one cast whose :meth:`term` is ``term``."""
         self.casts += 1
-        h = hashlib.sha256(canonical_json(outcome)).digest()
-        self.digest = (self.digest + int.from_bytes(h, "big")) % _MOD
+        self.digest = (self.digest + term) % _MOD
 
     def to_json(self) -> dict[str, Any]:
         return {"casts": self.casts, "digest": f"{self.digest:064x}"}

@@ -67,11 +67,14 @@ class CertificateRole(StrEnum):
     DEVICE = "device"
 
 
+# json.dumps with these arguments builds a new encoder on every call; this one is built once
+# (it holds no state between calls) and gives the same output
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(doc: Any) -> bytes:
     """The one canonical JSON encoding: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return _CANONICAL.encode(doc).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:

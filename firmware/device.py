@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -82,6 +83,9 @@ from vision.config import Thresholds
 from vision.result import Outcome, SheetInterpretation
 
 TALLY_CACHE = "running-tally"
+_POLLS_BY_VALUE: dict[str, PollsState] = {p.value: p for p in PollsState}
+_NO_PACKAGE = PollsState.NO_PACKAGE.value
+_PENDING, _CAST = SheetState.PENDING.value, SheetState.CAST.value
 SMALL_IMAGES_BYTES = 64 * 1024
 
 # Events the device reports to the CEC by itself, as a signed ``status`` message: every
@@ -173,9 +177,16 @@ class SheetResult:
     warnings: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=64)
+def _image_header(shape: tuple[int, ...], dtype: Any) -> bytes:
+    """``shape|dtype|`` as hashed before the pixels (numpy's dtype name is made in Python:
+    a few microseconds, per image; a device sees a handful of shapes)."""
+    return f"{shape}|{dtype}|".encode("ascii")
+
+
 def image_sha256(img: Any) -> str:
     """SHA-256 over the image's shape, dtype and pixels."""
-    h = hashlib.sha256(f"{img.shape}|{img.dtype}|".encode("ascii"))
+    h = hashlib.sha256(_image_header(img.shape, img.dtype))
     h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
     return h.hexdigest()
 
@@ -185,8 +196,8 @@ class _PendingHashes:
     """The two image digests being computed in the hash workers (front, back)."""
 
     images: DuplexImages
-    front: Future[str]
-    back: Future[str]
+    front: Future[str] | _Digest
+    back: Future[str] | _Digest
 
     def result(self) -> list[str]:
         """Both digests. A side whose worker has not even started by now (a loaded CPU did
@@ -196,10 +207,24 @@ class _PendingHashes:
                                  (self.back, self.images.back))]
 
 
-def _done(digest: str) -> Future[str]:
-    done: Future[str] = Future()
-    done.set_result(digest)
-    return done
+class _Digest:
+    """A digest computed already, answering the two calls :class:`_PendingHashes` makes
+    of a future (a real ``Future`` takes a lock on each: small images are hashed inline)."""
+
+    __slots__ = ("digest",)
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def cancel(self) -> bool:
+        return False
+
+    def result(self) -> str:
+        return self.digest
+
+
+def _done(digest: str) -> _Digest:
+    return _Digest(digest)
 
 
 @dataclass
@@ -221,12 +246,16 @@ class Device:
     boot_check: BootCheck | None = field(init=False, default=None)
     _held: _Held | None = field(init=False, default=None)
     _images: DuplexImages | None = field(init=False, default=None)
-    _running: TallyBuilder | None = field(init=False, default=None)
     _digest: CastDigest = field(init=False, default_factory=CastDigest)
     _hasher: ThreadPoolExecutor | None = field(init=False, default=None)
     on_event: Callable[[dict[str, Any]], None] | None = None
     # where the last step's time went (seconds): for the benchmarks, never for decisions
     timings: dict[str, float] = field(init=False, default_factory=dict)
+    # screen() is pure: each (scanner, polls, reason, detail) is built once per device
+    _screens: dict[tuple[ScannerState, PollsState, str | None, str], Screen] = field(
+        init=False, default_factory=dict)
+    # the ISO stamp of the last clock reading (asked several times per sheet)
+    _stamp: tuple[dt.datetime | None, str] = field(init=False, default=(None, ""))
 
     # --- boot and recovery ---------------------------------------------------------------------
 
@@ -261,7 +290,7 @@ class Device:
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
         self._digest = CastDigest()
-        self._running = self._recount_builder(SheetMode.OFFICIAL, self._digest)
+        self._recount_builder(SheetMode.OFFICIAL, self._digest)
         recount = self._digest.to_json()
         cached = self.store.cache(TALLY_CACHE)
         if cached is not None and cached != recount:
@@ -357,7 +386,11 @@ class Device:
 
     @property
     def polls(self) -> PollsState:
-        return PollsState(self.store.meta("polls", PollsState.NO_PACKAGE.value))
+        """The polls state on record (the ``polls`` meta record): read many times per sheet,
+        so looked up by value rather than by calling the enum."""
+        value = self.store.view.meta.get("polls", _NO_PACKAGE)
+        state = _POLLS_BY_VALUE.get(value) if type(value) is str else None
+        return state if state is not None else PollsState(value)  # an unknown value raises
 
     def _transition(self, action: PollsAction, check: Callable[[], str | None] | None = None,
                     extra: list[dict[str, Any]] | None = None,
@@ -570,7 +603,8 @@ class Device:
             raise StorageNotAcknowledged("a storage medium failed: acknowledge it before "
                                          "closing polls")
         on_record = CastDigest()
-        self._recount_builder(SheetMode.OFFICIAL, on_record)
+        # the one recount at close: its digest checks the cache, its tally is the report's
+        recount = self._recount_builder(SheetMode.OFFICIAL, on_record).build()
         cached = self.store.cache(TALLY_CACHE)
         mismatch = cached is not None and cached != on_record.to_json()
         state = self._transition(PollsAction.CLOSE, check,
@@ -580,7 +614,7 @@ class Device:
         if mismatch:
             self._commit([], [(EventType.TALLY_MISMATCH,
                                {"decision": "the recount from sheet records is reported"})])
-        data = self._print("results")
+        data = self._print("results", tally=recount)
         self._commit([_meta("results-printed", True)],
                      [(EventType.REPORT_PRINTED, {"kind": "results"})])
         self.hand_results(results_report=data)
@@ -611,10 +645,10 @@ class Device:
         return self._transition(PollsAction.REPORT, check,
                                 event=(EventType.RESULTS_REPORTED, {}))
 
-    def _print(self, kind: str) -> dict[str, Any]:
+    def _print(self, kind: str, tally: Tally | None = None) -> dict[str, Any]:
         """Hand a report to the printer and return the data printed; a printer fault is
-        audited and shown, and raised."""
-        data = self.report_data(kind)
+        audited and shown, and raised. ``tally``: the recount just made, if any."""
+        data = self.report_data(kind, tally)
         try:
             self.hw.reports.print_report(kind, data)
         except PrinterError as exc:
@@ -688,11 +722,20 @@ class Device:
                          ) -> TallyBuilder:
         b = self._empty()
         cleared_upto = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
-        for sheet in self.store.stored_sheets(mode, SheetState.CAST):
-            if sheet.get("seq", 0) > cleared_upto:
-                b.add(BallotOutcome.from_json(sheet["outcome"]))
+        # a station's sheets share a few hundred distinct outcomes: each distinct one is
+        # decoded, checked by the rules and hashed once per recount
+        known: dict[str, tuple[BallotOutcome, int]] = {}
+        for seq, text in self.store.stored_outcomes(mode, SheetState.CAST):
+            if seq > cleared_upto:
+                if text is None:
+                    raise StorageError(f"a cast sheet record (seq {seq}) has no outcome")
+                got = known.get(text)
+                if got is None:
+                    doc = json.loads(text)
+                    got = known[text] = (BallotOutcome.from_json(doc), CastDigest.term(doc))
+                b.add(got[0])
                 if digest is not None:
-                    digest.add(sheet["outcome"])
+                    digest.add_term(got[1])
         return b
 
     def tally(self, mode: SheetMode = SheetMode.OFFICIAL) -> Tally:
@@ -703,10 +746,11 @@ class Device:
     def sheets_cast(self, mode: SheetMode) -> int:
         return len(self.store.sheets(mode=mode, state=SheetState.CAST))
 
-    def report_data(self, kind: str) -> dict[str, Any]:
+    def report_data(self, kind: str, tally: Tally | None = None) -> dict[str, Any]:
         """The figures of a report, from the store (test: only since the last clear, as the
         test tally), with the identity, the withdrawals in force and, for ``audit``, the
-        audit-log summary."""
+        audit-log summary. ``tally``: :meth:`tally` of the report's mode if the caller has
+        just recounted it (close: one recount for the check and the report)."""
         mode = SheetMode.TEST if kind == "test" else SheetMode.OFFICIAL
         c = self.config
         since = self.store.meta("test-cleared-upto", 0) if mode is SheetMode.TEST else 0
@@ -730,7 +774,7 @@ class Device:
             "audit_head": head["hash"] if head else audit.GENESIS,
             "sheets_cast": len(cast), "returned_by_reason": dict(sorted(returned.items())),
             "marginal_sheets": sum(1 for s in cast if s.get("marginal")),
-            "tally": self.tally(mode).to_json(),
+            "tally": (tally if tally is not None else self.tally(mode)).to_json(),
         }
 
     # --- the sheet flow ------------------------------------------------------------------------
@@ -845,14 +889,14 @@ class Device:
     def _accept(self, interp: SheetInterpretation, hashes: list[str],
                 warnings: tuple[str, ...] = ()) -> SheetResult:
         sheet_id, mode, now = self._new_id(), self._mode(), self._now()
-        reading = interp.to_json()
-        sheet = {"id": sheet_id, "mode": mode.value, "state": SheetState.PENDING.value,
-                 "t": iso(now), "outcome": interp.contests, "images": hashes,
+        # these fields of interp.to_json(), without building the rest of it
+        sheet = {"id": sheet_id, "mode": mode.value, "state": _PENDING,
+                 "t": self._iso(now), "outcome": interp.contests, "images": hashes,
                  "marginal": list(interp.marginal), "warnings": list(warnings),
-                 "reading": {"outcome": reading["outcome"], "kind": reading["kind"],
-                             "contest": reading["contest"], "language": reading["language"],
-                             "orientation": reading["orientation"],
-                             "targets": reading["targets"]},
+                 "reading": {"outcome": interp.outcome.value, "kind": interp.kind,
+                             "contest": interp.contest, "language": interp.language,
+                             "orientation": interp.orientation,
+                             "targets": [t.to_json() for t in interp.targets]},
                  "seq": self.store.seq + 1}
         self._set(ScannerState.ACCEPTING)
         self.faults.hit("sheet.before-pending")
@@ -868,15 +912,15 @@ class Device:
             return SheetResult("jammed", sheet_id)
         self.faults.hit("sheet.after-drop")
         cache = None
-        if mode is SheetMode.OFFICIAL and self._running is not None:
-            self._running.add(BallotOutcome.from_json(interp.contests))
+        if mode is SheetMode.OFFICIAL:
             self._digest.add(interp.contests)  # O(1) per sheet (firmware.castdigest)
             cache = {TALLY_CACHE: self._digest.to_json()}
         extra = [_meta("test-cleared", False)] if mode is SheetMode.TEST else []
         # Not fsynced: if this mark is lost with the power, the restart finds the sheet
         # pending with the path clear and casts it (the same decision, audited); the next
         # durable write (the next sheet's pending) makes it durable first.
-        self._commit([_state(sheet_id, SheetState.CAST, self._now()), *extra],
+        self._commit([{"op": "sheet-state", "id": sheet_id, "state": _CAST,
+                       "t": self._iso(self._now()), "note": ""}, *extra],
                      [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
                                               "marginal": len(interp.marginal)})],
                      cache=cache, sync=False)
@@ -892,7 +936,7 @@ class Device:
         moved = self.hw.paper.return_to_voter()
         sheet_id = self._new_id()
         sheet = {"id": sheet_id, "mode": self._mode().value, "state": SheetState.RETURNED.value,
-                 "t": iso(self._now()), "reason": reason, "images": hashes,
+                 "t": self._iso(self._now()), "reason": reason, "images": hashes,
                  "detail": detail or (interp.detail if interp else ""),
                  "seq": self.store.seq + 1}
         events: list[tuple[EventType, dict[str, Any]]] = [
@@ -937,9 +981,21 @@ class Device:
         self._show(reason, detail)
 
     def _show(self, reason: str | None = None, detail: str = "") -> None:
-        self.hw.display.show(screen(self.scanner, self.polls if hasattr(self, "store") and
-                                    self.store is not None else PollsState.NO_PACKAGE,
-                                    reason, detail))
+        polls = self.polls if getattr(self, "store", None) is not None else \
+            PollsState.NO_PACKAGE
+        key = (self.scanner, polls, reason, detail)
+        shown = self._screens.get(key)
+        if shown is None:
+            shown = self._screens[key] = screen(*key)
+        self.hw.display.show(shown)
+
+    def _iso(self, t: dt.datetime) -> str:
+        """``iso(t)``, remembered for the last ``t`` (the clock gives one time per step)."""
+        last, stamp = self._stamp
+        if last is None or last != t:
+            stamp = iso(t)
+            self._stamp = (t, stamp)
+        return stamp
 
     def _commit(self, records: list[dict[str, Any]],
                 events: list[tuple[EventType, dict[str, Any]]],
@@ -949,15 +1005,22 @@ class Device:
         head = self.store.view.audit_head
         now = self._now()
         out = list(records)
-        for type_, data in events:
-            head = audit.make_event(head, type_, data, now)
-            out.append({"op": "audit", "event": head})
+        encoded: list[bytes | None] | None = None
+        if events:
+            stamp = self._iso(now)
+            encoded = [None] * len(out)
+            for type_, data in events:
+                head, enc = audit.make_event_encoded(head, type_, data, now, stamp)
+                out.append({"op": "audit", "event": head})
+                encoded.append(enc)
         if checkpoint is not None:
             head = audit.make_checkpoint(head, self.config.signing_key, self.config.device_id,
                                          checkpoint, now)
             out.append({"op": "audit", "event": head})
+            if encoded is not None:
+                encoded.append(None)
         t = time.perf_counter()
-        self.store.commit(out, cache, sync)
+        self.store.commit(out, cache, sync, encoded)
         self.timings["store_s"] = self.timings.get("store_s", 0.0) + time.perf_counter() - t
         if self.on_event is not None:
             for r in out:
