@@ -409,10 +409,13 @@ def _figures_report(kind: ReportKind, election: Election, data: ReportData, lang
     else:
         body += _signatures(lang)
     title = label(kind.value, lang)
+    # The body is the same on every copy: laid out once (blocks render deterministically,
+    # so each page is exactly ``layout([*header, *body])``); only the header differs.
+    body_dots = layout(body)
     pages = []
     for k in range(1, copies + 1):
         header = _header(election, data, lang, title, (k, copies) if copies > 1 else None)
-        pages.append(layout([*header, *body]))
+        pages.append(np.concatenate([layout(header), body_dots]))
     return Report(kind, lang, tuple(pages), texts)
 
 
