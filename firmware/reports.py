@@ -210,7 +210,9 @@ class Report:
         stem = stem or f"report-{self.kind.value}-{self.language.value}"
         png = out / f"{stem}.png"
         buffer = io.BytesIO()
-        Image.fromarray(escpos.to_grey(self.preview())).convert("1").save(buffer, format="PNG")
+        # A bool array is a 1-bit image (True = white): the same image, hence the same PNG
+        # bytes, as converting the grey picture to mode "1", without PIL's dithering pass.
+        Image.fromarray(~self.preview()).save(buffer, format="PNG")
         write_atomically(png, buffer.getvalue())
         raw = write_atomically(out / f"{stem}.escpos", self.escpos())
         return png, raw
