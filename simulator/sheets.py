@@ -253,19 +253,11 @@ class SheetFactory:
         if key in self._blanks:
             self._blanks.move_to_end(key)
             return self._blanks[key]
-        # A station's devices meet the same few blanks (a layout's print runs at a few blur
-        # and fade levels): the first to need one leaves it in the print cache for the rest.
-        path = self._blank_path(layout, blur, fade, run)
-        rgb = _read_png(path) if path is not None else None
-        if rgb is None:
-            rgb = self.printed(layout, run)
-            if fade < 1.0:
-                rgb = cv2.addWeighted(rgb, fade, np.full_like(rgb, 255), 1.0 - fade, 0.0)
-            if blur > 0:
-                rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
-            data = _pack_raster(rgb) if path is not None else None
-            if path is not None and data is not None:
-                write_atomically(path, data)
+        rgb = self.printed(layout, run)
+        if fade < 1.0:
+            rgb = cv2.addWeighted(rgb, fade, np.full_like(rgb, 255), 1.0 - fade, 0.0)
+        if blur > 0:
+            rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
         entry = (rgba, _small_darkness(rgba))
         self._blanks[key] = entry
@@ -332,17 +324,6 @@ class SheetFactory:
                       self.print_runs[run]))
         digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
         return self.print_cache_dir / f"printed-{digest}.rgb"
-
-    def _blank_path(self, layout: BallotLayout, blur: float, fade: float,
-                    run: int) -> Path | None:
-        """The disk cache file of a blank (printed, faded, blurred; RGB before the alpha
-        plane), named by everything its pixels depend on."""
-        printed = self._printed_path(layout, run)
-        if printed is None:
-            return None
-        ident = repr((printed.name, float(blur), float(fade)))
-        digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
-        return printed.with_name(f"blank-{digest}.rgb")
 
     # ------------------------------------------------------------------ choices
     def _kinds(self) -> list[tuple[BallotKind, int | str | None]]:
