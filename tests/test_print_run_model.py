@@ -8,7 +8,22 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.print_run import DOT_GAIN_REF_DPI, PrintRun, _spread, apply_run
+from simulator.print_run import DOT_GAIN_REF_DPI, PrintRun, apply_run
+
+
+def _spread(plane: np.ndarray, px: float) -> np.ndarray:
+    """Grey dilation by a fractional radius, as first written (fresh arrays throughout)."""
+    if px <= 0:
+        return plane
+    lo = int(np.floor(px))
+    frac = px - lo
+    out = plane
+    if lo > 0:
+        out = cv2.dilate(plane, np.ones((2 * lo + 1, 2 * lo + 1), np.uint8))
+    if frac > 1e-3:
+        hi = cv2.dilate(plane, np.ones((2 * lo + 3, 2 * lo + 3), np.uint8))
+        out = cv2.addWeighted(out, 1.0 - frac, hi, frac, 0.0)
+    return out
 
 
 def reference(rgb: np.ndarray, run: PrintRun, ppm: float) -> np.ndarray:
