@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -28,6 +29,7 @@ from election.layout import BallotLayout, TextBox
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
 MIN_TEXT_SCALE = 0.55
+SMALL_RECT_PX = 4096  # fill_rect blends rectangles up to this many pixels in one pass
 
 
 def image_size(layout: BallotLayout, dpi: float) -> tuple[int, int]:
@@ -61,7 +63,10 @@ def fill_rect(img: np.ndarray, rect: Rect, ppm: float, colour: tuple[int, int, i
     if cx.size == 0 or cy.size == 0:
         return
     region = img[y0 : y0 + cy.size, x0 : x0 + cx.size]
-    if cx.size > 2 and cy.size > 2:  # solid core in one assignment, edges blended below
+    # A large rectangle: solid core in one assignment, edges blended below. A small one
+    # is blended whole (the core's coverage is exactly 1, which blends to ``colour``, so
+    # the pixels are the same; one numpy pass costs less than five on a few pixels).
+    if cx.size > 2 and cy.size > 2 and cx.size * cy.size > SMALL_RECT_PX:
         region[1:-1, 1:-1] = colour
         for sl in ((slice(0, 1), slice(None)), (slice(-1, None), slice(None)),
                    (slice(1, -1), slice(0, 1)), (slice(1, -1), slice(-1, None))):
@@ -110,7 +115,7 @@ def render_layout(layout: BallotLayout, dpi: float = 200.0) -> np.ndarray:
     draw = ImageDraw.Draw(page)
     for tb in layout.texts:
         _draw_text(draw, tb, ppm)
-    img = np.repeat(np.asarray(page)[:, :, None], 3, axis=2)
+    img = cv2.cvtColor(np.asarray(page), cv2.COLOR_GRAY2RGB)  # grey replicated, as np.repeat
 
     for rule in layout.rules:
         fill_rect(img, rule.rect, ppm, (rule.grey,) * 3)

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyqrcode
+import pyqrcode.builder
+import pyqrcode.tables
 from PIL import Image, ImageDraw, ImageFont
 
 from calibration.fonts import pil_font
@@ -205,10 +208,120 @@ def qr_matrix(text: str, error: str = "M") -> np.ndarray:
     """The QR modules of ``text`` (bool, True = dark), without the quiet zone."""
     mode = "alphanumeric" if set(text) <= _ALNUM else "binary"
     try:
+        fast = _fast_qr(text, error, mode)
+        if fast is not None:
+            return fast
         code = pyqrcode.create(text, error=error, mode=mode)
     except (ValueError, TypeError) as exc:
         raise LayoutError(f"QR code of {len(text)} characters: {exc}") from exc
     return np.array(code.code, dtype=bool)
+
+
+# --- pyqrcode's code, with its mask placement and choice in numpy -----------------------------
+#
+# pyqrcode builds all eight masked matrices and scores them with pure-Python loops
+# (~0.1 s a code). ``_MaskedBuilder`` places the same data bits in the same cell order,
+# applies the same masks and scores them by the same four rules as pyqrcode 1.2 does
+# (its rule 3 counts an 11-module pattern in rows and columns; its rule 4 truncates the
+# same way), so the chosen mask and every module are pyqrcode's own (tested against
+# ``pyqrcode.create`` on many texts).
+
+
+def _data_cells(m: list[list[Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the free cells in pyqrcode's zig-zag fill order."""
+    size = len(m)
+    rows: list[int] = []
+    cols: list[int] = []
+    up = True
+    for column in range(size - 1, 0, -2):
+        if column <= 6:  # the vertical timing pattern: move over by one
+            column -= 1
+        for row in (range(size - 1, -1, -1) if up else range(size)):
+            for col in (column, column - 1):
+                if m[row][col] == " ":
+                    rows.append(row)
+                    cols.append(col)
+        up = not up
+    return np.array(rows, np.intp), np.array(cols, np.intp)
+
+
+def _run_penalty(lines: np.ndarray) -> int:
+    """Rule 1: every run of 5+ equal modules along a line scores 3 + (length - 5)."""
+    n_lines, n = lines.shape
+    padded = np.full((n_lines, n + 1), 2, np.int8)  # a sentinel ends every line
+    padded[:, :n] = lines
+    flat = padded.ravel()
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    lengths = np.diff(np.concatenate([[0], edges, [flat.size]]))
+    long_runs = lengths[lengths >= 5]
+    return int((long_runs - 2).sum())
+
+
+_RULE3 = np.array([[0, 0, 0, 0, 1, 0, 1, 1, 1, 0, 1], [1, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]],
+                  np.int8)
+
+
+def _mask_score(m: np.ndarray) -> int:
+    """pyqrcode's total penalty of one masked matrix (int8 0/1)."""
+    size = m.shape[0]
+    score = _run_penalty(m) + _run_penalty(m.T)
+    a = m[:-1, :-1]
+    score += 3 * int(((a == m[1:, :-1]) & (a == m[:-1, 1:]) & (a == m[1:, 1:])).sum())
+    for lines in (m, m.T):
+        if size >= _RULE3.shape[1]:
+            windows = np.lib.stride_tricks.sliding_window_view(lines, _RULE3.shape[1], axis=1)
+            hits = (windows[:, :, None, :] == _RULE3[None, None]).all(axis=3)
+            score += 40 * int(hits.sum())
+    percent = (int(m.sum()) / size ** 2) * 100 - 50
+    return score + int((abs(int(percent)) / 5) * 10)
+
+
+class _MaskedBuilder(pyqrcode.builder.QRCodeBuilder):
+    """pyqrcode's builder with :meth:`make_code` in numpy; ``matrix`` holds the result."""
+
+    matrix: np.ndarray
+
+    def make_code(self) -> None:
+        tables = pyqrcode.tables
+        size = tables.version_size[self.version]
+        template: list[list[Any]] = [[" "] * size for _ in range(size)]
+        self.add_detection_pattern(template)
+        self.add_position_pattern(template)
+        self.add_version_pattern(template)
+        bits = np.frombuffer(self.buffer.getvalue().encode("ascii"), np.uint8) - ord("0")
+        cells: tuple[np.ndarray, np.ndarray] | None = None
+        best: tuple[int, np.ndarray] | None = None
+        for n, pattern in enumerate(tables.mask_patterns):
+            m = [row[:] for row in template]
+            self.add_type_pattern(m, tables.type_bits[self.error][n])
+            if cells is None:
+                cells = _data_cells(m)
+                data = np.zeros(len(cells[0]), np.int8)
+                used = min(len(bits), len(data))
+                data[:used] = bits[:used]  # remainder bits are 0
+            grid = np.array([[0 if v == " " else int(v) for v in row] for row in m], np.int8)
+            grid[cells] = data ^ pattern(cells[0], cells[1]).astype(np.int8)
+            score = _mask_score(grid)
+            if best is None or score < best[0]:  # the first of equal scores, as pyqrcode
+                best = (score, grid)
+        assert best is not None
+        self.matrix = best[1].astype(bool)
+        self.code = self.matrix
+
+
+def _fast_qr(text: str, error: str, mode: str) -> np.ndarray | None:
+    """``pyqrcode.create(text, error=error, mode=mode).code`` for ASCII text, faster;
+    None where pyqrcode's own path should decide (other text, unknown options)."""
+    tables = pyqrcode.tables
+    if not text or not text.isascii() or error not in tables.error_level \
+            or mode not in tables.modes:
+        return None
+    level, mode_num = tables.error_level[error], tables.modes[mode]
+    data = text.encode("ascii")  # what pyqrcode encodes an ASCII str to (ISO-8859-1)
+    for version in range(1, 41):
+        if tables.data_capacity[version][level][mode_num] >= len(data):
+            return _MaskedBuilder(data, version, mode, level).matrix
+    return None
 
 
 def qr_module_dots(modules: int) -> int:

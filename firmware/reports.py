@@ -210,7 +210,9 @@ class Report:
         stem = stem or f"report-{self.kind.value}-{self.language.value}"
         png = out / f"{stem}.png"
         buffer = io.BytesIO()
-        Image.fromarray(escpos.to_grey(self.preview())).convert("1").save(buffer, format="PNG")
+        # A bool array is a 1-bit image (True = white): the same image, hence the same PNG
+        # bytes, as converting the grey picture to mode "1", without PIL's dithering pass.
+        Image.fromarray(~self.preview()).save(buffer, format="PNG")
         write_atomically(png, buffer.getvalue())
         raw = write_atomically(out / f"{stem}.escpos", self.escpos())
         return png, raw
@@ -409,10 +411,13 @@ def _figures_report(kind: ReportKind, election: Election, data: ReportData, lang
     else:
         body += _signatures(lang)
     title = label(kind.value, lang)
+    # The body is the same on every copy: laid out once (blocks render deterministically,
+    # so each page is exactly ``layout([*header, *body])``); only the header differs.
+    body_dots = layout(body)
     pages = []
     for k in range(1, copies + 1):
         header = _header(election, data, lang, title, (k, copies) if copies > 1 else None)
-        pages.append(layout([*header, *body]))
+        pages.append(np.concatenate([layout(header), body_dots]))
     return Report(kind, lang, tuple(pages), texts)
 
 

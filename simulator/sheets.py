@@ -9,6 +9,7 @@ gives identical images in any order, on any machine with the same libraries.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,7 +53,7 @@ KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "p
 TRACES_PER_BALLOT = 0.35
 BLANK_CACHE_SIZE = 24
 PRINTED_CACHE_SIZE = 16  # printed rasters kept per factory: a station's layouts x print runs
-PRINTED_CACHE_VERSION = 1  # bump when the renderer or the print-run model changes its pixels
+PRINTED_CACHE_VERSION = 2  # bump when the renderer or the print-run model changes its pixels
 
 
 @dataclass
@@ -123,16 +124,58 @@ def _small_darkness(rgba: np.ndarray) -> np.ndarray:
     return cv2.subtract(np.full_like(small, 255), small)
 
 
+def _load_zstd() -> Any:
+    """imagecodecs, when it was built with zstd (else the print cache writes PNG)."""
+    try:
+        codecs = importlib.import_module("imagecodecs")
+    except ImportError:  # pragma: no cover - imagecodecs is an install requirement
+        return None
+    return codecs if getattr(getattr(codecs, "ZSTD", None), "available", False) else None
+
+
+_zstd = _load_zstd()
+RASTER_MAGIC = b"PCOS-RGB8\n"  # then height, width (uint32 LE), then the zstd-packed pixels
+
+
+def _pack_raster(rgb: np.ndarray) -> bytes | None:
+    """A printed raster (RGB uint8) as the cache stores it: exact pixels, zstd level 1
+    (~6 ms to write and ~2 ms to read, against ~33 and ~7 ms for PNG; about as small,
+    as the sheet is mostly white). None without imagecodecs' zstd: the caller writes PNG."""
+    if _zstd is None or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        return None
+    head = RASTER_MAGIC + np.array(rgb.shape[:2], "<u4").tobytes()
+    return head + bytes(_zstd.zstd_encode(np.ascontiguousarray(rgb).tobytes(), level=1))
+
+
+def _unpack_raster(data: bytes) -> np.ndarray | None:
+    """The pixels :func:`_pack_raster` stored, or None when the file is not whole."""
+    n = len(RASTER_MAGIC)
+    if _zstd is None or not data.startswith(RASTER_MAGIC) or len(data) < n + 8:
+        return None
+    h, w = (int(v) for v in np.frombuffer(data[n : n + 8], "<u4"))
+    try:
+        raw = _zstd.zstd_decode(data[n + 8 :])
+    except Exception:  # imagecodecs raises its own error types (a cut or bad file)
+        return None
+    if len(raw) != h * w * 3:
+        return None
+    return np.frombuffer(raw, np.uint8).reshape(h, w, 3)  # read-only, as printed() keeps it
+
+
 def _read_png(path: Path) -> np.ndarray | None:
-    """A cached printed raster (RGB), or None when it is missing or unreadable."""
+    """A cached printed raster (RGB), or None when it is missing or unreadable (the packed
+    form of :func:`_pack_raster`, else PNG)."""
     try:
         data = np.fromfile(path, np.uint8)
     except OSError:
         return None
     if not data.size:
         return None
+    raw = data.tobytes()
+    if raw.startswith(RASTER_MAGIC):
+        return _unpack_raster(raw)
     try:
-        fast = png_fast.decode_png(data.tobytes())  # the files encode_png wrote
+        fast = png_fast.decode_png(raw)  # the files encode_png wrote
     except png_fast.PngDataError:
         return None
     if fast is not None:
@@ -238,7 +281,9 @@ class SheetFactory:
             rgb = apply_run(render_layout(layout, self.params.dpi), self.print_runs[run],
                             self.ppm)
             if path is not None:
-                data = png_fast.encode_png(rgb)
+                data = _pack_raster(rgb)
+                if data is None:
+                    data = png_fast.encode_png(rgb)
                 if data is None:
                     ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
                                            [cv2.IMWRITE_PNG_COMPRESSION, 1])
@@ -278,7 +323,7 @@ class SheetFactory:
         ident = repr((PRINTED_CACHE_VERSION, layout.layout_hash, float(self.params.dpi),
                       self.print_runs[run]))
         digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
-        return self.print_cache_dir / f"printed-{digest}.png"
+        return self.print_cache_dir / f"printed-{digest}.rgb"
 
     # ------------------------------------------------------------------ choices
     def _kinds(self) -> list[tuple[BallotKind, int | str | None]]:

@@ -52,7 +52,7 @@ def test_a_small_day_with_power_cuts_matches_ground_truth(tmp_path: Path) -> Non
     assert [d["device"] for d in devices] == [1, 2]
     assert all(0.5 < d["cpu_s"] < 600 for d in devices)
     # the devices printed the station's ballots once, into the shared cache
-    assert list((out / "print-cache").glob("printed-*.png"))
+    assert list((out / "print-cache").glob("printed-*.rgb"))
     election = default_election()
     for n, name in enumerate(("device-1", "device-2"), start=1):
         stems = ["01-test", "02-zero", "03-results", "04-audit"]

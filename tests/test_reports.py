@@ -149,3 +149,19 @@ def test_report_files_are_written(tmp_path: Path) -> None:
     png, raw = report.save(tmp_path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert escpos.same_paper(escpos.decode(raw.read_bytes()).pieces(), report.pages)
+
+
+def test_report_preview_png_is_the_1_bit_picture_of_the_preview(tmp_path: Path) -> None:
+    """The preview PNG is the grey picture converted to 1 bit, byte for byte (the bool
+    preview written as a 1-bit image directly), and reads back as the preview."""
+    import io
+
+    from PIL import Image
+
+    report = reports.results_report(fx.election(), fx.data(), Language.RU, copies=2)
+    png, _raw = report.save(tmp_path)
+    buffer = io.BytesIO()
+    Image.fromarray(escpos.to_grey(report.preview())).convert("1").save(buffer, format="PNG")
+    assert png.read_bytes() == buffer.getvalue()
+    back = np.asarray(Image.open(png).convert("L")) == 0
+    assert np.array_equal(back, report.preview())

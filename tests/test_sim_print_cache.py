@@ -34,11 +34,11 @@ def test_sheets_from_the_disk_cache_equal_uncached_sheets(tmp_path: Path) -> Non
     plain = [_factory(None).sheet(i) for i in SHEETS]
     writer = _factory(tmp_path)
     first = [writer.sheet(i) for i in SHEETS]
-    files = sorted(tmp_path.glob("printed-*.png"))
+    files = sorted(tmp_path.glob("printed-*.rgb"))
     assert files, "the factory wrote no printed raster"
     reader = _factory(tmp_path)  # a new process: its memory is empty, the disk is not
     second = [reader.sheet(i) for i in SHEETS]
-    assert sorted(tmp_path.glob("printed-*.png")) == files  # read, not rendered again
+    assert sorted(tmp_path.glob("printed-*.rgb")) == files  # read, not rendered again
     for a, b, c in zip(plain, first, second, strict=True):
         assert a.truth == b.truth == c.truth
         for side in ("front", "back"):
@@ -64,11 +64,11 @@ def test_a_corrupt_cache_file_is_rendered_again(tmp_path: Path) -> None:
     f = _factory(tmp_path)
     layout = f.layout(BallotKind.PARTY_LIST, None, Language.RU)
     want = f.printed(layout, 0).copy()
-    (path,) = tmp_path.glob("printed-*.png")
-    path.write_bytes(b"\x89PNG truncated")
+    (path,) = tmp_path.glob("printed-*.rgb")
+    path.write_bytes(path.read_bytes()[:5000])  # cut short: not whole
     got = _factory(tmp_path).printed(layout, 0)
     assert np.array_equal(got, want)
-    assert path.stat().st_size > 1000  # rewritten whole
+    assert path.stat().st_size > 5000  # rewritten whole
 
 
 @pytest.mark.parametrize("other", ["seed", "dpi"])

@@ -130,8 +130,9 @@ def _best_line(xs: np.ndarray, ys: np.ndarray, tol: float,
     """Slope/intercept of x = a + b*y through the most blobs, and the inlier mask."""
     slopes = np.linspace(-max_slope, max_slope, 2 * round(21 * max_slope / MAX_SLOPE) + 1)
     u = xs[None, :] - slopes[:, None] * ys[None, :]  # (S, n)
-    close = np.abs(u[:, :, None] - u[:, None, :]) < tol  # (S, n, n)
-    counts = close.sum(axis=2)
+    gaps = u[:, :, None] - u[:, None, :]  # (S, n, n)
+    close = np.abs(gaps, out=gaps) < tol
+    counts = np.count_nonzero(close, axis=2)
     s_i, b_i = np.unravel_index(int(np.argmax(counts)), counts.shape)
     inl = close[s_i, b_i]
     a_fit, b_fit = float(u[s_i, b_i]), float(slopes[s_i])

@@ -29,6 +29,7 @@ whole interior.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import cv2
@@ -63,6 +64,29 @@ class LayoutTemplate:
     @property
     def shape(self) -> tuple[int, int]:
         return self.dark.shape[1], self.dark.shape[2]
+
+    # Per-template constants of ``score_targets``, computed once per layout rather than
+    # once per sheet (the same numpy expressions, so the same values).
+    @cached_property
+    def n_interior(self) -> np.ndarray:
+        return self.interior.sum(axis=(1, 2))
+
+    @cached_property
+    def n_ring(self) -> np.ndarray:
+        return self.ring.sum(axis=(1, 2))
+
+    @cached_property
+    def border(self) -> np.ndarray:
+        return self.dark > 0.5
+
+    @cached_property
+    def border_dark(self) -> np.ndarray:
+        return (self.dark * self.border).sum(axis=(1, 2))
+
+    @cached_property
+    def zone_widths(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Interior and ring widths across rows, then across columns (for ``_bands``)."""
+        return _zone_widths(self.interior, self.ring)
 
 
 DOT_GAIN_TOLERANCE_MM = 0.30
@@ -129,21 +153,28 @@ def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.n
 
 
 def _bands(new: np.ndarray, interior: np.ndarray, ring: np.ndarray,
-           level: float = 0.06) -> np.ndarray:
+           level: float = 0.06,
+           widths: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+           ) -> np.ndarray:
     """(N, h, w) True on the rows and columns that a straight band of darkness crosses from
     one side of the ring to the other, through the whole interior: a scanner streak, a fold
     or a shadow across the sheet, not light ink on this box. Such a row is, on average,
     at least ``level`` dark across the interior *and* across the ring on both sides. A
     voter's light mark stays inside the box or crosses a row at a slant, in a few pixels."""
     ink = np.maximum(new, 0.0)
+    in_rows, ring_rows, in_cols, ring_cols = widths or _zone_widths(interior, ring)
 
-    def dark(mask: np.ndarray, axis: int) -> np.ndarray:
-        width = mask.sum(axis=axis)
+    def dark(mask: np.ndarray, axis: int, width: np.ndarray) -> np.ndarray:
         return (width > 0) & ((ink * mask).sum(axis=axis) >= level * np.maximum(width, 1))
 
-    rows = dark(interior, 2) & dark(ring, 2)  # (N, h)
-    cols = dark(interior, 1) & dark(ring, 1)  # (N, w)
+    rows = dark(interior, 2, in_rows) & dark(ring, 2, ring_rows)  # (N, h)
+    cols = dark(interior, 1, in_cols) & dark(ring, 1, ring_cols)  # (N, w)
     return rows[:, :, None] | cols[:, None, :]
+
+
+def _zone_widths(interior: np.ndarray, ring: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return interior.sum(axis=2), ring.sum(axis=2), interior.sum(axis=1), ring.sum(axis=1)
 
 
 def classify(s: TargetScores, th: Thresholds) -> Mark:
@@ -186,16 +217,16 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     lo = np.floor(corners.min(axis=1)).astype(int) - 2
     hi = np.ceil(corners.max(axis=1)).astype(int) + 3
     H, W = rgb.shape[:2]
-    for k in range(n):
-        x0, y0 = max(0, lo[k, 0]), max(0, lo[k, 1])
-        x1, y1 = min(W, hi[k, 0]), min(H, hi[k, 1])
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, [W, H])
+    # Each patch's affine map from its crop, all built at once: [[ex, ey, p0 - crop origin]].
+    maps = np.stack([ex, ey, pts[:, 0] - lo], axis=2)  # (N, 2, 3)
+    for k, ((x0, y0), (x1, y1)) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         if x1 - x0 < 2 or y1 - y0 < 2:
             stack[k] = 0  # outside the image: reads as fully dark, never as "unmarked"
             continue
         crop = rgb[y0:y1, x0:x1]
-        a = np.array([[ex[k, 0], ey[k, 0], pts[k, 0, 0] - x0],
-                      [ex[k, 1], ey[k, 1], pts[k, 0, 1] - y0]])
-        cv2.warpAffine(crop, a, (wp, hp), dst=stack[k],
+        cv2.warpAffine(crop, maps[k], (wp, hp), dst=stack[k],
                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                        borderMode=cv2.BORDER_REPLICATE)
     # Darkness as a person sees it: the channels are balanced to the paper white of the
@@ -225,16 +256,16 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     aligned = windows[np.arange(n), m + dy, m + dx]  # (N, h, w)
     new = aligned - template.dark_tol
     ink, faint, light = new >= INK_LEVEL, new >= FAINT_LEVEL, new >= LIGHT_LEVEL
-    n_in = template.interior.sum(axis=(1, 2))
-    n_ring = template.ring.sum(axis=(1, 2))
+    n_in = template.n_interior
+    n_ring = template.n_ring
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
-    light_in = light & template.interior & ~_bands(new, template.interior, template.ring)
+    light_in = light & template.interior & ~_bands(new, template.interior, template.ring,
+                                                    widths=template.zone_widths)
     light_share = light_in.sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
-    border = template.dark > 0.5
-    printed = ((aligned * border).sum(axis=(1, 2))
-               / np.maximum((template.dark * border).sum(axis=(1, 2)), 1e-6))
+    printed = ((aligned * template.border).sum(axis=(1, 2))
+               / np.maximum(template.border_dark, 1e-6))
     centre = pts[:, 0] + ex * (w / 2 + m + dx)[:, None] + ey * (h / 2 + m + dy)[:, None]
     readings = []
     for k, (contest, option) in enumerate(template.ids):
