@@ -67,12 +67,39 @@ JOURNAL_NAME = "pcos-removable.journal"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# A database made before nat12 has the sheets and the audit events copied into tables of
+# their own, written with every record (three more B-tree pages per sheet). Such a database
+# keeps them and they are still written and read; a new database derives the same columns
+# from ``records`` in the views below instead.
+_LEGACY_DERIVED = """
 CREATE TABLE IF NOT EXISTS sheets (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
     body TEXT NOT NULL, decided TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# The same columns as the legacy tables, read from the records: a sheet is its ``sheet``
+# record (``body``: the sheet as first recorded) with the state, time and note of the last
+# ``sheet-state`` record for its id (what the legacy table's UPDATE left there); an audit
+# row is an ``audit`` record's event.
+_VIEWS = """
+CREATE VIEW IF NOT EXISTS sheets (id, seq, mode, state, body, decided, note) AS
+SELECT s.body ->> '$.sheet.id', s.seq, s.body ->> '$.sheet.mode',
+       coalesce(u.state, s.body ->> '$.sheet.state'), s.body -> '$.sheet', u.t,
+       nullif(u.note, '')
+FROM records AS s LEFT JOIN (
+    SELECT body ->> '$.id' AS id, body ->> '$.state' AS state, body ->> '$.t' AS t,
+           body ->> '$.note' AS note, max(seq) AS last
+    FROM records WHERE body ->> '$.op' = 'sheet-state' GROUP BY 1) AS u
+  ON u.id = s.body ->> '$.sheet.id'
+WHERE s.body ->> '$.op' = 'sheet';
+CREATE VIEW IF NOT EXISTS audit (seq, hash, body) AS
+SELECT body ->> '$.event.seq', body ->> '$.event.hash', body -> '$.event'
+FROM records WHERE body ->> '$.op' = 'audit';
 """
 
 
@@ -159,6 +186,10 @@ class Store:
         self.new_problems: list[MediumProblem] = []
         self._cheap_card = bool(getattr(removable, "cheap_sync", False))
         self._private_db = bool(getattr(internal, "private_db", False))
+        # fsync costs nothing on this medium: every commit is synced (the ``cast`` mark
+        # too), which costs less than switching ``PRAGMA synchronous`` off and on per cast
+        self._sync_always = bool(getattr(internal, "cheap_sync", False))
+        self._legacy_tables = False  # the database has the pre-nat12 sheets/audit tables
 
     # --- boot ----------------------------------------------------------------------------------
 
@@ -226,6 +257,12 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
+        kind = db.execute("SELECT type FROM sqlite_master WHERE name = 'sheets'").fetchone()
+        self._legacy_tables = kind is not None and kind[0] == "table"
+        if not self._legacy_tables:
+            db.executescript(_VIEWS)
+            return db
+        db.executescript(_LEGACY_DERIVED)
         columns = {row[1] for row in db.execute("PRAGMA table_info(sheets)")}
         for column in ("decided", "note"):  # a database from before these columns
             if column not in columns:
@@ -318,6 +355,13 @@ class Store:
         if not records:
             return
         batch = self.seq + 1
+        if not self._legacy_tables:  # the legacy sheets table's UPDATE checked this
+            known = self.view.sheets
+            for i, rec in enumerate(records):
+                if rec["op"] == "sheet-state" and rec["id"] not in known and not any(
+                        r["op"] == "sheet" and r["sheet"]["id"] == rec["id"]
+                        for r in records[:i]):
+                    raise StorageError(f"record {batch + i}: no sheet {rec['id']}")
         rows = [encode_record(rec, batch + i, batch, events[i] if events else None)
                 for i, rec in enumerate(records)]
         payloads = [r.payload for r in rows]
@@ -377,13 +421,14 @@ class Store:
         assert db is not None
         if not self.internal.available():
             raise sqlite3.OperationalError("internal flash not available")
-        if not sync:
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
+        if sync or self._sync_always:
+            self._sqlite_transaction(db, rows, cache)
+            return
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
         try:
             self._sqlite_transaction(db, rows, cache)
         finally:
-            if not sync:
-                db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=FULL")
 
     def _sqlite_transaction(self, db: sqlite3.Connection, rows: list[EncodedRecord],
                             cache: dict[str, Any] | None) -> None:
@@ -395,8 +440,13 @@ class Store:
                 part = rows[i:i + _MULTI_INSERT_MAX]
                 db.execute(_insert_records(len(part)),
                            [x for row in part for x in (row.seq, row.payload.decode("utf-8"))])
-            for row in rows:
-                _apply_sql(db, row)
+            if self._legacy_tables:
+                for row in rows:
+                    _apply_sql(db, row)
+            else:  # the sheets and audit views read the records themselves
+                for row in rows:
+                    if row.rec["op"] == "meta":
+                        db.execute(_PUT_META, (row.rec["key"], row.part.decode("utf-8")))
             for key, value in (cache or {}).items():
                 db.execute(_PUT_CACHE, (key, _COMPACT.encode(value)))
             self.faults.hit("sqlite-commit")
