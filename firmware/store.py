@@ -85,7 +85,9 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, b
 # The same columns as the legacy tables, read from the records: a sheet is its ``sheet``
 # record (``body``: the sheet as first recorded) with the state, time and note of the last
 # ``sheet-state`` record for its id (what the legacy table's UPDATE left there); an audit
-# row is an ``audit`` record's event.
+# row is an ``audit`` record's event. ``instr`` only skips, without parsing it, a record
+# whose text cannot hold the ``op`` looked for (every record that does is also matched by
+# the ``instr``); the JSON operator decides.
 _VIEWS = """
 CREATE VIEW IF NOT EXISTS sheets (id, seq, mode, state, body, decided, note) AS
 SELECT s.body ->> '$.sheet.id', s.seq, s.body ->> '$.sheet.mode',
@@ -94,12 +96,22 @@ SELECT s.body ->> '$.sheet.id', s.seq, s.body ->> '$.sheet.mode',
 FROM records AS s LEFT JOIN (
     SELECT body ->> '$.id' AS id, body ->> '$.state' AS state, body ->> '$.t' AS t,
            body ->> '$.note' AS note, max(seq) AS last
-    FROM records WHERE body ->> '$.op' = 'sheet-state' GROUP BY 1) AS u
+    FROM records WHERE instr(body, '"sheet-state"') AND body ->> '$.op' = 'sheet-state'
+    GROUP BY 1) AS u
   ON u.id = s.body ->> '$.sheet.id'
-WHERE s.body ->> '$.op' = 'sheet';
+WHERE instr(s.body, '"sheet"') AND s.body ->> '$.op' = 'sheet';
 CREATE VIEW IF NOT EXISTS audit (seq, hash, body) AS
 SELECT body ->> '$.event.seq', body ->> '$.event.hash', body -> '$.event'
-FROM records WHERE body ->> '$.op' = 'audit';
+FROM records WHERE instr(body, '"audit"') AND body ->> '$.op' = 'audit';
+"""
+
+# the recount's fields of every sheet and sheet-state record of a new database, in one pass
+# (as the sheets view has them; ``instr`` as there)
+_LEAN_OUTCOMES = """
+SELECT body ->> '$.op', body ->> '$.sheet.id', body ->> '$.sheet.mode',
+       body ->> '$.sheet.state', body ->> '$.sheet.seq', body -> '$.sheet.outcome',
+       body ->> '$.id', body ->> '$.state'
+FROM records WHERE instr(body, '"sheet') ORDER BY seq
 """
 
 
@@ -534,6 +546,9 @@ class Store:
         sheet records in ``mode`` and ``state``, read back from the primary medium in
         ``seq`` order, as :meth:`stored_sheets` has them: what the recount needs, without
         decoding the rest of each record (SQLite's JSON operators pick the two fields)."""
+        if self._db is not None and not self._legacy_tables:
+            yield from self._lean_outcomes(self._db, mode.value, state.value)
+            return
         if self._db is not None:
             for seq, outcome in self._db.execute(
                     "SELECT body ->> '$.seq', body -> '$.outcome' FROM sheets "
@@ -544,6 +559,25 @@ class Store:
             seq = sheet.get("seq", 0)
             yield (seq if type(seq) is int else 0), (canonical_json(sheet["outcome"]).decode()
                                                      if "outcome" in sheet else None)
+
+    @staticmethod
+    def _lean_outcomes(db: sqlite3.Connection, mode: str, state: str
+                       ) -> Iterator[tuple[int, str | None]]:
+        """:meth:`stored_outcomes` on a new database: one pass over the sheet and
+        sheet-state records (the sheets view's state: the last sheet-state record's for
+        that id, its initial state if there is none or it has no ``state``)."""
+        sheets: list[tuple[Any, Any, Any, Any, str | None]] = []
+        last: dict[str, Any] = {}
+        for op, sid, smode, initial, seq, outcome, state_id, new in db.execute(_LEAN_OUTCOMES):
+            if op == "sheet":
+                sheets.append((sid, smode, initial, seq, outcome))
+            elif op == "sheet-state" and state_id is not None:
+                last[state_id] = new
+        for sid, smode, initial, seq, outcome in sheets:
+            if smode == mode:
+                now = last.get(sid) if sid is not None else None
+                if (initial if now is None else now) == state:
+                    yield (seq if type(seq) is int else 0), outcome
 
     def audit_events(self) -> list[dict[str, Any]]:
         """The audit events, read back from the primary medium."""
