@@ -1,8 +1,10 @@
 """The crash-safe store: every state change as a numbered record on two media.
 
 * **Internal flash:** SQLite in WAL mode with ``synchronous=FULL``. Each
-  commit writes its records into ``records`` and applies them to the derived
-  tables (``sheets``, ``audit``, ``meta``) in one transaction.
+  commit writes its records into ``records`` and its ``meta`` and ``cache`` rows
+  in one transaction. The ``sheets`` and ``audit`` rows are views of ``records``
+  (a database made before nat12 has them as tables, still written with every
+  record and read as before: the same columns either way).
 * **Removable card:** the same records, framed with length and CRC32, in an
   append-only :mod:`firmware.journal`.
 
@@ -28,10 +30,16 @@ both media are read and compared (:meth:`Store.open`):
   and closing polls then needs the operator's acknowledgement.
 
 Each record is encoded once (:func:`encode_record`: canonical JSON, the same bytes on
-both media); the derived tables reuse the encoded sheet and audit event instead of
-encoding them again. A sheet's ``body`` is the sheet as first recorded; its later
-state, decision time and note are columns (one ``UPDATE`` per state change, no
-read-modify-write of the body); :meth:`Store.stored_sheets` merges them back.
+both media); an old database's tables reuse the encoded sheet and audit event. A
+sheet's ``body`` is the sheet as first recorded; its later state, decision time and
+note are columns (the last ``sheet-state`` record's; in an old database one ``UPDATE``
+per state change); :meth:`Store.stored_sheets` merges them back.
+
+A new database writes one B-tree page of ``records`` per ``pending`` (one autocommitted
+``INSERT``) and that page and the ``cache`` row's per ``cast``; an old one wrote the
+``sheets`` table and its id index besides, and the ``audit`` table. On a medium that
+declares ``cheap_sync`` every SQLite commit is synced (the ``cast`` mark too): the WAL
+fsync costs less there than switching ``PRAGMA synchronous`` off and on per cast.
 
 Records (canonical JSON, ``seq`` and batch ``b`` added here)::
 
