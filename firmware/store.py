@@ -93,24 +93,27 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, b
 # The same columns as the legacy tables, read from the records: a sheet is its ``sheet``
 # record (``body``: the sheet as first recorded) with the state, time and note of the last
 # ``sheet-state`` record for its id (what the legacy table's UPDATE left there); an audit
-# row is an ``audit`` record's event. ``instr`` only skips, without parsing it, a record
-# whose text cannot hold the ``op`` looked for (every record that does is also matched by
-# the ``instr``); the JSON operator decides.
+# row is an ``audit`` record's event (``json_extract`` rather than the ``->``/``->>``
+# operators of SQLite 3.38, so that an older SQLite still loads the schema). ``instr`` only
+# skips, without parsing it, a record whose text cannot hold the ``op`` looked for (every
+# record that does is also matched by the ``instr``); the JSON function decides.
 _VIEWS = """
 CREATE VIEW IF NOT EXISTS sheets (id, seq, mode, state, body, decided, note) AS
-SELECT s.body ->> '$.sheet.id', s.seq, s.body ->> '$.sheet.mode',
-       coalesce(u.state, s.body ->> '$.sheet.state'), s.body -> '$.sheet', u.t,
-       nullif(u.note, '')
+SELECT json_extract(s.body, '$.sheet.id'), s.seq, json_extract(s.body, '$.sheet.mode'),
+       coalesce(u.state, json_extract(s.body, '$.sheet.state')),
+       json_extract(s.body, '$.sheet'), u.t, nullif(u.note, '')
 FROM records AS s LEFT JOIN (
-    SELECT body ->> '$.id' AS id, body ->> '$.state' AS state, body ->> '$.t' AS t,
-           body ->> '$.note' AS note, max(seq) AS last
-    FROM records WHERE instr(body, '"sheet-state"') AND body ->> '$.op' = 'sheet-state'
+    SELECT json_extract(body, '$.id') AS id, json_extract(body, '$.state') AS state,
+           json_extract(body, '$.t') AS t, json_extract(body, '$.note') AS note,
+           max(seq) AS last
+    FROM records WHERE instr(body, '"sheet-state"') AND json_extract(body, '$.op') = 'sheet-state'
     GROUP BY 1) AS u
-  ON u.id = s.body ->> '$.sheet.id'
-WHERE instr(s.body, '"sheet"') AND s.body ->> '$.op' = 'sheet';
+  ON u.id = json_extract(s.body, '$.sheet.id')
+WHERE instr(s.body, '"sheet"') AND json_extract(s.body, '$.op') = 'sheet';
 CREATE VIEW IF NOT EXISTS audit (seq, hash, body) AS
-SELECT body ->> '$.event.seq', body ->> '$.event.hash', body -> '$.event'
-FROM records WHERE instr(body, '"audit"') AND body ->> '$.op' = 'audit';
+SELECT json_extract(body, '$.event.seq'), json_extract(body, '$.event.hash'),
+       json_extract(body, '$.event')
+FROM records WHERE instr(body, '"audit"') AND json_extract(body, '$.op') = 'audit';
 """
 
 # the recount's fields of every sheet and sheet-state record of a new database, in one pass
