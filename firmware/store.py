@@ -621,8 +621,12 @@ _MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in
 def _insert_records(n: int) -> str:
     """``INSERT INTO records`` of ``n`` rows in one statement (same rows as ``n`` inserts)."""
     return _INSERT_RECORD + ", (?, ?)" * (n - 1)
-_PUT_CACHE = "INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)"
-_PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+# an upsert changes the row in place: its key index is not written (INSERT OR REPLACE
+# deletes and inserts the row again, a new rowid in the index: one more page per cast)
+_PUT_CACHE = ("INSERT INTO cache (key, value) VALUES (?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+_PUT_META = ("INSERT INTO meta (key, value) VALUES (?, ?) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 _INSERT_SHEET = "INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)"
 _SHEET_STATE = "UPDATE sheets SET state = ?, decided = ?, note = ? WHERE id = ?"
 _INSERT_AUDIT = "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)"
