@@ -9,6 +9,8 @@
   returned sheets, test-mode sheets, audit events with non-ASCII data and meta records).
 * A database made with the old schema is written the old way after the change.
 * A state change for an unknown sheet is refused before anything is written.
+* A new database writes about 3 WAL pages per sheet (an old one 6-8), and the cache row is
+  updated in place.
 * An internal medium that declares ``cheap_sync`` keeps ``synchronous=FULL`` for an unsynced
   commit; another medium is switched back to FULL after it.
 """
@@ -227,3 +229,36 @@ def test_unsynced_commits_switch_synchronous_only_where_fsync_costs(
     assert seen == [during, 2]  # 2: FULL, 1: NORMAL
     assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     s.close()
+
+
+def _wal_frames(tmp: Path) -> int:
+    size = (tmp / "int" / (DB_NAME + "-wal")).stat().st_size
+    return (size - 32) // (4096 + 24)  # WAL header, then frames of a header and a page
+
+
+@pytest.mark.parametrize("old_schema, per_sheet", [(False, (3, 3.4)), (True, (6, 8.5))])
+def test_a_sheet_writes_few_wal_pages(tmp_path: Path, old_schema: bool,
+                                      per_sheet: tuple[float, float]) -> None:
+    """A new database writes a sheet's ``pending`` as one page (records) and its ``cast``
+    as two (records, cache: upserted in place, its key index untouched), besides the
+    occasional leaf split; an old one also its sheets table, id index and audit table."""
+    if old_schema:
+        _old_database(tmp_path)
+    s = Store(*_media(tmp_path, CheapMedium))
+    s.open()
+    _play([s], [[("sheet", "official", "pending", {})]])  # the first pages and cache row
+    assert s._db is not None
+    s._db.execute("PRAGMA wal_autocheckpoint=0")  # keep every frame in the WAL to count
+    before, head, n = _wal_frames(tmp_path), None, 60
+    rowid = s._db.execute("SELECT rowid FROM cache").fetchone()
+    for i in range(2, n + 2):
+        sid = f"d/{i:06d}"
+        s.commit([{"op": "sheet", "sheet": {"id": sid, "mode": "official", "state": "pending",
+                                            "outcome": {"list": "P1"}, "seq": s.seq + 1}}])
+        head = audit.make_event(head, audit.EventType.SHEET_CAST, {"sheet": sid}, T0)
+        s.commit([{"op": "sheet-state", "id": sid, "state": "cast", "t": "t", "note": ""},
+                  {"op": "audit", "event": head}], {"running-tally": {"casts": i}}, sync=False)
+    frames = _wal_frames(tmp_path) - before
+    assert s._db.execute("SELECT rowid FROM cache").fetchone() == rowid  # updated in place
+    s.close()
+    assert per_sheet[0] * n <= frames <= per_sheet[1] * n, frames
