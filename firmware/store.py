@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, b
 # row is an ``audit`` record's event (``json_extract`` rather than the ``->``/``->>``
 # operators of SQLite 3.38, so that an older SQLite still loads the schema). ``instr`` only
 # skips, without parsing it, a record whose text cannot hold the ``op`` looked for (every
-# record that does is also matched by the ``instr``); the JSON function decides.
+# record that does is also matched by the ``instr``: canonical JSON writes these names
+# unescaped); the JSON function decides.
 _VIEWS = """
 CREATE VIEW IF NOT EXISTS sheets (id, seq, mode, state, body, decided, note) AS
 SELECT json_extract(s.body, '$.sheet.id'), s.seq, json_extract(s.body, '$.sheet.mode'),
