@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from firmware import audit
+from firmware.faults import FaultPoints
 from firmware.hal.storage import DirectoryMedium, MediumRole
 from firmware.inspect import internal_events
 from firmware.store import DB_NAME, JOURNAL_NAME, SheetMode, SheetState, StorageError, Store
@@ -214,19 +216,29 @@ def test_a_new_database_has_views_and_refuses_a_state_of_no_sheet(tmp_path: Path
     db.close()
 
 
+@dataclass
+class _SyncProbe(FaultPoints):
+    """Notes ``PRAGMA synchronous`` at the moment each SQLite commit is made."""
+
+    db: sqlite3.Connection | None = None
+    seen: list[int] = field(default_factory=list)
+
+    def hit(self, name: str) -> None:
+        if name == "sqlite-commit" and self.db is not None:
+            self.seen.append(self.db.execute("PRAGMA synchronous").fetchone()[0])
+
+
 @pytest.mark.parametrize("cls, during", [(CheapMedium, 2), (DirectoryMedium, 1)])
 def test_unsynced_commits_switch_synchronous_only_where_fsync_costs(
         tmp_path: Path, cls: type[DirectoryMedium], during: int) -> None:
-    s = Store(*_media(tmp_path, cls))
+    probe = _SyncProbe()
+    s = Store(*_media(tmp_path, cls), faults=probe)
     s.open()
     assert s._db is not None
-    seen: list[int] = []
-    s.faults.hit = lambda point: seen.append(  # type: ignore[method-assign]
-        s._db.execute("PRAGMA synchronous").fetchone()[0]) if point == "sqlite-commit" \
-        else None
+    probe.db = s._db
     s.commit([{"op": "meta", "key": "k", "value": 1}], sync=False)
     s.commit([{"op": "meta", "key": "k", "value": 2}])
-    assert seen == [during, 2]  # 2: FULL, 1: NORMAL
+    assert probe.seen == [during, 2]  # 2: FULL, 1: NORMAL
     assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     s.close()
 
