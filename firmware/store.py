@@ -1,8 +1,10 @@
 """The crash-safe store: every state change as a numbered record on two media.
 
 * **Internal flash:** SQLite in WAL mode with ``synchronous=FULL``. Each
-  commit writes its records into ``records`` and applies them to the derived
-  tables (``sheets``, ``audit``, ``meta``) in one transaction.
+  commit writes its records into ``records`` and its ``meta`` and ``cache`` rows
+  in one transaction. The ``sheets`` and ``audit`` rows are views of ``records``
+  (a database made before nat12 has them as tables, still written with every
+  record and read as before: the same columns either way).
 * **Removable card:** the same records, framed with length and CRC32, in an
   append-only :mod:`firmware.journal`.
 
@@ -28,10 +30,16 @@ both media are read and compared (:meth:`Store.open`):
   and closing polls then needs the operator's acknowledgement.
 
 Each record is encoded once (:func:`encode_record`: canonical JSON, the same bytes on
-both media); the derived tables reuse the encoded sheet and audit event instead of
-encoding them again. A sheet's ``body`` is the sheet as first recorded; its later
-state, decision time and note are columns (one ``UPDATE`` per state change, no
-read-modify-write of the body); :meth:`Store.stored_sheets` merges them back.
+both media); an old database's tables reuse the encoded sheet and audit event. A
+sheet's ``body`` is the sheet as first recorded; its later state, decision time and
+note are columns (the last ``sheet-state`` record's; in an old database one ``UPDATE``
+per state change); :meth:`Store.stored_sheets` merges them back.
+
+A new database writes one B-tree page of ``records`` per ``pending`` (one autocommitted
+``INSERT``) and that page and the ``cache`` row's per ``cast``; an old one wrote the
+``sheets`` table and its id index besides, and the ``audit`` table. On a medium that
+declares ``cheap_sync`` every SQLite commit is synced (the ``cast`` mark too): the WAL
+fsync costs less there than switching ``PRAGMA synchronous`` off and on per cast.
 
 Records (canonical JSON, ``seq`` and batch ``b`` added here)::
 
@@ -67,12 +75,55 @@ JOURNAL_NAME = "pcos-removable.journal"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# A database made before nat12 has the sheets and the audit events copied into tables of
+# their own, written with every record (three more B-tree pages per sheet). Such a database
+# keeps them and they are still written and read; a new database derives the same columns
+# from ``records`` in the views below instead.
+_LEGACY_DERIVED = """
 CREATE TABLE IF NOT EXISTS sheets (
     id TEXT PRIMARY KEY, seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL,
     body TEXT NOT NULL, decided TEXT, note TEXT);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cache (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# The same columns as the legacy tables, read from the records: a sheet is its ``sheet``
+# record (``body``: the sheet as first recorded) with the state, time and note of the last
+# ``sheet-state`` record for its id (what the legacy table's UPDATE left there); an audit
+# row is an ``audit`` record's event (``json_extract`` rather than the ``->``/``->>``
+# operators of SQLite 3.38, so that an older SQLite still loads the schema). ``instr`` only
+# skips, without parsing it, a record whose text cannot hold the ``op`` looked for (every
+# record that does is also matched by the ``instr``: canonical JSON writes these names
+# unescaped); the JSON function decides.
+_VIEWS = """
+CREATE VIEW IF NOT EXISTS sheets (id, seq, mode, state, body, decided, note) AS
+SELECT json_extract(s.body, '$.sheet.id'), s.seq, json_extract(s.body, '$.sheet.mode'),
+       coalesce(u.state, json_extract(s.body, '$.sheet.state')),
+       json_extract(s.body, '$.sheet'), u.t, nullif(u.note, '')
+FROM records AS s LEFT JOIN (
+    SELECT json_extract(body, '$.id') AS id, json_extract(body, '$.state') AS state,
+           json_extract(body, '$.t') AS t, json_extract(body, '$.note') AS note,
+           max(seq) AS last
+    FROM records WHERE instr(body, '"sheet-state"') AND json_extract(body, '$.op') = 'sheet-state'
+    GROUP BY 1) AS u
+  ON u.id = json_extract(s.body, '$.sheet.id')
+WHERE instr(s.body, '"sheet"') AND json_extract(s.body, '$.op') = 'sheet';
+CREATE VIEW IF NOT EXISTS audit (seq, hash, body) AS
+SELECT json_extract(body, '$.event.seq'), json_extract(body, '$.event.hash'),
+       json_extract(body, '$.event')
+FROM records WHERE instr(body, '"audit"') AND json_extract(body, '$.op') = 'audit';
+"""
+
+# the recount's fields of every sheet and sheet-state record of a new database, in one pass
+# (as the sheets view has them; ``instr`` as there)
+_LEAN_OUTCOMES = """
+SELECT body ->> '$.op', body ->> '$.sheet.id', body ->> '$.sheet.mode',
+       body ->> '$.sheet.state', body ->> '$.sheet.seq', body -> '$.sheet.outcome',
+       body ->> '$.id', body ->> '$.state'
+FROM records WHERE instr(body, '"sheet') ORDER BY seq
 """
 
 
@@ -159,6 +210,10 @@ class Store:
         self.new_problems: list[MediumProblem] = []
         self._cheap_card = bool(getattr(removable, "cheap_sync", False))
         self._private_db = bool(getattr(internal, "private_db", False))
+        # fsync costs nothing on this medium: every commit is synced (the ``cast`` mark
+        # too), which costs less than switching ``PRAGMA synchronous`` off and on per cast
+        self._sync_always = bool(getattr(internal, "cheap_sync", False))
+        self._legacy_tables = False  # the database has the pre-nat12 sheets/audit tables
 
     # --- boot ----------------------------------------------------------------------------------
 
@@ -226,6 +281,12 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
+        kind = db.execute("SELECT type FROM sqlite_master WHERE name = 'sheets'").fetchone()
+        self._legacy_tables = kind is not None and kind[0] == "table"
+        if not self._legacy_tables:
+            db.executescript(_VIEWS)
+            return db
+        db.executescript(_LEGACY_DERIVED)
         columns = {row[1] for row in db.execute("PRAGMA table_info(sheets)")}
         for column in ("decided", "note"):  # a database from before these columns
             if column not in columns:
@@ -318,6 +379,13 @@ class Store:
         if not records:
             return
         batch = self.seq + 1
+        if not self._legacy_tables:  # the legacy sheets table's UPDATE checked this
+            known = self.view.sheets
+            for i, rec in enumerate(records):
+                if rec["op"] == "sheet-state" and rec["id"] not in known and not any(
+                        r["op"] == "sheet" and r["sheet"]["id"] == rec["id"]
+                        for r in records[:i]):
+                    raise StorageError(f"record {batch + i}: no sheet {rec['id']}")
         rows = [encode_record(rec, batch + i, batch, events[i] if events else None)
                 for i, rec in enumerate(records)]
         payloads = [r.payload for r in rows]
@@ -377,16 +445,26 @@ class Store:
         assert db is not None
         if not self.internal.available():
             raise sqlite3.OperationalError("internal flash not available")
-        if not sync:
-            db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
+        if sync or self._sync_always:
+            self._sqlite_transaction(db, rows, cache)
+            return
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: this commit is not fsynced
         try:
             self._sqlite_transaction(db, rows, cache)
         finally:
-            if not sync:
-                db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=FULL")
 
     def _sqlite_transaction(self, db: sqlite3.Connection, rows: list[EncodedRecord],
                             cache: dict[str, Any] | None) -> None:
+        if not cache and not self._legacy_tables and len(rows) <= _MULTI_INSERT_MAX and \
+                all(row.rec["op"] != "meta" for row in rows):
+            # one statement (a ``pending`` record): SQLite commits it as its own
+            # transaction, without the BEGIN and COMMIT statements; the fault point comes
+            # before it, where a cut leaves nothing written as it does before COMMIT
+            self.faults.hit("sqlite-commit")
+            db.execute(_insert_records(len(rows)),
+                       [x for row in rows for x in (row.seq, row.payload.decode("utf-8"))])
+            return
         db.execute("BEGIN IMMEDIATE")
         try:
             # the batch's records in one statement (a multi-row INSERT), then each one's
@@ -395,8 +473,13 @@ class Store:
                 part = rows[i:i + _MULTI_INSERT_MAX]
                 db.execute(_insert_records(len(part)),
                            [x for row in part for x in (row.seq, row.payload.decode("utf-8"))])
-            for row in rows:
-                _apply_sql(db, row)
+            if self._legacy_tables:
+                for row in rows:
+                    _apply_sql(db, row)
+            else:  # the sheets and audit views read the records themselves
+                for row in rows:
+                    if row.rec["op"] == "meta":
+                        db.execute(_PUT_META, (row.rec["key"], row.part.decode("utf-8")))
             for key, value in (cache or {}).items():
                 db.execute(_PUT_CACHE, (key, _COMPACT.encode(value)))
             self.faults.hit("sqlite-commit")
@@ -475,6 +558,9 @@ class Store:
         sheet records in ``mode`` and ``state``, read back from the primary medium in
         ``seq`` order, as :meth:`stored_sheets` has them: what the recount needs, without
         decoding the rest of each record (SQLite's JSON operators pick the two fields)."""
+        if self._db is not None and not self._legacy_tables:
+            yield from self._lean_outcomes(self._db, mode.value, state.value)
+            return
         if self._db is not None:
             for seq, outcome in self._db.execute(
                     "SELECT body ->> '$.seq', body -> '$.outcome' FROM sheets "
@@ -485,6 +571,25 @@ class Store:
             seq = sheet.get("seq", 0)
             yield (seq if type(seq) is int else 0), (canonical_json(sheet["outcome"]).decode()
                                                      if "outcome" in sheet else None)
+
+    @staticmethod
+    def _lean_outcomes(db: sqlite3.Connection, mode: str, state: str
+                       ) -> Iterator[tuple[int, str | None]]:
+        """:meth:`stored_outcomes` on a new database: one pass over the sheet and
+        sheet-state records (the sheets view's state: the last sheet-state record's for
+        that id, its initial state if there is none or it has no ``state``)."""
+        sheets: list[tuple[Any, Any, Any, Any, str | None]] = []
+        last: dict[str, Any] = {}
+        for op, sid, smode, initial, seq, outcome, state_id, new in db.execute(_LEAN_OUTCOMES):
+            if op == "sheet":
+                sheets.append((sid, smode, initial, seq, outcome))
+            elif op == "sheet-state" and state_id is not None:
+                last[state_id] = new
+        for sid, smode, initial, seq, outcome in sheets:
+            if smode == mode:
+                now = last.get(sid) if sid is not None else None
+                if (initial if now is None else now) == state:
+                    yield (seq if type(seq) is int else 0), outcome
 
     def audit_events(self) -> list[dict[str, Any]]:
         """The audit events, read back from the primary medium."""
@@ -517,8 +622,12 @@ _MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in
 def _insert_records(n: int) -> str:
     """``INSERT INTO records`` of ``n`` rows in one statement (same rows as ``n`` inserts)."""
     return _INSERT_RECORD + ", (?, ?)" * (n - 1)
-_PUT_CACHE = "INSERT OR REPLACE INTO cache (key, value) VALUES (?, ?)"
-_PUT_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"
+# an upsert changes the row in place: its key index is not written (INSERT OR REPLACE
+# deletes and inserts the row again, a new rowid in the index: one more page per cast)
+_PUT_CACHE = ("INSERT INTO cache (key, value) VALUES (?, ?) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+_PUT_META = ("INSERT INTO meta (key, value) VALUES (?, ?) "
+             "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
 _INSERT_SHEET = "INSERT INTO sheets (id, seq, mode, state, body) VALUES (?, ?, ?, ?, ?)"
 _SHEET_STATE = "UPDATE sheets SET state = ?, decided = ?, note = ? WHERE id = ?"
 _INSERT_AUDIT = "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)"

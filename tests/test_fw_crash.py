@@ -64,11 +64,12 @@ def test_audit_verify_cli_passes_then_finds_an_edit(crashed: tuple[dict[str, Any
     copy = tmp_path / "dev"
     shutil.copytree(out, copy)
     db = sqlite3.connect(copy / "internal" / DB_NAME)
-    seq, body = db.execute("SELECT seq, body FROM audit WHERE body LIKE '%sheet-cast%' "
-                           "ORDER BY seq LIMIT 1").fetchone()
-    ev = json.loads(body)
-    ev["data"]["sheet"] = "forged"
-    db.execute("UPDATE audit SET body = ? WHERE seq = ?", (json.dumps(ev), seq))
+    # since nat12 the audit rows are a view of the audit records: the event is edited there
+    seq, body = db.execute("SELECT seq, body FROM records WHERE body ->> '$.op' = 'audit' "
+                           "AND body LIKE '%sheet-cast%' ORDER BY seq LIMIT 1").fetchone()
+    rec = json.loads(body)
+    rec["event"]["data"]["sheet"] = "forged"
+    db.execute("UPDATE records SET body = ? WHERE seq = ?", (json.dumps(rec), seq))
     db.commit()
     db.close()
     bad = _pcos("audit", "verify", "--dir", copy, "--json")

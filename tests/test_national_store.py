@@ -182,9 +182,10 @@ def test_stored_sheets_equal_the_replay_and_old_databases_migrate(tmp_path: Path
     assert stored["d/000002"]["note"] == "returned" and stored["d/000001"]["decided"] == "t1"
     s.close()
     # a database from before the state columns: body rewritten, no decided/note columns
+    # (and a sheets table, as every database had before nat12)
     db = sqlite3.connect(tmp_path / "int" / DB_NAME)
     rows = db.execute("SELECT id, seq, mode, state, body FROM sheets").fetchall()
-    db.executescript("DROP TABLE sheets; CREATE TABLE sheets (id TEXT PRIMARY KEY, "
+    db.executescript("DROP VIEW sheets; CREATE TABLE sheets (id TEXT PRIMARY KEY, "
                      "seq INTEGER NOT NULL, mode TEXT NOT NULL, state TEXT NOT NULL, "
                      "body TEXT NOT NULL);")
     import json
