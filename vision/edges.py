@@ -30,7 +30,8 @@ STEP_MM = 0.25
 RUN_MM = 1.0  # backing must last this long along a ray
 
 
-END_GAP_MM = 2.0  # the scanner images at least ~3 mm of backing past each end
+END_GAP_MM = 2.5  # the scanner images at least ~3 mm of backing past each end; 2.0 left ~1 mm
+# after a 1 mm print offset on the paper, and genuine ballots were returned as double feeds
 
 # Backing threshold as a share of the paper white: between backing and paper, nearer
 # the backing (a grey backing is ~0.53 of the paper; 0.76 caught uneven paper).
