@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from election_fixtures import small_election
 
-from election.model import Election
+from election.model import Election, Text
 from firmware import crypto, package, provision
 from firmware.crypto import Certificate, SignatureKind
 from vision.config import Thresholds
@@ -88,3 +88,14 @@ def member_spans(data: bytes) -> dict[str, tuple[int, int]]:
         spans[name] = (pos, pos + size)
         pos += size
     return spans
+
+
+def two_tec_election() -> Election:
+    """:func:`election` with stations 0003 (TEC T1) and 0004 in a second TEC, T2: for the
+    rules that keep a TEC's spares to that TEC's stations."""
+    e = election()
+    s1 = e.stations[0]
+    t2 = dataclasses.replace(e.tecs[0], id="T2", name=Text(ky="TEC 2", ru="TEC 2"))
+    stations = (*e.stations, dataclasses.replace(s1, number="0003"),
+                dataclasses.replace(s1, number="0004", tec="T2"))
+    return dataclasses.replace(e, tecs=(*e.tecs, t2), stations=stations, _index={})

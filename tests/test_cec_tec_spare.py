@@ -14,7 +14,6 @@ two devices to 0001, 0002 and 0004 and one spare to each TEC (``T1-S1``, ``T2-S1
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import time
 from pathlib import Path
@@ -22,11 +21,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from package_fixtures import election as small_package_election
+from package_fixtures import two_tec_election
 from protocol_fixtures import ingestor, make_world
 
 from election.default import default_election
-from election.model import PARTY_LIST_CONTEST, BallotKind, Election, Text
+from election.model import PARTY_LIST_CONTEST, BallotKind
 from election.rules import judge_ballot
 from election.tally import Tally, merge
 from firmware import package, provision
@@ -55,16 +54,7 @@ from vision.result import Outcome, SheetInterpretation
 NOW = "2021-11-28T06:00:00Z"
 
 
-def _election() -> Election:
-    e = small_package_election()
-    s1 = e.stations[0]
-    t2 = dataclasses.replace(e.tecs[0], id="T2", name=Text(ky="TEC 2", ru="TEC 2"))
-    stations = (*e.stations, dataclasses.replace(s1, number="0003"),
-                dataclasses.replace(s1, number="0004", tec="T2"))
-    return dataclasses.replace(e, tecs=(*e.tecs, t2), stations=stations, _index={})
-
-
-ELECTION = _election()
+ELECTION = two_tec_election()
 KEYS = sim_cec_keys()
 ASSIGNMENTS = package.StationAssignments.per_station(
     ELECTION, 2, stations=("0001", "0002", "0004"), spares_per_tec=1)

@@ -8,13 +8,11 @@ restart verifies the installed package for the station chosen."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
-from package_fixtures import election
+from package_fixtures import two_tec_election
 
-from election.model import Election, Text
 from firmware import package
 from firmware.device import DeviceError
 from firmware.install import PackageTrust
@@ -26,17 +24,7 @@ from simulator.packaged import sim_cec_keys, sim_device
 from simulator.rig import Rig, SelectionReader, build_device
 from vision.config import Thresholds
 
-
-def _election() -> Election:
-    e = election()
-    s1 = e.stations[0]
-    t2 = dataclasses.replace(e.tecs[0], id="T2", name=Text(ky="TEC 2", ru="TEC 2"))
-    stations = (*e.stations, dataclasses.replace(s1, number="0003"),
-                dataclasses.replace(s1, number="0004", tec="T2"))
-    return dataclasses.replace(e, tecs=(*e.tecs, t2), stations=stations, _index={})
-
-
-ELECTION = _election()
+ELECTION = two_tec_election()
 KEYS = sim_cec_keys()
 PACKAGE = package.build_package(
     election=ELECTION,
