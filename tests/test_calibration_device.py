@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from reading_checks import assert_reads_truth
 
 from calibration.device import (
     CalibrationFault,
@@ -249,14 +250,7 @@ def test_calibrated_template_keeps_dot_gain_blanks_clean(election: Election,
     for i in range(6):
         s = fresh.sheet(i)
         res = calibrated.interpret(s.front, s.back)
-        classes = {(t["contest"], t["option"]): t["class"] for t in s.truth["targets"]}
-        for t in res.targets:
-            cls = classes[(t.contest, t.option)]
-            if cls == "definite":
-                assert t.mark is Mark.MARKED
-                marked += 1
-            elif cls == "none":
-                assert t.mark is Mark.UNMARKED
+        marked += assert_reads_truth(res, s.truth["targets"])
     assert marked >= 3
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reading_checks import assert_reads_truth
 
 from calibration.device import Tolerances, calibrate_device
 from calibration.profile import body_of, configure_reader, parse_profile, sign_profile
@@ -26,7 +27,6 @@ from simulator.scanner import preset
 from simulator.sheets import default_station
 from vision.config import Backing, ReaderConfig, ScannerProfile
 from vision.interpret import Reader
-from vision.result import Mark
 
 KEY = key_from_seed(bytes(range(32)))
 DEVICE = Device(scale_across=0.972, scale_along=1.015)  # 194.4 x 203 DPI at 200 nominal
@@ -71,14 +71,7 @@ def test_non_nominal_device_reads_with_its_profile_and_is_rejected_without(
         assert without.reason is RejectReason.SCALE, (without.reason, without.detail)
         res = reader.interpret(s.front, s.back)
         assert not res.rejected, (res.reason, res.detail)
-        truth = {(t["contest"], t["option"]): t["class"] for t in s.truth["targets"]}
-        for t in res.targets:
-            cls = truth[(t.contest, t.option)]
-            if cls == "definite":
-                assert t.mark is Mark.MARKED
-                marked += 1
-            elif cls == "none":
-                assert t.mark is Mark.UNMARKED
+        marked += assert_reads_truth(res, s.truth["targets"])
     assert marked >= 2
 
 
