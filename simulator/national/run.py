@@ -38,13 +38,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.model import PARTY_LIST_CONTEST, Election
 from election.tally import Tally, TallyBuilder
-from firmware.crypto import public_bytes
+from firmware import package as packages
+from firmware.crypto import CertificateRole, issue_certificate, key_from_seed, public_bytes
 from firmware.package import StationAssignments, spare_device_id
 from protocol.cec.consolidate import consolidate
 from protocol.cec.ingest import Ingestor
-from protocol.cec.provision import cec_keys, device_identity
+from protocol.cec.provision import VALID_FROM, VALID_UNTIL, cec_keys, device_identity
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import ServerSettings, ServerThread
 from protocol.cec.store import open_store
@@ -75,6 +77,9 @@ class NationalSettings:
     website: str = "check"  # none | check (serve on loopback, fetch, compare) | serve (and stay)
     http_port: int = 0  # --website serve: the port (0: a free one)
     profile: bool = False  # cProfile each station in its worker: OUT/profile/, profile.txt
+    # tests: the TECs hand their spares a copy of the package with one byte of the election
+    # definition changed (OUT/election-package-tampered.bin): every spare must refuse it
+    tamper_spare_package: bool = False
 
     def check(self) -> None:
         if self.stations is not None and self.stations < 1:
@@ -107,9 +112,45 @@ def pick_stations(election: Election, n: int | None) -> list[str]:
     return [numbers[int(i * step)] for i in range(n)]
 
 
-def _package_hash(election: Election, seed: int) -> str:
-    return hashlib.sha256(f"pcos-sim-national/{election.election_id}/{seed}".encode()
-                          ).hexdigest()
+PACKAGE_FILE = "election-package.bin"
+TAMPERED_PACKAGE_FILE = "election-package-tampered.bin"
+PACKAGE_CREATED = "2021-11-20T12:00:00Z"
+
+
+def build_run_package(election: Election, assignments: StationAssignments, signing: Any,
+                      hpke_public: bytes, seed: int) -> tuple[bytes, dict[str, Any]]:
+    """The run's signed election package (what the CEC ships to the TECs): the whole
+    election, the run's assignments (two devices a station, the TECs' spares), default
+    thresholds, the CEC's HPKE key and signing certificate, signed with the CEC signing key
+    that certifies every device. Returns its bytes and the CEC root certificate (JSON), the
+    trust anchor the devices hold (keys deterministic from the seed: simulation only)."""
+    from vision.config import Thresholds
+
+    root = key_from_seed(hashlib.sha256(f"cec-root/national-{seed}".encode()).digest())
+    root_cert = issue_certificate(root, role=CertificateRole.CEC_ROOT, subject="CEC root",
+                                  public_key=public_bytes(root), valid_from=VALID_FROM,
+                                  valid_until=VALID_UNTIL)
+    signing_cert = issue_certificate(root, role=CertificateRole.CEC_SIGNING,
+                                     subject="CEC signing", public_key=public_bytes(signing),
+                                     valid_from=VALID_FROM, valid_until=VALID_UNTIL,
+                                     election_id=election.election_id)
+    data = packages.build_package(election=election, assignments=assignments,
+                                  thresholds=Thresholds(), hpke_public_key=hpke_public,
+                                  signing_key=signing, signing_certificate=signing_cert,
+                                  version=1, created=PACKAGE_CREATED)
+    return data, root_cert.to_json()
+
+
+def tampered(data: bytes) -> bytes:
+    """``data`` with one byte of its election definition changed (a vote count, a name:
+    what an attacker between the CEC and a TEC might try); the signature is left as it was."""
+    members = packages.read_container(data)
+    body = bytearray(members[packages.ELECTION])
+    i = body.index(b'"voters"') + len(b'"voters"')
+    while not chr(body[i]).isdigit():
+        i += 1
+    body[i] = ord("9") if body[i] != ord("9") else ord("8")
+    return packages.write_container({**members, packages.ELECTION: bytes(body)})
 
 
 def _progress(out: TextIO, done: int, total: int, t0: float, sheets: int) -> None:
@@ -191,6 +232,8 @@ class Provisioned:
     signing: Any
     encryption: Any
     assignments: StationAssignments
+    package: bytes
+    root_certificate: dict[str, Any]
 
 
 def station_assignments(election: Election, numbers: list[str], plans: dict[str, Any]
@@ -234,10 +277,12 @@ def provision(election: Election, numbers: list[str], plans: dict[str, Any],
                                  ident.certificate.to_json()))
         keys[n] = tuple(dk)
     spare_tecs = {d: tec for tec, ds in assignments.spares.items() for d in ds}
+    data, root_cert = build_run_package(election, assignments, signing,
+                                        encryption.public().x25519.public_bytes_raw(), seed)
     registry = CecRegistry.build(election, signing, encryption, certs,
-                                 package_hash=_package_hash(election, seed),
+                                 package_hash=hashlib.sha256(data).hexdigest(),
                                  spare_tecs=spare_tecs)
-    return Provisioned(registry, keys, signing, encryption, assignments)
+    return Provisioned(registry, keys, signing, encryption, assignments, data, root_cert)
 
 
 def draw_plans(settings: NationalSettings, numbers: list[str]) -> dict[str, Any]:
@@ -274,6 +319,11 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     tmp_root = settings.workdir or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
     work = Path(tempfile.mkdtemp(prefix="pcos-national-", dir=tmp_root))
     workers = settings.workers or max(1, mp.cpu_count())
+    package_path = out / PACKAGE_FILE
+    write_atomically(package_path, cec.package)
+    if settings.tamper_spare_package:
+        package_path = out / TAMPERED_PACKAGE_FILE
+        write_atomically(package_path, tampered(cec.package))
     store = open_store(db_path)
     records: list[dict[str, Any]] = []
     prepare_s = time.perf_counter() - t0
@@ -285,7 +335,9 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
                                  x_pub, public_bytes(signing.public_key()), package_hash,
                                  str(work), kill_after_zero=n in settings.kill_worker_at,
                                  keep=settings.keep,
-                                 profile_dir=str(out / "profile") if settings.profile else "")
+                                 profile_dir=str(out / "profile") if settings.profile else "",
+                                 package_path=str(package_path.resolve()),
+                                 cec_root=cec.root_certificate)
                      for n in numbers]
             source = (_local_pool(tasks, workers) if settings.scheduler == "local"
                       else _dask(tasks, settings.scheduler, workers))
@@ -462,6 +514,27 @@ def verify(election: Election, registry: CecRegistry, store: Any,
     rows = store.count("messages")
     delivered_once = (matched == delivered and rows == delivered
                       and undelivered_where_expected == 0)
+    # spares: each that took over loaded the run's package (its audit log says so, with
+    # the hash); a refusal is named (the failed device's sheets then go unreported)
+    spares_loaded, spares_refused, named = 0, [], []
+    for r in records:
+        for d in r["devices"]:
+            if "package_loaded" not in d:
+                continue
+            got = (d["package_loaded"] or {}).get("package_hash")
+            if got == registry.package_hash:
+                spares_loaded += 1
+            else:
+                named.append({"where": f"station {r['station']}",
+                              "what": f"spare {d['device_id']} runs package {got}, "
+                                      f"not the run's {registry.package_hash}"})
+        if r.get("spare_refused"):
+            spares_refused.append({"station": r["station"], **r["spare_refused"]})
+            named.append({"where": f"station {r['station']}",
+                          "what": f"spare {r['spare_refused']['device']} refused the "
+                                  f"package ({r['spare_refused']['reason']}): the failed "
+                                  "device's sheets were not reported"})
+    differences[:0] = named  # first: the count differences they explain follow
     not_in_box = sum(len(r["not_in_box"]) for r in records)
     if not_in_box:
         differences.append({"where": "ballot boxes", "what": f"{not_in_box} planned sheets "
@@ -487,6 +560,8 @@ def verify(election: Election, registry: CecRegistry, store: Any,
         "stations_with_failure": sum(1 for r in records if any(
             i["kind"] in ("device-failure", "power-cut", "modem-outage")
             for i in r["incidents"])),
+        "spares_loaded_package": spares_loaded,
+        "spares_refused": spares_refused,
         "cec_incidents": c.incidents,
         "cec_refusals": c.refusals,
         "cpu_s": round(sum(r["cpu_s"] for r in records), 2),
