@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -285,6 +286,15 @@ def provision(election: Election, numbers: list[str], plans: dict[str, Any],
     return Provisioned(registry, keys, signing, encryption, assignments, data, root_cert)
 
 
+def longest_first(election: Election, tasks: list[StationTask]) -> list[StationTask]:
+    """The stations in the order to start them: the longest day first (longest processing
+    time first: the last stations to finish are short ones, so the pool's tail, where a
+    core idles, is short). A station's work is about its voters (its sheets); a station
+    with full images costs some hundred times a sheet more, so those go first of all."""
+    return sorted(tasks, key=lambda t: (not t.faults.images,
+                                        -election.station(t.station).voters, t.station))
+
+
 def draw_plans(settings: NationalSettings, numbers: list[str]) -> dict[str, Any]:
     """Each station's drawn faults (and whether it uses a modem, full images)."""
     faults, seed = settings.faults, settings.seed
@@ -326,6 +336,9 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
         write_atomically(package_path, tampered(cec.package))
     store = open_store(db_path)
     records: list[dict[str, Any]] = []
+    truth: dict[str, Tally] = {}
+    web = (_WebsiteProcess(settings, numbers, db_path) if settings.website != "none"
+           else None)
     prepare_s = time.perf_counter() - t0
     try:
         with ServerThread(Ingestor(registry, store),
@@ -339,6 +352,7 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
                                  package_path=str(package_path.resolve()),
                                  cec_root=cec.root_certificate)
                      for n in numbers]
+            tasks = longest_first(election, tasks)
             source = (_local_pool(tasks, workers) if settings.scheduler == "local"
                       else _dask(tasks, settings.scheduler, workers))
             t_run = time.perf_counter()
@@ -347,6 +361,7 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             with stream:
                 for rec in source:
                     records.append(rec)
+                    truth[rec["station"]] = Tally.from_json(rec["truth"])  # while workers run
                     sheets += rec["sheets"]
                     stream.write(json.dumps(rec, sort_keys=True) + "\n")
                     if on_record is not None:
@@ -360,17 +375,25 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             server = {"frames": stats.frames, "accepted": stats.accepted,
                       "duplicates": stats.duplicates, "refused": stats.refused,
                       "reasons": dict(stats.reasons)}
-        summary, national_cec = verify(election, registry, store, records)
-        if settings.website != "none":
-            summary["website"] = _website(registry, db_path, election, records, summary)
+        t_check = time.perf_counter()
+        if web is not None:  # the website check runs in its process meanwhile
+            web.start(out / "stations.jsonl")
+        summary, national_cec = verify(election, registry, store, records, truth)
+        verify_s = time.perf_counter() - t_check
+        if web is not None:
+            summary["website"] = _merge_website(web.result(), summary)
+        checks_s = time.perf_counter() - t_check
     finally:
+        if web is not None:
+            web.close()
         store.close()
         if not settings.keep:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
     summary.update(seconds=round(time.perf_counter() - t0, 2), run_s=round(run_s, 2),
-                   prepare_s=round(prepare_s, 2), scheduler=settings.scheduler,
+                   prepare_s=round(prepare_s, 2), verify_s=round(verify_s, 2),
+                   checks_s=round(checks_s, 2), scheduler=settings.scheduler,
                    workers=workers, images=settings.images, seed=seed, server=server,
                    image_stations=sum(p.images for p in plans.values()),
                    modem_stations=sum(p.modem for p in plans.values()),
@@ -392,20 +415,73 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     return summary
 
 
-def _website(registry: CecRegistry, db_path: Path, election: Election,
-             records: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
-    """The CEC's public website on the run's store, fetched over loopback HTTP and
-    compared with the truth (:mod:`simulator.national.website`); its differences join
-    the run's: the published result must equal the truth too."""
+@functools.lru_cache(maxsize=1)
+def _website_registry(settings: NationalSettings, numbers: tuple[str, ...]) -> CecRegistry:
+    """The CEC registry of the run, rebuilt in the website's process (deterministic from
+    the settings: the same keys, certificates and package as the coordinator's)."""
+    election = worker_election()
+    return provision(election, list(numbers), draw_plans(settings, list(numbers)),
+                     settings.seed).registry
+
+
+def _website_prepare(settings: NationalSettings, numbers: tuple[str, ...]) -> None:
+    """Runs while the stations do: imports, the election, the registry."""
+    from simulator.national import website  # noqa: F401
+
+    _website_registry(settings, numbers)
+
+
+def _website_job(settings: NationalSettings, numbers: tuple[str, ...], db_path: str,
+                 records_path: str) -> dict[str, Any]:
+    """The CEC's public website on the run's store, served on loopback and fetched over
+    HTTP, every figure compared with the truth of the station records
+    (:mod:`simulator.national.website`)."""
     from simulator.national.website import check_website, serving
 
     t0 = time.perf_counter()
-    with serving(registry, db_path) as url:
-        web = check_website(url, election, records)
+    registry = _website_registry(settings, numbers)
+    records = [json.loads(line) for line in
+               Path(records_path).read_text(encoding="utf-8").splitlines()]
+    with serving(registry, Path(db_path)) as url:
+        web = check_website(url, worker_election(), records)
     doc = web.to_json()
+    doc["all_differences"] = (web.differences
+                              or ([] if web.matches_truth
+                                  else [{"where": "website", "what": f"pages: {web.pages}"}]))
     doc["seconds"] = round(time.perf_counter() - t0, 2)
-    if not web.matches_truth:
-        found = web.differences or [{"where": "website", "what": f"pages: {web.pages}"}]
+    return doc
+
+
+class _WebsiteProcess:
+    """The website check in a process of its own (spawned at the start, prepared while the
+    stations run), so that at the end it runs beside the CEC check on the other core."""
+
+    def __init__(self, settings: NationalSettings, numbers: list[str], db_path: Path) -> None:
+        self.settings = settings
+        self.numbers = tuple(numbers)
+        self.db_path = db_path
+        self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        self.prepared = self.pool.submit(_website_prepare, settings, self.numbers)
+        self.job: cf.Future[dict[str, Any]] | None = None
+
+    def start(self, records_path: Path) -> None:
+        self.job = self.pool.submit(_website_job, self.settings, self.numbers,
+                                    str(self.db_path), str(records_path))
+
+    def result(self) -> dict[str, Any]:
+        assert self.job is not None
+        self.prepared.result()
+        return self.job.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _merge_website(doc: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The website's differences join the run's: the published result must equal the
+    truth too."""
+    found = doc.pop("all_differences")
+    if found:
         summary["differences"] = (summary["differences"] + found)[:200]
         summary["differences_total"] += len(found)
         summary["totals_match_truth"] = False
@@ -467,12 +543,15 @@ def _diff(where: str, cec: Tally | None, truth: Tally) -> list[dict[str, Any]]:
 
 
 def verify(election: Election, registry: CecRegistry, store: Any,
-           records: list[dict[str, Any]]) -> tuple[dict[str, Any], Tally]:
+           records: list[dict[str, Any]], truth: dict[str, Tally] | None = None
+           ) -> tuple[dict[str, Any], Tally]:
     """Compare the CEC with the truth at every level, and count message deliveries.
+    ``truth``: the records' truth tallies, if already read (as the records came in).
     Returns the summary and the CEC's national tally (reported stations)."""
     c = consolidate(registry, store)
     by_station = {r["station"]: r for r in records}
-    truth = {n: Tally.from_json(r["truth"]) for n, r in by_station.items()}
+    truth = {n: (truth[n] if truth is not None and n in truth
+                 else Tally.from_json(r["truth"])) for n, r in by_station.items()}
     silent = {n for n, r in by_station.items() if r["faults"]["never_reports"]}
     differences: list[dict[str, Any]] = []
     for n in sorted(by_station):
