@@ -244,13 +244,26 @@ class _Obj:
         return self.value[key], _key_path(self.path, key)
 
     # Typed members ------------------------------------------------------------
+    # Each first takes the value when it is plainly right, without building its path
+    # (a national definition has some 50,000 members: a device loading the package reads
+    # them all); anything else goes to the full check, which names the path.
     def string(self, key: str) -> str:
+        value = self.value[key]
+        if type(value) is str and value.strip() and not _UNPRINTABLE.search(value):
+            return value
         return _string(*self.at(key))
 
     def ident(self, key: str, pattern: re.Pattern[str] = _ID) -> str:
+        value = self.value[key]
+        if type(value) is str and pattern.match(value):
+            return value
         return _ident(*self.at(key), pattern)
 
     def integer(self, key: str, low: int | None = None, high: int | None = None) -> int:
+        value = self.value[key]
+        if type(value) is int and (low is None or value >= low) and (
+                high is None or value <= high):
+            return value
         return _integer(*self.at(key), low, high)
 
     def boolean(self, key: str, default: bool | None = None) -> bool:
@@ -543,6 +556,9 @@ def _date(value: object, path: str) -> dt.date:
 
 
 def _reference(obj: _Obj, key: str, known: Mapping[str, object], what: str) -> str:
+    value = obj.value[key]
+    if type(value) is str and value in known:
+        return value
     value, path = obj.at(key)
     if not isinstance(value, str):
         _fail(path, f"a {what} id (string)", value)

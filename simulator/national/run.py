@@ -595,12 +595,13 @@ def verify(election: Election, registry: CecRegistry, store: Any,
                       and undelivered_where_expected == 0)
     # spares: each that took over loaded the run's package (its audit log says so, with
     # the hash); a refusal is named (the failed device's sheets then go unreported)
-    spares_loaded, spares_refused, named = 0, [], []
+    spares_loaded, spares_refused, named, spares_cpu_s = 0, [], [], 0.0
     for r in records:
         for d in r["devices"]:
             if "package_loaded" not in d:
                 continue
             got = (d["package_loaded"] or {}).get("package_hash")
+            spares_cpu_s += d.get("package_load_cpu_s", 0.0)
             if got == registry.package_hash:
                 spares_loaded += 1
             else:
@@ -641,6 +642,7 @@ def verify(election: Election, registry: CecRegistry, store: Any,
             for i in r["incidents"])),
         "spares_loaded_package": spares_loaded,
         "spares_refused": spares_refused,
+        "spares_package_load_cpu_s": round(spares_cpu_s, 2),
         "cec_incidents": c.incidents,
         "cec_refusals": c.refusals,
         "cpu_s": round(sum(r["cpu_s"] for r in records), 2),

@@ -267,6 +267,7 @@ class Unit:
     # again): the pump runs every 15 simulated minutes and need not query the outbox
     # while nothing was queued and nothing is due
     due_s: float | None = None
+    package_load_cpu_s: float | None = None  # a spare: CPU of loading the signed package
 
     @property
     def up(self) -> bool:
@@ -738,6 +739,7 @@ def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
     spare = Unit(SPARE, day.task.devices[2], root / "spare", failed.world, failed.removable)
     device = _boot(day, spare, spare.root / "internal")
     data = Path(day.task.package_path).read_bytes()
+    c0 = time.process_time()
     try:
         device.load_package(data, station=day.station.number)
     except PackageError as exc:
@@ -750,6 +752,7 @@ def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
         day.incidents.append({"kind": "spare-refused-package", "t_s": day.clock.t_s,
                               "device": SPARE, "reason": exc.reason.value})
         return None
+    spare.package_load_cpu_s = time.process_time() - c0
     if device.polls is PollsState.POLLS_OPEN:
         _drive(spare)
     day.incidents.append({"kind": "spare-took-over", "t_s": day.clock.t_s, "device": SPARE})
@@ -811,7 +814,9 @@ def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
         devices.append({"device_id": u.keys.device_id, "role": u.name, "failed": u.failed,
                         "power_cuts": u.cuts, "jams": u.jams, "reader_returns": u.returns,
                         "sheets_cast_on_record": cast, "messages": msgs,
-                        **({"package_loaded": loaded} if u.name == SPARE else {})})
+                        **({"package_loaded": loaded,
+                            "package_load_cpu_s": round(u.package_load_cpu_s or 0.0, 4)}
+                           if u.name == SPARE else {})})
     for ev in day.plan.events:
         if ev.kind is EventKind.MODEM_DOWN:
             day.incidents.append({"kind": "modem-outage", "t_s": ev.t_s})
