@@ -616,23 +616,30 @@ def _station(
                    council=council, voters=voters, abroad=abroad, ballots=ballots)
 
 
+# the enums' values and members, looked up once (a national definition has 2,494 stations)
+_KIND_VALUES = tuple(k.value for k in BallotKind)
+_KIND_BY_VALUE = {k.value: k for k in BallotKind}
+_LANGUAGE_VALUES = tuple(lang.value for lang in Language)
+_LANGUAGE_BY_VALUE = {lang.value: lang for lang in Language}
+
+
 def _ballots(station: _Obj, has_district: bool, has_council: bool) -> tuple[BallotSupply, ...]:
     """Ballots received, as ``{kind: {language: count}}``, in canonical (enum) order."""
     if not station.has("ballots"):
         return ()
     value, path = station.at("ballots")
-    kinds = _Obj(value, path, (), tuple(k.value for k in BallotKind))
+    kinds = _Obj(value, path, (), _KIND_VALUES)
     supplies = []
     for kind_name in kinds.value:
-        kind = BallotKind(kind_name)
+        kind = _KIND_BY_VALUE[kind_name]
         kind_value, kind_path = kinds.at(kind_name)
         if kind is BallotKind.DISTRICT and not has_district:
             raise DefinitionError(kind_path, "district ballots at a station with no district")
         if kind is BallotKind.LOCAL and not has_council:
             raise DefinitionError(kind_path, "local ballots at a station with no council")
-        langs = _Obj(kind_value, kind_path, (), tuple(lang.value for lang in Language))
+        langs = _Obj(kind_value, kind_path, (), _LANGUAGE_VALUES)
         for lang_name in langs.value:
-            supplies.append(BallotSupply(kind, Language(lang_name),
+            supplies.append(BallotSupply(kind, _LANGUAGE_BY_VALUE[lang_name],
                                          langs.integer(lang_name, 0)))
     supplies.sort(key=lambda b: (_KIND_ORDER[b.kind], _LANGUAGE_ORDER[b.language]))
     return tuple(supplies)
