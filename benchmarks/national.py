@@ -69,6 +69,12 @@ def run(count: int | None = 50, seed: int = 2021, images: str = "none",
         Figure("reruns", s["reruns"]),
         Figure("cec_duplicates", s["server"]["duplicates"]),
         Figure("website_matches_truth", s["website"]["matches_truth"]),
+        Figure("spares_loaded_package", s["spares_loaded_package"]),
+        Figure("spare_package_load_cpu_ms",
+               round(1e3 * s["spares_package_load_cpu_s"] / s["spares_loaded_package"], 1)
+               if s["spares_loaded_package"] else None, "ms"),
+        Figure("verify_s", s["verify_s"], "s"),
+        Figure("checks_s", s["checks_s"], "s"),
         Figure("website_figures_checked", s["website"]["checked_figures"]),
     ]
     image_recs = [r for r in records if r["faults"]["images"]]

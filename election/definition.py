@@ -244,13 +244,26 @@ class _Obj:
         return self.value[key], _key_path(self.path, key)
 
     # Typed members ------------------------------------------------------------
+    # Each first takes the value when it is plainly right, without building its path
+    # (a national definition has some 50,000 members: a device loading the package reads
+    # them all); anything else goes to the full check, which names the path.
     def string(self, key: str) -> str:
+        value = self.value[key]
+        if type(value) is str and value.strip() and not _UNPRINTABLE.search(value):
+            return value
         return _string(*self.at(key))
 
     def ident(self, key: str, pattern: re.Pattern[str] = _ID) -> str:
+        value = self.value[key]
+        if type(value) is str and pattern.match(value):
+            return value
         return _ident(*self.at(key), pattern)
 
     def integer(self, key: str, low: int | None = None, high: int | None = None) -> int:
+        value = self.value[key]
+        if type(value) is int and (low is None or value >= low) and (
+                high is None or value <= high):
+            return value
         return _integer(*self.at(key), low, high)
 
     def boolean(self, key: str, default: bool | None = None) -> bool:
@@ -543,6 +556,9 @@ def _date(value: object, path: str) -> dt.date:
 
 
 def _reference(obj: _Obj, key: str, known: Mapping[str, object], what: str) -> str:
+    value = obj.value[key]
+    if type(value) is str and value in known:
+        return value
     value, path = obj.at(key)
     if not isinstance(value, str):
         _fail(path, f"a {what} id (string)", value)
@@ -600,23 +616,30 @@ def _station(
                    council=council, voters=voters, abroad=abroad, ballots=ballots)
 
 
+# the enums' values and members, looked up once (a national definition has 2,494 stations)
+_KIND_VALUES = tuple(k.value for k in BallotKind)
+_KIND_BY_VALUE = {k.value: k for k in BallotKind}
+_LANGUAGE_VALUES = tuple(lang.value for lang in Language)
+_LANGUAGE_BY_VALUE = {lang.value: lang for lang in Language}
+
+
 def _ballots(station: _Obj, has_district: bool, has_council: bool) -> tuple[BallotSupply, ...]:
     """Ballots received, as ``{kind: {language: count}}``, in canonical (enum) order."""
     if not station.has("ballots"):
         return ()
     value, path = station.at("ballots")
-    kinds = _Obj(value, path, (), tuple(k.value for k in BallotKind))
+    kinds = _Obj(value, path, (), _KIND_VALUES)
     supplies = []
     for kind_name in kinds.value:
-        kind = BallotKind(kind_name)
+        kind = _KIND_BY_VALUE[kind_name]
         kind_value, kind_path = kinds.at(kind_name)
         if kind is BallotKind.DISTRICT and not has_district:
             raise DefinitionError(kind_path, "district ballots at a station with no district")
         if kind is BallotKind.LOCAL and not has_council:
             raise DefinitionError(kind_path, "local ballots at a station with no council")
-        langs = _Obj(kind_value, kind_path, (), tuple(lang.value for lang in Language))
+        langs = _Obj(kind_value, kind_path, (), _LANGUAGE_VALUES)
         for lang_name in langs.value:
-            supplies.append(BallotSupply(kind, Language(lang_name),
+            supplies.append(BallotSupply(kind, _LANGUAGE_BY_VALUE[lang_name],
                                          langs.integer(lang_name, 0)))
     supplies.sort(key=lambda b: (_KIND_ORDER[b.kind], _LANGUAGE_ORDER[b.language]))
     return tuple(supplies)

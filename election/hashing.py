@@ -28,8 +28,10 @@ def canonical_bytes(doc: Any) -> bytes:
     )
 
 
-def _strip_withdrawals(doc: dict[str, Any]) -> dict[str, Any]:
-    doc = json.loads(json.dumps(doc))  # deep copy of plain JSON values
+def _strip_withdrawals(doc: dict[str, Any], copy: bool = True) -> dict[str, Any]:
+    """``doc`` without its withdrawals (``copy=False``: in place, for a fresh document)."""
+    if copy:
+        doc = json.loads(json.dumps(doc))  # deep copy of plain JSON values
     for party in doc["party_list"]["parties"]:
         party.pop("withdrawn_positions", None)
     for contest in (*doc["districts"], *doc["local_councils"]):
@@ -38,16 +40,21 @@ def _strip_withdrawals(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def definition_hash(election: Election) -> str:
-    def compute() -> str:
-        return hashlib.sha256(canonical_bytes(election_to_json(election))).hexdigest()
+def _both_hashes(election: Election) -> tuple[str, str]:
+    """The definition hash and the election hash from one serialisation of the election
+    (a device loading the national package computes both: half the work)."""
+    def compute() -> tuple[str, str]:
+        doc = election_to_json(election)  # a fresh document: stripped in place below
+        definition = hashlib.sha256(canonical_bytes(doc)).hexdigest()
+        stripped = _strip_withdrawals(doc, copy=False)
+        return definition, hashlib.sha256(canonical_bytes(stripped)).hexdigest()
 
-    return election.cached("definition_hash", compute)
+    return election.cached("definition_and_election_hash", compute)
+
+
+def definition_hash(election: Election) -> str:
+    return election.cached("definition_hash", lambda: _both_hashes(election)[0])
 
 
 def election_hash(election: Election) -> str:
-    def compute() -> str:
-        doc = _strip_withdrawals(election_to_json(election))
-        return hashlib.sha256(canonical_bytes(doc)).hexdigest()
-
-    return election.cached("election_hash", compute)
+    return election.cached("election_hash", lambda: _both_hashes(election)[1])

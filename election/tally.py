@@ -308,11 +308,14 @@ class Tally:
             raise TallyError("$: a tally is an object with keys 'contests' and 'election'")
         if not isinstance(doc["election"], str) or not isinstance(doc["contests"], Mapping):
             raise TallyError("$: 'election' must be a string and 'contests' an object")
-        contests = tuple(ContestTally.from_json(cid, d)
+        contests = tuple(ContestTally.from_json(cid, d)  # each checked as it is read
                          for cid, d in sorted(doc["contests"].items()))
-        tally = cls(doc["election"], contests)
-        tally.check()
-        return tally
+        # the rest of check(): contest ids distinct and sorted (sorted keys of a JSON
+        # object are; checked all the same, without checking every contest twice)
+        ids = [c.contest for c in contests]
+        if ids != sorted(set(ids)):
+            raise TallyError("tally: contests must be distinct and sorted by id")
+        return cls(doc["election"], contests)
 
 
 def merge(a: Tally, b: Tally) -> Tally:

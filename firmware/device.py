@@ -256,6 +256,9 @@ class Device:
         init=False, default_factory=dict)
     # the ISO stamp of the last clock reading (asked several times per sheet)
     _stamp: tuple[dt.datetime | None, str] = field(init=False, default=(None, ""))
+    # booted on another device's records (a TEC spare on a failed device's card): that
+    # device's ``package`` record, until this device loads the signed package itself
+    _takeover: dict[str, Any] | None = field(init=False, default=None)
 
     # --- boot and recovery ---------------------------------------------------------------------
 
@@ -270,7 +273,9 @@ class Device:
             raise
         self.boot_check = check
         stored_pkg = self.store.meta("package")
-        if stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
+        if self._takes_over(stored_pkg):
+            object.__setattr__(self, "_takeover", dict(stored_pkg or {}))
+        elif stored_pkg is not None and stored_pkg.get("package_hash") != self.config.package_hash:
             self._reinstall(stored_pkg)
         self._reapply_withdrawals()
         self._use_calibration()
@@ -289,20 +294,12 @@ class Device:
         self._commit(recs, events)
         self.faults.hit("boot.after-recovery")
         self._recover_paper()
-        self._digest = CastDigest()
-        self._recount_builder(SheetMode.OFFICIAL, self._digest)
-        recount = self._digest.to_json()
-        cached = self.store.cache(TALLY_CACHE)
-        if cached is not None and cached != recount:
-            # normal after a power cut took the last (unsynced) cast mark with it
-            self._commit([], [(EventType.RECOVERY, {"decision": "running tally re-seeded "
-                                                                "from the sheet records"})])
-        if cached != recount:
-            self.store.set_cache(TALLY_CACHE, recount)
+        if self._takeover is None:  # else once the package is loaded (load_package)
+            self._recount_at_boot()
         sensors = self.hw.paper.sensors()
         if sensors.jammed or sensors.held_at_rear:
             self.scanner = ScannerState.JAMMED  # the motor could not clear the path
-        elif self.polls not in ACCEPTS_PAPER:
+        elif self.polls not in ACCEPTS_PAPER or self._takeover is not None:
             self.scanner = ScannerState.DISABLED
         else:  # a sheet at the entry after a restart: wait until the voter takes it
             self.scanner = ScannerState.WAITING if sensors.path_clear else ScannerState.RETURNED
@@ -315,6 +312,66 @@ class Device:
             except PcosError as exc:  # the uplink never keeps the device from counting
                 self._commit([], [(EventType.RECOVERY, {"decision": what, "why": str(exc)})])
         return check
+
+    def _recount_at_boot(self) -> None:
+        """Recount the official tally from the sheet records; re-seed the running tally."""
+        self._digest = CastDigest()
+        self._recount_builder(SheetMode.OFFICIAL, self._digest)
+        recount = self._digest.to_json()
+        cached = self.store.cache(TALLY_CACHE)
+        if cached is not None and cached != recount:
+            # normal after a power cut took the last (unsynced) cast mark with it
+            self._commit([], [(EventType.RECOVERY, {"decision": "running tally re-seeded "
+                                                                "from the sheet records"})])
+        if cached != recount:
+            self.store.set_cache(TALLY_CACHE, recount)
+
+    def _takes_over(self, stored: dict[str, Any] | None) -> bool:
+        """Whether the records on the media are another device's (a TEC spare booted on a
+        failed device's card): a device with a trusted CEC root then runs nothing of that
+        device's configuration until it loads the signed package itself
+        (:meth:`load_package`, which verifies it for this device at the records' station)."""
+        return (stored is not None and self.config.trust is not None
+                and stored.get("device") not in (None, self.config.device_id))
+
+    @property
+    def takeover_pending(self) -> bool:
+        """True while this device holds another device's records and has not yet loaded
+        the signed package for their station: it accepts no paper and moves no polls."""
+        return self._takeover is not None
+
+    def _take_over(self, data: bytes, station: str | None) -> PollsState:
+        """Load the signed package on another device's records (see :meth:`load_package`)."""
+        stored = self._takeover
+        assert stored is not None
+        own = str(stored.get("station"))
+        if station is not None and station != own:
+            exc = packages.PackageError(packages.PackageRefusal.ANOTHER_STATION,
+                                        f"the records in this device are station {own}'s, "
+                                        f"not {station}'s")
+            self._refused(exc, data, station)
+            raise exc
+        config, spare = self._verify_package(
+            data, station=own, expected_election_hash=str(stored.get("election_hash")))
+        for medium in (self.hw.internal, self.hw.removable):
+            if medium.available():
+                with contextlib.suppress(OSError):
+                    write_atomically(installed_package_path(medium.root()), data)
+        self.config = config
+        self._reapply_withdrawals()
+        self._use_calibration()
+        c = self.config
+        pkg = {"package_hash": c.package_hash, "election_hash": election_hash(c.election),
+               "station": c.station.number, "device": c.device_id,
+               "took_over_from": str(stored.get("device")),
+               **({"spare": True} if spare else {})}
+        self._commit([_meta("package", pkg)], [(EventType.PACKAGE_LOADED, pkg)])
+        object.__setattr__(self, "_takeover", None)
+        self._recount_at_boot()
+        if self.scanner is ScannerState.DISABLED and self.polls in ACCEPTS_PAPER:
+            self.scanner = ScannerState.WAITING
+        self._show()
+        return self.polls
 
     def _reinstall(self, stored: dict[str, Any]) -> None:
         """After a restart: verify the installed package file again and run it (or refuse)."""
@@ -399,6 +456,9 @@ class Device:
         try:
             new = next_polls_state(state, action)
             why = check() if check is not None else None
+            if self._takeover is not None:
+                why = (f"this device holds device {self._takeover.get('device')}'s records: "
+                       "load the signed package for its station first")
             if self.scanner is ScannerState.CALIBRATING:
                 why = "calibration mode is on; finish or cancel it first"
             if why:
@@ -425,6 +485,14 @@ class Device:
         that a restart verifies it again. Without ``data`` the device runs the
         configuration it was built with (simulations and tests of the core).
 
+        A device booted on another device's records (a TEC spare that takes over a failed
+        device's card mid-day, :attr:`takeover_pending`) loads the package in whatever
+        polls state those records are in: it is verified for this device at the records'
+        station (another station named: ``another-station``) and must carry the records'
+        election hash (``wrong-election``); ``package-loaded`` then records
+        ``took_over_from``, and the device counts on from the records. Until then it takes
+        no paper and refuses every polls transition.
+
         ``station``: where the device is installed. A TEC spare (assigned in the package
         to a TEC, not to a station) must name it: any station of its TEC that the package
         holds; a station outside the package or another TEC's is refused
@@ -433,6 +501,11 @@ class Device:
         that station. The station chosen is recorded (``package-loaded``: ``station``,
         ``spare``) and a restart verifies the package for it again.
         """
+        if self._takeover is not None:
+            if data is None:
+                raise DeviceError(f"this device holds device {self._takeover.get('device')}'s "
+                                  "records: it needs the signed package file")
+            return self._take_over(data, station)
         if data is not None and self.polls is PollsState.NO_PACKAGE:
             config, spare = self._verify_package(data, station=station)
             for medium in (self.hw.internal, self.hw.removable):
@@ -454,7 +527,9 @@ class Device:
                                 event=(EventType.PACKAGE_LOADED, pkg))
 
     def _verify_package(self, data: bytes, audit_refusal: bool = True,
-                        station: str | None = None) -> tuple[DeviceConfig, bool]:
+                        station: str | None = None,
+                        expected_election_hash: str | None = None
+                        ) -> tuple[DeviceConfig, bool]:
         """The configuration running ``data``, and whether this device stands in as a TEC
         spare at ``station``."""
         trust = self.config.trust
@@ -467,19 +542,24 @@ class Device:
                 data, root=trust.root, now=self._now(),
                 device_id=device.device_id if device else self.config.device_id,
                 device_certificate=device.certificate if device else None,
-                station=station)
+                station=station, expected_election_hash=expected_election_hash)
         except packages.PackageError as exc:
-            if audit_refusal:
-                self._commit([], [(EventType.PACKAGE_REFUSED,
-                                   {"reason": exc.reason.value, "detail": exc.detail,
-                                    "sha256": hashlib.sha256(data).hexdigest(),
-                                    **({"station": station} if station else {})})])
-            self.hw.display.show(Screen(screen="package-refused",
-                                        voter=SCANNER[ScannerState.DISABLED],
-                                        operator=PACKAGE_REFUSALS[exc.reason],
-                                        detail=exc.detail))
+            self._refused(exc, data, station, audit=audit_refusal)
             raise
         return configure(self.config, verified), verified.spare
+
+    def _refused(self, exc: packages.PackageError, data: bytes, station: str | None,
+                 audit: bool = True) -> None:
+        """A refused package: audited (``package-refused``, typed reason) and shown."""
+        if audit:
+            self._commit([], [(EventType.PACKAGE_REFUSED,
+                               {"reason": exc.reason.value, "detail": exc.detail,
+                                "sha256": hashlib.sha256(data).hexdigest(),
+                                **({"station": station} if station else {})})])
+        self.hw.display.show(Screen(screen="package-refused",
+                                    voter=SCANNER[ScannerState.DISABLED],
+                                    operator=PACKAGE_REFUSALS[exc.reason],
+                                    detail=exc.detail))
 
     def apply_withdrawal(self, data: bytes) -> amendments.Amendment:
         """Apply a CEC-signed withdrawal amendment; only before polls open.
@@ -810,7 +890,7 @@ class Device:
             self._set(ScannerState.WAITING)
         if self.scanner is ScannerState.NEEDS_REVIEW:
             return None
-        if self.polls not in ACCEPTS_PAPER:
+        if self.polls not in ACCEPTS_PAPER or self._takeover is not None:
             if self.scanner is not ScannerState.DISABLED:
                 self._set(ScannerState.DISABLED)
             return None

@@ -72,6 +72,9 @@ class Intents:
     model: VoterModel = field(default_factory=VoterModel)
     _outcomes: dict[str, BallotOutcome] = field(default_factory=dict, repr=False)
     _judged: dict[tuple[Any, ...], BallotOutcome] = field(default_factory=dict, repr=False)
+    # the preference position distribution (cumulative) for a list length: the same array
+    # for every draw of that length, so built once
+    _zipf_cdf: dict[int, Any] = field(default_factory=dict, repr=False)
 
     def contest_of(self, kind: BallotKind) -> str:
         ids = self.station.contest_ids()
@@ -132,6 +135,7 @@ class Intents:
         picks = rng.choice(w.size, size=n, p=w / w.sum())
         u = rng.random(n)
         squares = contest.preference_squares
+        lengths = {p.id: min(p.list_length, squares) for p in contest.parties}
         out: list[tuple[tuple[str, str], ...]] = []
         for pick, uu in zip(picks.tolist(), u.tolist(), strict=True):
             if pick < len(options):
@@ -139,7 +143,7 @@ class Intents:
                 if choice == AGAINST_ALL:
                     out.append(((PARTY_LIST_CONTEST, choice),))
                     continue
-                length = min(contest.party(choice).list_length, squares)
+                length = lengths[choice]
                 prefs: list[int] = []
                 if uu < vm.pref_one:
                     prefs = [self._zipf(rng, length)]
@@ -166,8 +170,10 @@ class Intents:
         return out
 
     def _zipf(self, rng: np.random.Generator, length: int) -> int:
-        w = 1.0 / np.arange(1, length + 1) ** self.model.pref_zipf
-        c = np.cumsum(w / w.sum())
+        c = self._zipf_cdf.get(length)
+        if c is None:
+            w = 1.0 / np.arange(1, length + 1) ** self.model.pref_zipf
+            c = self._zipf_cdf[length] = np.cumsum(w / w.sum())
         k = int(np.searchsorted(c, rng.random(), side="right"))
         return min(k, length - 1) + 1
 

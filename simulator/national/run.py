@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing as mp
@@ -38,13 +39,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from election.errors import PcosError
+from election.fileio import write_atomically
 from election.model import PARTY_LIST_CONTEST, Election
 from election.tally import Tally, TallyBuilder
-from firmware.crypto import public_bytes
+from firmware import package as packages
+from firmware.crypto import CertificateRole, issue_certificate, key_from_seed, public_bytes
 from firmware.package import StationAssignments, spare_device_id
 from protocol.cec.consolidate import consolidate
 from protocol.cec.ingest import Ingestor
-from protocol.cec.provision import cec_keys, device_identity
+from protocol.cec.provision import VALID_FROM, VALID_UNTIL, cec_keys, device_identity
 from protocol.cec.registry import CecRegistry
 from protocol.cec.server import ServerSettings, ServerThread
 from protocol.cec.store import open_store
@@ -75,6 +78,9 @@ class NationalSettings:
     website: str = "check"  # none | check (serve on loopback, fetch, compare) | serve (and stay)
     http_port: int = 0  # --website serve: the port (0: a free one)
     profile: bool = False  # cProfile each station in its worker: OUT/profile/, profile.txt
+    # tests: the TECs hand their spares a copy of the package with one byte of the election
+    # definition changed (OUT/election-package-tampered.bin): every spare must refuse it
+    tamper_spare_package: bool = False
 
     def check(self) -> None:
         if self.stations is not None and self.stations < 1:
@@ -107,9 +113,45 @@ def pick_stations(election: Election, n: int | None) -> list[str]:
     return [numbers[int(i * step)] for i in range(n)]
 
 
-def _package_hash(election: Election, seed: int) -> str:
-    return hashlib.sha256(f"pcos-sim-national/{election.election_id}/{seed}".encode()
-                          ).hexdigest()
+PACKAGE_FILE = "election-package.bin"
+TAMPERED_PACKAGE_FILE = "election-package-tampered.bin"
+PACKAGE_CREATED = "2021-11-20T12:00:00Z"
+
+
+def build_run_package(election: Election, assignments: StationAssignments, signing: Any,
+                      hpke_public: bytes, seed: int) -> tuple[bytes, dict[str, Any]]:
+    """The run's signed election package (what the CEC ships to the TECs): the whole
+    election, the run's assignments (two devices a station, the TECs' spares), default
+    thresholds, the CEC's HPKE key and signing certificate, signed with the CEC signing key
+    that certifies every device. Returns its bytes and the CEC root certificate (JSON), the
+    trust anchor the devices hold (keys deterministic from the seed: simulation only)."""
+    from vision.config import Thresholds
+
+    root = key_from_seed(hashlib.sha256(f"cec-root/national-{seed}".encode()).digest())
+    root_cert = issue_certificate(root, role=CertificateRole.CEC_ROOT, subject="CEC root",
+                                  public_key=public_bytes(root), valid_from=VALID_FROM,
+                                  valid_until=VALID_UNTIL)
+    signing_cert = issue_certificate(root, role=CertificateRole.CEC_SIGNING,
+                                     subject="CEC signing", public_key=public_bytes(signing),
+                                     valid_from=VALID_FROM, valid_until=VALID_UNTIL,
+                                     election_id=election.election_id)
+    data = packages.build_package(election=election, assignments=assignments,
+                                  thresholds=Thresholds(), hpke_public_key=hpke_public,
+                                  signing_key=signing, signing_certificate=signing_cert,
+                                  version=1, created=PACKAGE_CREATED)
+    return data, root_cert.to_json()
+
+
+def tampered(data: bytes) -> bytes:
+    """``data`` with one byte of its election definition changed (a vote count, a name:
+    what an attacker between the CEC and a TEC might try); the signature is left as it was."""
+    members = packages.read_container(data)
+    body = bytearray(members[packages.ELECTION])
+    i = body.index(b'"voters"') + len(b'"voters"')
+    while not chr(body[i]).isdigit():
+        i += 1
+    body[i] = ord("9") if body[i] != ord("9") else ord("8")
+    return packages.write_container({**members, packages.ELECTION: bytes(body)})
 
 
 def _progress(out: TextIO, done: int, total: int, t0: float, sheets: int) -> None:
@@ -191,6 +233,8 @@ class Provisioned:
     signing: Any
     encryption: Any
     assignments: StationAssignments
+    package: bytes
+    root_certificate: dict[str, Any]
 
 
 def station_assignments(election: Election, numbers: list[str], plans: dict[str, Any]
@@ -234,10 +278,21 @@ def provision(election: Election, numbers: list[str], plans: dict[str, Any],
                                  ident.certificate.to_json()))
         keys[n] = tuple(dk)
     spare_tecs = {d: tec for tec, ds in assignments.spares.items() for d in ds}
+    data, root_cert = build_run_package(election, assignments, signing,
+                                        encryption.public().x25519.public_bytes_raw(), seed)
     registry = CecRegistry.build(election, signing, encryption, certs,
-                                 package_hash=_package_hash(election, seed),
+                                 package_hash=hashlib.sha256(data).hexdigest(),
                                  spare_tecs=spare_tecs)
-    return Provisioned(registry, keys, signing, encryption, assignments)
+    return Provisioned(registry, keys, signing, encryption, assignments, data, root_cert)
+
+
+def longest_first(election: Election, tasks: list[StationTask]) -> list[StationTask]:
+    """The stations in the order to start them: the longest day first (longest processing
+    time first: the last stations to finish are short ones, so the pool's tail, where a
+    core idles, is short). A station's work is about its voters (its sheets); a station
+    with full images costs some hundred times a sheet more, so those go first of all."""
+    return sorted(tasks, key=lambda t: (not t.faults.images,
+                                        -election.station(t.station).voters, t.station))
 
 
 def draw_plans(settings: NationalSettings, numbers: list[str]) -> dict[str, Any]:
@@ -274,8 +329,16 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     tmp_root = settings.workdir or (Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
     work = Path(tempfile.mkdtemp(prefix="pcos-national-", dir=tmp_root))
     workers = settings.workers or max(1, mp.cpu_count())
+    package_path = out / PACKAGE_FILE
+    write_atomically(package_path, cec.package)
+    if settings.tamper_spare_package:
+        package_path = out / TAMPERED_PACKAGE_FILE
+        write_atomically(package_path, tampered(cec.package))
     store = open_store(db_path)
     records: list[dict[str, Any]] = []
+    truth: dict[str, Tally] = {}
+    web = (_WebsiteProcess(settings, numbers, db_path) if settings.website != "none"
+           else None)
     prepare_s = time.perf_counter() - t0
     try:
         with ServerThread(Ingestor(registry, store),
@@ -285,8 +348,11 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
                                  x_pub, public_bytes(signing.public_key()), package_hash,
                                  str(work), kill_after_zero=n in settings.kill_worker_at,
                                  keep=settings.keep,
-                                 profile_dir=str(out / "profile") if settings.profile else "")
+                                 profile_dir=str(out / "profile") if settings.profile else "",
+                                 package_path=str(package_path.resolve()),
+                                 cec_root=cec.root_certificate)
                      for n in numbers]
+            tasks = longest_first(election, tasks)
             source = (_local_pool(tasks, workers) if settings.scheduler == "local"
                       else _dask(tasks, settings.scheduler, workers))
             t_run = time.perf_counter()
@@ -295,6 +361,7 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             with stream:
                 for rec in source:
                     records.append(rec)
+                    truth[rec["station"]] = Tally.from_json(rec["truth"])  # while workers run
                     sheets += rec["sheets"]
                     stream.write(json.dumps(rec, sort_keys=True) + "\n")
                     if on_record is not None:
@@ -308,17 +375,25 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
             server = {"frames": stats.frames, "accepted": stats.accepted,
                       "duplicates": stats.duplicates, "refused": stats.refused,
                       "reasons": dict(stats.reasons)}
-        summary, national_cec = verify(election, registry, store, records)
-        if settings.website != "none":
-            summary["website"] = _website(registry, db_path, election, records, summary)
+        t_check = time.perf_counter()
+        if web is not None:  # the website check runs in its process meanwhile
+            web.start(out / "stations.jsonl")
+        summary, national_cec = verify(election, registry, store, records, truth)
+        verify_s = time.perf_counter() - t_check
+        if web is not None:
+            summary["website"] = _merge_website(web.result(), summary)
+        checks_s = time.perf_counter() - t_check
     finally:
+        if web is not None:
+            web.close()
         store.close()
         if not settings.keep:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
     summary.update(seconds=round(time.perf_counter() - t0, 2), run_s=round(run_s, 2),
-                   prepare_s=round(prepare_s, 2), scheduler=settings.scheduler,
+                   prepare_s=round(prepare_s, 2), verify_s=round(verify_s, 2),
+                   checks_s=round(checks_s, 2), scheduler=settings.scheduler,
                    workers=workers, images=settings.images, seed=seed, server=server,
                    image_stations=sum(p.images for p in plans.values()),
                    modem_stations=sum(p.modem for p in plans.values()),
@@ -340,20 +415,73 @@ def run_national(settings: NationalSettings, progress: TextIO | None = sys.stder
     return summary
 
 
-def _website(registry: CecRegistry, db_path: Path, election: Election,
-             records: list[dict[str, Any]], summary: dict[str, Any]) -> dict[str, Any]:
-    """The CEC's public website on the run's store, fetched over loopback HTTP and
-    compared with the truth (:mod:`simulator.national.website`); its differences join
-    the run's: the published result must equal the truth too."""
+@functools.lru_cache(maxsize=1)
+def _website_registry(settings: NationalSettings, numbers: tuple[str, ...]) -> CecRegistry:
+    """The CEC registry of the run, rebuilt in the website's process (deterministic from
+    the settings: the same keys, certificates and package as the coordinator's)."""
+    election = worker_election()
+    return provision(election, list(numbers), draw_plans(settings, list(numbers)),
+                     settings.seed).registry
+
+
+def _website_prepare(settings: NationalSettings, numbers: tuple[str, ...]) -> None:
+    """Runs while the stations do: imports, the election, the registry."""
+    from simulator.national import website  # noqa: F401
+
+    _website_registry(settings, numbers)
+
+
+def _website_job(settings: NationalSettings, numbers: tuple[str, ...], db_path: str,
+                 records_path: str) -> dict[str, Any]:
+    """The CEC's public website on the run's store, served on loopback and fetched over
+    HTTP, every figure compared with the truth of the station records
+    (:mod:`simulator.national.website`)."""
     from simulator.national.website import check_website, serving
 
     t0 = time.perf_counter()
-    with serving(registry, db_path) as url:
-        web = check_website(url, election, records)
+    registry = _website_registry(settings, numbers)
+    records = [json.loads(line) for line in
+               Path(records_path).read_text(encoding="utf-8").splitlines()]
+    with serving(registry, Path(db_path)) as url:
+        web = check_website(url, worker_election(), records)
     doc = web.to_json()
+    doc["all_differences"] = (web.differences
+                              or ([] if web.matches_truth
+                                  else [{"where": "website", "what": f"pages: {web.pages}"}]))
     doc["seconds"] = round(time.perf_counter() - t0, 2)
-    if not web.matches_truth:
-        found = web.differences or [{"where": "website", "what": f"pages: {web.pages}"}]
+    return doc
+
+
+class _WebsiteProcess:
+    """The website check in a process of its own (spawned at the start, prepared while the
+    stations run), so that at the end it runs beside the CEC check on the other core."""
+
+    def __init__(self, settings: NationalSettings, numbers: list[str], db_path: Path) -> None:
+        self.settings = settings
+        self.numbers = tuple(numbers)
+        self.db_path = db_path
+        self.pool = cf.ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+        self.prepared = self.pool.submit(_website_prepare, settings, self.numbers)
+        self.job: cf.Future[dict[str, Any]] | None = None
+
+    def start(self, records_path: Path) -> None:
+        self.job = self.pool.submit(_website_job, self.settings, self.numbers,
+                                    str(self.db_path), str(records_path))
+
+    def result(self) -> dict[str, Any]:
+        assert self.job is not None
+        self.prepared.result()
+        return self.job.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _merge_website(doc: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The website's differences join the run's: the published result must equal the
+    truth too."""
+    found = doc.pop("all_differences")
+    if found:
         summary["differences"] = (summary["differences"] + found)[:200]
         summary["differences_total"] += len(found)
         summary["totals_match_truth"] = False
@@ -415,12 +543,15 @@ def _diff(where: str, cec: Tally | None, truth: Tally) -> list[dict[str, Any]]:
 
 
 def verify(election: Election, registry: CecRegistry, store: Any,
-           records: list[dict[str, Any]]) -> tuple[dict[str, Any], Tally]:
+           records: list[dict[str, Any]], truth: dict[str, Tally] | None = None
+           ) -> tuple[dict[str, Any], Tally]:
     """Compare the CEC with the truth at every level, and count message deliveries.
+    ``truth``: the records' truth tallies, if already read (as the records came in).
     Returns the summary and the CEC's national tally (reported stations)."""
     c = consolidate(registry, store)
     by_station = {r["station"]: r for r in records}
-    truth = {n: Tally.from_json(r["truth"]) for n, r in by_station.items()}
+    truth = {n: (truth[n] if truth is not None and n in truth
+                 else Tally.from_json(r["truth"])) for n, r in by_station.items()}
     silent = {n for n, r in by_station.items() if r["faults"]["never_reports"]}
     differences: list[dict[str, Any]] = []
     for n in sorted(by_station):
@@ -462,6 +593,28 @@ def verify(election: Election, registry: CecRegistry, store: Any,
     rows = store.count("messages")
     delivered_once = (matched == delivered and rows == delivered
                       and undelivered_where_expected == 0)
+    # spares: each that took over loaded the run's package (its audit log says so, with
+    # the hash); a refusal is named (the failed device's sheets then go unreported)
+    spares_loaded, spares_refused, named, spares_cpu_s = 0, [], [], 0.0
+    for r in records:
+        for d in r["devices"]:
+            if "package_loaded" not in d:
+                continue
+            got = (d["package_loaded"] or {}).get("package_hash")
+            spares_cpu_s += d.get("package_load_cpu_s", 0.0)
+            if got == registry.package_hash:
+                spares_loaded += 1
+            else:
+                named.append({"where": f"station {r['station']}",
+                              "what": f"spare {d['device_id']} runs package {got}, "
+                                      f"not the run's {registry.package_hash}"})
+        if r.get("spare_refused"):
+            spares_refused.append({"station": r["station"], **r["spare_refused"]})
+            named.append({"where": f"station {r['station']}",
+                          "what": f"spare {r['spare_refused']['device']} refused the "
+                                  f"package ({r['spare_refused']['reason']}): the failed "
+                                  "device's sheets were not reported"})
+    differences[:0] = named  # first: the count differences they explain follow
     not_in_box = sum(len(r["not_in_box"]) for r in records)
     if not_in_box:
         differences.append({"where": "ballot boxes", "what": f"{not_in_box} planned sheets "
@@ -487,6 +640,9 @@ def verify(election: Election, registry: CecRegistry, store: Any,
         "stations_with_failure": sum(1 for r in records if any(
             i["kind"] in ("device-failure", "power-cut", "modem-outage")
             for i in r["incidents"])),
+        "spares_loaded_package": spares_loaded,
+        "spares_refused": spares_refused,
+        "spares_package_load_cpu_s": round(spares_cpu_s, 2),
         "cec_incidents": c.incidents,
         "cec_refusals": c.refusals,
         "cpu_s": round(sum(r["cpu_s"] for r in records), 2),

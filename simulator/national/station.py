@@ -40,7 +40,7 @@ import signal
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,7 +58,10 @@ from firmware.device import Device, DeviceConfig, Hardware, SheetReader
 from firmware.faults import FaultPoints
 from firmware.hal.imaging import DuplexImages
 from firmware.hal.storage import MediumRole
+from firmware.install import PackageTrust
+from firmware.package import PackageError
 from firmware.policy import BallotPolicy
+from firmware.provision import ProvisionedDevice
 from firmware.sink import RecordingReportSink
 from firmware.states import ACCEPTS_PAPER, PollsState, ScannerState
 from firmware.store import SheetMode, SheetState
@@ -92,6 +95,7 @@ SEND_DEADLINE_S = 36 * 3600.0  # give up the simulation of sending at noon the n
 CUT_POINTS = ("sheet.after-feed", "sheet.after-pending", "sheet.after-drop",
               "sheet.after-cast", "store.between-media", "sqlite-commit")
 TEST_BALLOTS = 2
+SPARE = "spare"  # the unit name of the TEC spare that took over a failed device
 
 
 class SimFlashMedium(SimMedium):
@@ -184,6 +188,10 @@ class StationTask:
     kill_after_zero: bool = False  # tests: SIGKILL this worker once zero reports are out
     keep: bool = False
     profile_dir: str = ""  # write a cProfile of this station's run here (station-N.prof)
+    # the signed election package the TEC hands a spare (a file; read only by a spare that
+    # takes over), and the CEC root certificate (JSON) the spare trusts
+    package_path: str = ""
+    cec_root: dict[str, Any] = field(default_factory=dict)
 
 
 class SimClock:
@@ -259,6 +267,7 @@ class Unit:
     # again): the pump runs every 15 simulated minutes and need not query the outbox
     # while nothing was queued and nothing is due
     due_s: float | None = None
+    package_load_cpu_s: float | None = None  # a spare: CPU of loading the signed package
 
     @property
     def up(self) -> bool:
@@ -282,6 +291,7 @@ class _Day:
     modems: list[Any] = field(default_factory=list)
     truths: dict[str, BallotOutcome] = field(default_factory=dict)
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    refused: dict[str, Any] | None = None  # the spare refused the TEC's package: why
 
     def link_up(self, t_s: float) -> bool:
         if self.task.faults.never_reports:
@@ -303,6 +313,14 @@ def _boot(day: _Day, unit: Unit, internal: Path) -> Device:
                           device_id=unit.keys.device_id, signing_key=ident.key,
                           reader=day.reader, package_hash=day.task.package_hash,
                           software_hash="sim-software", policy=BallotPolicy.KG_DEFAULT)
+    if unit.name == SPARE:
+        # a TEC spare runs only what it verifies: the CEC root and its own certificate; the
+        # election and station here are placeholders until it loads the signed package
+        # (``_spare_takes_over``); after a restart it re-verifies the installed file
+        config = replace(config, package_hash="", trust=PackageTrust(
+            root=Certificate.from_json(day.task.cec_root),
+            device=ProvisionedDevice(ident.key, ident.certificate)),
+            reader_for=lambda e, s, t: day.reader)
     hw = Hardware(paper=SimPaperPath(unit.world), images=SimImageSensor(unit.world,
                                                                         day.images_of),
                   display=RecordingDisplay(keep=4),
@@ -551,7 +569,6 @@ def run_station(task: StationTask) -> dict[str, Any]:
         with young_cycles_collected_after():
             return _run_station(task)
     import cProfile
-    from dataclasses import replace
 
     prof = cProfile.Profile()
     with young_cycles_collected_after():
@@ -631,8 +648,8 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
                     u.device.close()
             u.device, u.failed, u.down_until_s = None, True, None
             day.incidents.append({"kind": "device-failure", "t_s": clock.t_s, "device": u.name})
-        if spare is None and f.failed_device is not None and clock.t_s >= f.spare_at_s and \
-                units[f.failed_device].failed:
+        if spare is None and day.refused is None and f.failed_device is not None and \
+                clock.t_s >= f.spare_at_s and units[f.failed_device].failed:
             spare = _spare_takes_over(day, root, units[f.failed_device])
         kind = ev.kind
         if kind is EventKind.POLLS_OPEN:
@@ -679,7 +696,7 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
             _feed(day, target, sid, fed.jams, cut)
         elif kind is EventKind.POLLS_CLOSE:
             closed = True
-            if f.failed_device is not None and spare is None:
+            if f.failed_device is not None and spare is None and day.refused is None:
                 clock.advance(max(clock.t_s, f.spare_at_s))
                 spare = _spare_takes_over(day, root, units[f.failed_device])
             cut_plan.clear()
@@ -713,13 +730,32 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
     return _record(day, units, spare, box, truth)
 
 
-def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit:
-    """The TEC's spare boots from the failed device's card, on the same ballot box."""
-    spare = Unit("spare", day.task.devices[2], root / "spare", failed.world, failed.removable)
-    _boot(day, spare, spare.root / "internal")
-    if spare.device is not None and spare.device.polls is PollsState.POLLS_OPEN:
+def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
+    """The TEC's spare boots from the failed device's card, on the same ballot box, and
+    loads the signed election package the TEC holds for the station
+    (``Device.load_package(data, station=...)``: signature, election hash, TEC assignment,
+    certificate). A refused package (typed reason, audited on the spare): the spare does
+    not take over; the failed device's sheets stay on its card, unreported; None."""
+    spare = Unit(SPARE, day.task.devices[2], root / "spare", failed.world, failed.removable)
+    device = _boot(day, spare, spare.root / "internal")
+    data = Path(day.task.package_path).read_bytes()
+    c0 = time.process_time()
+    try:
+        device.load_package(data, station=day.station.number)
+    except PackageError as exc:
+        audited = next((e["data"] for e in reversed(device.store.audit_events())
+                        if e["type"] == "package-refused"), None)
+        device.close()
+        spare.device = None
+        day.refused = {"device": spare.keys.device_id, "reason": exc.reason.value,
+                       "detail": exc.detail, "audited": audited}
+        day.incidents.append({"kind": "spare-refused-package", "t_s": day.clock.t_s,
+                              "device": SPARE, "reason": exc.reason.value})
+        return None
+    spare.package_load_cpu_s = time.process_time() - c0
+    if device.polls is PollsState.POLLS_OPEN:
         _drive(spare)
-    day.incidents.append({"kind": "spare-took-over", "t_s": day.clock.t_s, "device": "spare"})
+    day.incidents.append({"kind": "spare-took-over", "t_s": day.clock.t_s, "device": SPARE})
     return spare
 
 
@@ -768,12 +804,19 @@ def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
                         reported_s = t
             u.outbox.close()
         cast = 0
+        loaded: dict[str, Any] | None = None
         if u.device is not None:
             cast = len(u.device.store.sheets(mode=SheetMode.OFFICIAL, state=SheetState.CAST))
+            if u.name == SPARE:  # what its audit log says it loaded
+                loaded = next((e["data"] for e in reversed(u.device.store.audit_events())
+                               if e["type"] == "package-loaded"), None)
             u.device.close()
         devices.append({"device_id": u.keys.device_id, "role": u.name, "failed": u.failed,
                         "power_cuts": u.cuts, "jams": u.jams, "reader_returns": u.returns,
-                        "sheets_cast_on_record": cast, "messages": msgs})
+                        "sheets_cast_on_record": cast, "messages": msgs,
+                        **({"package_loaded": loaded,
+                            "package_load_cpu_s": round(u.package_load_cpu_s or 0.0, 4)}
+                           if u.name == SPARE else {})})
     for ev in day.plan.events:
         if ev.kind is EventKind.MODEM_DOWN:
             day.incidents.append({"kind": "modem-outage", "t_s": ev.t_s})
@@ -793,6 +836,7 @@ def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
         "not_in_box": sorted(planned - set(box)),
         "truth": truth.to_json(), "devices": devices, "reported_s": reported_s,
         "incidents": day.incidents, "faults": day.task.faults.to_json(),
+        "spare_refused": day.refused,
     }
 
 
