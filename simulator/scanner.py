@@ -327,8 +327,16 @@ def gain_field(rng: np.random.Generator, p: ScannerParams, hw: tuple[int, int]) 
     tiny = np.clip(field4, 0, 255).astype(np.uint8)
     h8, w8 = max(1, (hw[0] + 7) // 8), max(1, (hw[1] + 7) // 8)
     eighth = cv2.resize(tiny, (w8, h8), interpolation=cv2.INTER_LINEAR)
-    full = cv2.resize(eighth, (w8 * 8, h8 * 8), interpolation=cv2.INTER_NEAREST)
-    return full[: hw[0], : hw[1]]
+    return replicate8(eighth)[: hw[0], : hw[1]]
+
+
+def replicate8(eighth: np.ndarray) -> np.ndarray:
+    """Each pixel as an 8 x 8 block: ``cv2.resize(eighth, (8 w, 8 h), INTER_NEAREST)``,
+    exactly (tested), ~2.5x faster: the nearest-neighbour resize only widens the rows
+    (an eighth of the output), and whole rows are then copied 8 times."""
+    h8, w8 = eighth.shape[:2]
+    rows = cv2.resize(eighth, (w8 * 8, h8), interpolation=cv2.INTER_NEAREST)
+    return np.repeat(rows, 8, axis=0)
 
 
 def add_fold(src: np.ndarray, rng: np.random.Generator, strength: float) -> None:

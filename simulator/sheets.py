@@ -215,6 +215,10 @@ class SheetFactory:
     print_cache_dir: Path | None = None
     _noise: sc.NoiseBank | None = field(default=None, repr=False)
     _other: Election | None = field(default=None, repr=False)
+    # bleed-through ghosts of the cached blanks' darkness, by the darkness array's id (the
+    # entry holds that array, so the id cannot be reused while the entry lives)
+    _ghosts: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         wanted = self.kind.split(",")
@@ -259,7 +263,9 @@ class SheetFactory:
         if blur > 0:
             rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-        entry = (rgba, _small_darkness(rgba))
+        dark_small = _small_darkness(rgba)
+        dark_small.setflags(write=False)  # shared by the sheets of this blank (and its ghost)
+        entry = (rgba, dark_small)
         self._blanks[key] = entry
         if len(self._blanks) > BLANK_CACHE_SIZE:
             self._blanks.popitem(last=False)
@@ -455,7 +461,7 @@ class SheetFactory:
         """
         h, w = dark_small.shape[:2]
         k = float(rng.uniform(*p.bleed_through))
-        ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        ghost = self._ghost(dark_small)
         paper = sc.gain_field(rng, p, (h, w))
         sheet = cv2.addWeighted(paper, 1.0, ghost, -k, 0.0)
         sheet[..., 3] = 255
@@ -465,6 +471,23 @@ class SheetFactory:
                            cv2.COLOR_RGBA2RGB)
         return cv2.resize(cv2.flip(img, 1), (geo.image_w, geo.image_h),
                           interpolation=cv2.INTER_LINEAR)
+
+    def _ghost(self, dark_small: np.ndarray) -> np.ndarray:
+        """The print showing through the paper: the darkness, blurred. The same for every
+        sheet of a cached blank (its darkness is read-only), so kept beside it."""
+        if dark_small.flags.writeable:  # a one-off sheet's darkness (a fake, a double feed)
+            return cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        key = id(dark_small)
+        hit = self._ghosts.get(key)
+        if hit is not None and hit[0] is dark_small:
+            self._ghosts.move_to_end(key)
+            return hit[1]
+        ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        ghost.setflags(write=False)
+        self._ghosts[key] = (dark_small, ghost)
+        if len(self._ghosts) > BLANK_CACHE_SIZE:
+            self._ghosts.popitem(last=False)
+        return ghost
 
     def _scan(self, rng: np.random.Generator, src: np.ndarray, dark_small: np.ndarray,
               p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
