@@ -26,16 +26,23 @@ several times faster on 4 channels than on 3.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib
 import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from election.fileio import write_atomically
 from election.geometry import px_per_mm
+
+NOISE_CACHE_VERSION = 1  # bump when the noise tile's draw changes
+NOISE_MAGIC = b"PCOS-NOISE1\n"  # then zstd of the positive, then the negative tile
 
 
 class Side(StrEnum):
@@ -274,18 +281,71 @@ class NoiseBank:
     sigma: float
     seed: int = 0
     tile_hw: tuple[int, int] = (2600, 1760)
+    # Where the drawn tile is kept on disk (``None``: in memory only): drawing it costs a
+    # device ~0.6 s of CPU at every power-on, reading it back ~0.03 s. The file is named
+    # by everything its pixels depend on, numpy's version included (the normal draws).
+    cache_dir: Path | None = None
     _pos: np.ndarray | None = field(default=None, repr=False)
     _neg: np.ndarray | None = field(default=None, repr=False)
 
     def _tiles(self) -> tuple[np.ndarray, np.ndarray]:
         if self._pos is None or self._neg is None:
-            rng = np.random.default_rng([self.seed, 0x5E45])
-            hh, ww = self.tile_hw
-            luma = rng.normal(0.0, self.sigma, (hh, ww, 1)).astype(np.float32)
-            n = np.rint(luma + rng.normal(0.0, self.sigma * 0.35, (hh, ww, 3)).astype(np.float32))
-            self._pos = np.clip(n, 0, 255).astype(np.uint8)
-            self._neg = np.clip(-n, 0, 255).astype(np.uint8)
+            kept = self._read_cached()
+            if kept is not None:
+                self._pos, self._neg = kept
+            else:
+                self._pos, self._neg = self._draw()
+                self._write_cached(self._pos, self._neg)
         return self._pos, self._neg
+
+    def prepare(self) -> None:
+        """Draw the tile now (or read it from ``cache_dir``), not at the first image."""
+        self._tiles()
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, 0x5E45])
+        hh, ww = self.tile_hw
+        luma = rng.normal(0.0, self.sigma, (hh, ww, 1)).astype(np.float32)
+        n = np.rint(luma + rng.normal(0.0, self.sigma * 0.35, (hh, ww, 3)).astype(np.float32))
+        return np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8)
+
+    def cache_path(self) -> Path | None:
+        if self.cache_dir is None or _codecs is None or not getattr(
+                getattr(_codecs, "ZSTD", None), "available", False):
+            return None
+        ident = repr((NOISE_CACHE_VERSION, float(self.sigma), int(self.seed),
+                      tuple(int(v) for v in self.tile_hw), np.__version__))
+        return self.cache_dir / f"noise-{hashlib.sha256(ident.encode()).hexdigest()[:24]}.bin"
+
+    def _read_cached(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The kept tile, or None when there is none (or it is not whole)."""
+        path = self.cache_path()
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        if not data.startswith(NOISE_MAGIC):
+            return None
+        try:
+            raw = _codecs.zstd_decode(data[len(NOISE_MAGIC):])
+        except Exception:  # imagecodecs raises its own error types (a cut or bad file)
+            return None
+        hh, ww = self.tile_hw
+        if len(raw) != 2 * hh * ww * 3:
+            return None
+        both = np.frombuffer(raw, np.uint8).reshape(2, hh, ww, 3)
+        both.setflags(write=False)  # the tile is only ever read
+        return both[0], both[1]
+
+    def _write_cached(self, pos: np.ndarray, neg: np.ndarray) -> None:
+        path = self.cache_path()
+        if path is None:
+            return
+        packed = _codecs.zstd_encode(pos.tobytes() + neg.tobytes(), level=1)
+        with contextlib.suppress(OSError):  # the cache is an optimisation only
+            write_atomically(path, NOISE_MAGIC + bytes(packed))
 
     @staticmethod
     def _window(tile: np.ndarray, oy: int, ox: int, h: int, w: int) -> np.ndarray:

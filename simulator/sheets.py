@@ -310,6 +310,17 @@ class SheetFactory:
                 == (self._noise.seed, self._noise.sigma, self._noise.tile_hw)):
             self._noise = other._noise
 
+    def keep_noise(self, directory: Path | None) -> None:
+        """Keep this factory's sensor-noise tile under ``directory`` (shared by every process
+        rendering with the same seed: drawn by the first, read by the others)."""
+        assert self._noise is not None
+        self._noise.cache_dir = directory
+
+    def prepare_noise(self) -> None:
+        """Draw (or read) the sensor-noise tile now rather than at the first image."""
+        assert self._noise is not None
+        self._noise.prepare()
+
     def print_jobs(self) -> list[tuple[BallotLayout, int]]:
         """Every (layout, print run) this factory's genuine sheets can come from: each kind
         it makes, in each language the station has ballots of, from each run."""
