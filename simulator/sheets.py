@@ -8,6 +8,7 @@ gives identical images in any order, on any machine with the same libraries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 from collections import OrderedDict
@@ -162,6 +163,37 @@ def _unpack_raster(data: bytes) -> np.ndarray | None:
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)  # read-only, as printed() keeps it
 
 
+SMALL_MAGIC = b"PCOS-U8HWC\n"  # then height, width, channels (uint32 LE), then zstd pixels
+
+
+def _pack_small(img: np.ndarray) -> bytes | None:
+    """A small uint8 image (H, W, C) as the cache keeps it, exactly; None without zstd."""
+    if _zstd is None or img.ndim != 3 or img.dtype != np.uint8:
+        return None
+    head = SMALL_MAGIC + np.array(img.shape, "<u4").tobytes()
+    return head + bytes(_zstd.zstd_encode(np.ascontiguousarray(img).tobytes(), level=1))
+
+
+def _read_small(path: Path) -> np.ndarray | None:
+    """The image :func:`_pack_small` kept at ``path`` (writable, a fresh array), or None
+    when there is none or it is not whole."""
+    n = len(SMALL_MAGIC)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if _zstd is None or not data.startswith(SMALL_MAGIC) or len(data) < n + 12:
+        return None
+    h, w, c = (int(v) for v in np.frombuffer(data[n : n + 12], "<u4"))
+    try:
+        raw = _zstd.zstd_decode(data[n + 12 :])
+    except Exception:  # imagecodecs raises its own error types (a cut or bad file)
+        return None
+    if len(raw) != h * w * c:
+        return None
+    return np.frombuffer(bytearray(raw), np.uint8).reshape(h, w, c)
+
+
 def _read_png(path: Path) -> np.ndarray | None:
     """A cached printed raster (RGB), or None when it is missing or unreadable (the packed
     form of :func:`_pack_raster`, else PNG)."""
@@ -263,7 +295,17 @@ class SheetFactory:
         if blur > 0:
             rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-        dark_small = _small_darkness(rgba)
+        # The darkness costs 3x the blur (an area resize by a non-integer factor): one
+        # process computes it, the others read it (when the print cache is on disk).
+        dark_path = self._dark_path(layout, run, blur, fade)
+        dark_small = _read_small(dark_path) if dark_path is not None else None
+        if dark_small is None:
+            dark_small = _small_darkness(rgba)
+            if dark_path is not None:
+                with contextlib.suppress(OSError):  # the cache is an optimisation only
+                    data = _pack_small(dark_small)
+                    if data is not None:
+                        write_atomically(dark_path, data)
         dark_small.setflags(write=False)  # shared by the sheets of this blank (and its ghost)
         entry = (rgba, dark_small)
         self._blanks[key] = entry
@@ -331,6 +373,16 @@ class SheetFactory:
                 layout = self.layout(kind, contest, lang)
                 jobs += [(layout, k) for k in range(len(self.print_runs))]
         return jobs
+
+    def _dark_path(self, layout: BallotLayout, run: int, blur: float,
+                   fade: float) -> Path | None:
+        """The disk cache file of a blank's quarter-size darkness (see :meth:`blank`)."""
+        printed = self._printed_path(layout, run)
+        if printed is None:
+            return None
+        ident = repr((printed.name, float(blur), float(fade), GHOST_SCALE))
+        digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
+        return printed.with_name(f"dark-{digest}.u8")
 
     def _printed_path(self, layout: BallotLayout, run: int) -> Path | None:
         """The disk cache file of a printed raster: named by everything its pixels depend on

@@ -149,3 +149,31 @@ def test_print_ahead_shares_every_job_once_and_the_noise_tile_to_the_first(of: i
     shares = [mine_of(jobs, s, of) for s in range(of)]
     assert shares[0][:1] == [-1] and all(-1 not in s for s in shares[1:])
     assert sorted(k for s in shares for k in s if k >= 0) == list(range(jobs))
+
+
+def test_blank_darkness_kept_on_disk_is_the_computed_one(tmp_path: Path) -> None:
+    """A blank's quarter-size darkness (the bleed-through source) read back from the print
+    cache is exactly the computed one, and the sheets made with it are the same; a cut
+    file is computed afresh."""
+    from simulator.sheets import _small_darkness
+
+    plain = _factory(None)
+    layout = plain.layout(BallotKind.PARTY_LIST, None, Language.KY)
+    rgba, want = plain.blank(layout, 0.9, 1.0, 1)
+    np.testing.assert_array_equal(want, _small_darkness(rgba))
+    writer = _factory(tmp_path)
+    writer.blank(layout, 0.9, 1.0, 1)
+    path = writer._dark_path(layout, 1, 0.9, 1.0)
+    assert path is not None and path.is_file()
+    assert writer._dark_path(layout, 1, 0.6, 1.0) != path
+    assert writer._dark_path(layout, 0, 0.9, 1.0) != path
+    reader = _factory(tmp_path)
+    _rgba, got = reader.blank(layout, 0.9, 1.0, 1)
+    np.testing.assert_array_equal(got, want)
+    for i in SHEETS:
+        a, b = plain.sheet(i), reader.sheet(i)
+        np.testing.assert_array_equal(a.front, b.front)
+        np.testing.assert_array_equal(a.back, b.back)
+    path.write_bytes(path.read_bytes()[:30])
+    _rgba, again = _factory(tmp_path).blank(layout, 0.9, 1.0, 1)
+    np.testing.assert_array_equal(again, want)
