@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import importlib
 import math
+import os
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -38,7 +39,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-from election.fileio import write_atomically
 from election.geometry import px_per_mm
 
 NOISE_CACHE_VERSION = 1  # bump when the noise tile's draw changes
@@ -344,8 +344,7 @@ class NoiseBank:
         if path is None:
             return
         packed = _codecs.zstd_encode(pos.tobytes() + neg.tobytes(), level=1)
-        with contextlib.suppress(OSError):  # the cache is an optimisation only
-            write_atomically(path, NOISE_MAGIC + bytes(packed))
+        write_cache_file(path, NOISE_MAGIC + bytes(packed))
 
     @staticmethod
     def _window(tile: np.ndarray, oy: int, ox: int, h: int, w: int) -> np.ndarray:
@@ -496,3 +495,18 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     if out is None:
         raise RuntimeError("JPEG round trip failed")
     return out
+
+
+def write_cache_file(path: Path, data: bytes) -> None:
+    """Put a simulator cache file in place whole (a temporary file, then a rename), without
+    waiting for the disk: a cache survives a killed process as it is, and a file cut by a
+    machine crash fails its reader's checks and is made again. Errors are ignored (the
+    cache is an optimisation only)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()

@@ -8,7 +8,6 @@ gives identical images in any order, on any machine with the same libraries.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 from collections import OrderedDict
@@ -301,11 +300,9 @@ class SheetFactory:
         dark_small = _read_small(dark_path) if dark_path is not None else None
         if dark_small is None:
             dark_small = _small_darkness(rgba)
-            if dark_path is not None:
-                with contextlib.suppress(OSError):  # the cache is an optimisation only
-                    data = _pack_small(dark_small)
-                    if data is not None:
-                        write_atomically(dark_path, data)
+            data = _pack_small(dark_small) if dark_path is not None else None
+            if dark_path is not None and data is not None:
+                sc.write_cache_file(dark_path, data)
         dark_small.setflags(write=False)  # shared by the sheets of this blank (and its ghost)
         entry = (rgba, dark_small)
         self._blanks[key] = entry
