@@ -457,10 +457,8 @@ class SheetFactory:
         run_k = int(rng.integers(len(self.print_runs))) if len(self.print_runs) > 1 else 0
         run = self.print_runs[run_k]
         blank, dark_small = self.blank(layout, blur, fade, run_k)
-        src = cv2.multiply(blank,
-                           sc.gain_field(rng, p, (round(layout.paper_h_mm * self.ppm),
-                                                  round(layout.paper_w_mm * self.ppm))),
-                           scale=1 / 255)
+        src = sc.apply_gain(blank, sc.gain_rows(rng, p, (round(layout.paper_h_mm * self.ppm),
+                                                          round(layout.paper_w_mm * self.ppm))))
         for patch in marked.ink.patches:
             if not run.identity:  # the voter marks the box where it was printed
                 y0, x0 = run.place(patch.y0, patch.x0, src.shape[:2], self.ppm)
@@ -692,7 +690,7 @@ class SheetFactory:
         blur = float(p.blur_px[int(rng.integers(len(p.blur_px)))])
         rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-        return cv2.multiply(rgba, sc.gain_field(rng, p, rgba.shape[:2]), scale=1 / 255)
+        return sc.apply_gain(rgba, sc.gain_rows(rng, p, rgba.shape[:2]))
 
     def _foreign(self, rng: np.random.Generator) -> tuple[BallotKind, int | str | None]:
         """A genuine ballot of another district (or council) than this station's."""

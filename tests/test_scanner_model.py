@@ -309,17 +309,27 @@ def test_gain_field_is_deterministic_per_rng() -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(h8=st.integers(1, 40), w8=st.integers(1, 40), channels=st.sampled_from([1, 3, 4]),
-       seed=st.integers(0, 2**16))
-def test_replicate8_is_the_nearest_neighbour_resize(h8: int, w8: int, channels: int,
-                                                    seed: int) -> None:
-    """The gain field's fast 8x enlargement gives exactly OpenCV's nearest-neighbour
-    resize (the reference it replaced), for any size and channel count."""
-    shape = (h8, w8) if channels == 1 else (h8, w8, channels)
-    small = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-    want = cv2.resize(small, (w8 * 8, h8 * 8), interpolation=cv2.INTER_NEAREST)
-    got = sc.replicate8(small)
-    assert got.shape == want.shape
+@given(h=st.integers(1, 90), w=st.integers(1, 90), seed=st.integers(0, 2**16))
+def test_apply_gain_is_the_multiply_by_the_full_field(h: int, w: int, seed: int) -> None:
+    """The gain applied from the field's rows (every 8th image row per call) is exactly
+    ``cv2.multiply`` by the full-size field, for any size (rows not a multiple of 8,
+    fewer than 8 rows)."""
+    p = preset("harsh")
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 4), dtype=np.uint8)
+    field = sc.gain_field(np.random.default_rng(seed), p, (h, w))
+    rows = sc.gain_rows(np.random.default_rng(seed), p, (h, w))
+    assert rows.shape == ((h + 7) // 8, w, 4)
+    np.testing.assert_array_equal(np.repeat(rows, 8, axis=0)[:h], field)
+    want = cv2.multiply(img, field, scale=1 / 255)
+    np.testing.assert_array_equal(sc.apply_gain(img, rows), want)
+
+
+@pytest.mark.parametrize("hw", [(2339, 1654), (1654, 1654)])
+def test_apply_gain_on_ballot_sized_sheets(hw: tuple[int, int]) -> None:
+    img = np.random.default_rng(2).integers(0, 256, (*hw, 4), dtype=np.uint8)
+    p = preset("realistic")
+    want = cv2.multiply(img, sc.gain_field(np.random.default_rng(5), p, hw), scale=1 / 255)
+    got = sc.apply_gain(img, sc.gain_rows(np.random.default_rng(5), p, hw))
     np.testing.assert_array_equal(got, want)
 
 
