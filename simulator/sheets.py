@@ -162,6 +162,37 @@ def _unpack_raster(data: bytes) -> np.ndarray | None:
     return np.frombuffer(raw, np.uint8).reshape(h, w, 3)  # read-only, as printed() keeps it
 
 
+SMALL_MAGIC = b"PCOS-U8HWC\n"  # then height, width, channels (uint32 LE), then zstd pixels
+
+
+def _pack_small(img: np.ndarray) -> bytes | None:
+    """A small uint8 image (H, W, C) as the cache keeps it, exactly; None without zstd."""
+    if _zstd is None or img.ndim != 3 or img.dtype != np.uint8:
+        return None
+    head = SMALL_MAGIC + np.array(img.shape, "<u4").tobytes()
+    return head + bytes(_zstd.zstd_encode(np.ascontiguousarray(img).tobytes(), level=1))
+
+
+def _read_small(path: Path) -> np.ndarray | None:
+    """The image :func:`_pack_small` kept at ``path`` (writable, a fresh array), or None
+    when there is none or it is not whole."""
+    n = len(SMALL_MAGIC)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if _zstd is None or not data.startswith(SMALL_MAGIC) or len(data) < n + 12:
+        return None
+    h, w, c = (int(v) for v in np.frombuffer(data[n : n + 12], "<u4"))
+    try:
+        raw = _zstd.zstd_decode(data[n + 12 :])
+    except Exception:  # imagecodecs raises its own error types (a cut or bad file)
+        return None
+    if len(raw) != h * w * c:
+        return None
+    return np.frombuffer(bytearray(raw), np.uint8).reshape(h, w, c)
+
+
 def _read_png(path: Path) -> np.ndarray | None:
     """A cached printed raster (RGB), or None when it is missing or unreadable (the packed
     form of :func:`_pack_raster`, else PNG)."""
@@ -215,6 +246,10 @@ class SheetFactory:
     print_cache_dir: Path | None = None
     _noise: sc.NoiseBank | None = field(default=None, repr=False)
     _other: Election | None = field(default=None, repr=False)
+    # bleed-through ghosts of the cached blanks' darkness, by the darkness array's id (the
+    # entry holds that array, so the id cannot be reused while the entry lives)
+    _ghosts: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         wanted = self.kind.split(",")
@@ -259,7 +294,17 @@ class SheetFactory:
         if blur > 0:
             rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-        entry = (rgba, _small_darkness(rgba))
+        # The darkness costs 3x the blur (an area resize by a non-integer factor): one
+        # process computes it, the others read it (when the print cache is on disk).
+        dark_path = self._dark_path(layout, run, blur, fade)
+        dark_small = _read_small(dark_path) if dark_path is not None else None
+        if dark_small is None:
+            dark_small = _small_darkness(rgba)
+            data = _pack_small(dark_small) if dark_path is not None else None
+            if dark_path is not None and data is not None:
+                sc.write_cache_file(dark_path, data)
+        dark_small.setflags(write=False)  # shared by the sheets of this blank (and its ghost)
+        entry = (rgba, dark_small)
         self._blanks[key] = entry
         if len(self._blanks) > BLANK_CACHE_SIZE:
             self._blanks.popitem(last=False)
@@ -304,6 +349,17 @@ class SheetFactory:
                 == (self._noise.seed, self._noise.sigma, self._noise.tile_hw)):
             self._noise = other._noise
 
+    def keep_noise(self, directory: Path | None) -> None:
+        """Keep this factory's sensor-noise tile under ``directory`` (shared by every process
+        rendering with the same seed: drawn by the first, read by the others)."""
+        assert self._noise is not None
+        self._noise.cache_dir = directory
+
+    def prepare_noise(self) -> None:
+        """Draw (or read) the sensor-noise tile now rather than at the first image."""
+        assert self._noise is not None
+        self._noise.prepare()
+
     def print_jobs(self) -> list[tuple[BallotLayout, int]]:
         """Every (layout, print run) this factory's genuine sheets can come from: each kind
         it makes, in each language the station has ballots of, from each run."""
@@ -314,6 +370,16 @@ class SheetFactory:
                 layout = self.layout(kind, contest, lang)
                 jobs += [(layout, k) for k in range(len(self.print_runs))]
         return jobs
+
+    def _dark_path(self, layout: BallotLayout, run: int, blur: float,
+                   fade: float) -> Path | None:
+        """The disk cache file of a blank's quarter-size darkness (see :meth:`blank`)."""
+        printed = self._printed_path(layout, run)
+        if printed is None:
+            return None
+        ident = repr((printed.name, float(blur), float(fade), GHOST_SCALE))
+        digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:24]
+        return printed.with_name(f"dark-{digest}.u8")
 
     def _printed_path(self, layout: BallotLayout, run: int) -> Path | None:
         """The disk cache file of a printed raster: named by everything its pixels depend on
@@ -391,10 +457,8 @@ class SheetFactory:
         run_k = int(rng.integers(len(self.print_runs))) if len(self.print_runs) > 1 else 0
         run = self.print_runs[run_k]
         blank, dark_small = self.blank(layout, blur, fade, run_k)
-        src = cv2.multiply(blank,
-                           sc.gain_field(rng, p, (round(layout.paper_h_mm * self.ppm),
-                                                  round(layout.paper_w_mm * self.ppm))),
-                           scale=1 / 255)
+        src = sc.apply_gain(blank, sc.gain_rows(rng, p, (round(layout.paper_h_mm * self.ppm),
+                                                          round(layout.paper_w_mm * self.ppm))))
         for patch in marked.ink.patches:
             if not run.identity:  # the voter marks the box where it was printed
                 y0, x0 = run.place(patch.y0, patch.x0, src.shape[:2], self.ppm)
@@ -455,7 +519,7 @@ class SheetFactory:
         """
         h, w = dark_small.shape[:2]
         k = float(rng.uniform(*p.bleed_through))
-        ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        ghost = self._ghost(dark_small)
         paper = sc.gain_field(rng, p, (h, w))
         sheet = cv2.addWeighted(paper, 1.0, ghost, -k, 0.0)
         sheet[..., 3] = 255
@@ -465,6 +529,23 @@ class SheetFactory:
                            cv2.COLOR_RGBA2RGB)
         return cv2.resize(cv2.flip(img, 1), (geo.image_w, geo.image_h),
                           interpolation=cv2.INTER_LINEAR)
+
+    def _ghost(self, dark_small: np.ndarray) -> np.ndarray:
+        """The print showing through the paper: the darkness, blurred. The same for every
+        sheet of a cached blank (its darkness is read-only), so kept beside it."""
+        if dark_small.flags.writeable:  # a one-off sheet's darkness (a fake, a double feed)
+            return cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        key = id(dark_small)
+        hit = self._ghosts.get(key)
+        if hit is not None and hit[0] is dark_small:
+            self._ghosts.move_to_end(key)
+            return hit[1]
+        ghost = cv2.GaussianBlur(dark_small, (0, 0), 1.2)
+        ghost.setflags(write=False)
+        self._ghosts[key] = (dark_small, ghost)
+        if len(self._ghosts) > BLANK_CACHE_SIZE:
+            self._ghosts.popitem(last=False)
+        return ghost
 
     def _scan(self, rng: np.random.Generator, src: np.ndarray, dark_small: np.ndarray,
               p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
@@ -609,7 +690,7 @@ class SheetFactory:
         blur = float(p.blur_px[int(rng.integers(len(p.blur_px)))])
         rgb = cv2.GaussianBlur(rgb, (0, 0), blur)
         rgba = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-        return cv2.multiply(rgba, sc.gain_field(rng, p, rgba.shape[:2]), scale=1 / 255)
+        return sc.apply_gain(rgba, sc.gain_rows(rng, p, rgba.shape[:2]))
 
     def _foreign(self, rng: np.random.Generator) -> tuple[BallotKind, int | str | None]:
         """A genuine ballot of another district (or council) than this station's."""

@@ -111,6 +111,7 @@ class _Renderer:
         for f in (*self.factories.values(), self.test_factory):
             f.print_cache_dir = print_cache
             f.share_noise(next(iter(self.factories.values())))  # one seed: one noise tile
+            f.keep_noise(print_cache)  # and one draw of it, for every device and power-on
         self.truth_path = workdir / "truth.jsonl"
         self.seen = set()
         if self.truth_path.exists():
@@ -127,8 +128,14 @@ class _Renderer:
                 for layout, run in f.print_jobs()]
         if len(self.by_index) < PRINT_AHEAD_MIN_SHEETS * len(jobs):
             return  # a small day: print what its few sheets need, when they need it
-        for f, layout, run in jobs[share::of]:
-            f.printed(layout, run)
+        noise = next(iter(self.factories.values()))
+        for k in mine_of(len(jobs), share, of):
+            if k < 0:  # the sensor-noise tile, drawn first so that the others can read it
+                noise.prepare_noise()
+            else:
+                f, layout, run = jobs[k]
+                f.printed(layout, run)
+        noise.prepare_noise()  # read what the first device drew (or draw it, if not there)
 
     def __call__(self, sheet_id: str) -> DuplexImages:
         if sheet_id.startswith("T"):
@@ -146,6 +153,25 @@ class _Renderer:
                 os.close(fd)
             self.seen.add(sheet_id)
         return DuplexImages(sim.front, sim.back)
+
+
+NOISE_JOB_WEIGHT = 5  # drawing the noise tile costs about as much as printing 5 rasters
+
+
+def mine_of(jobs: int, share: int, of: int) -> list[int]:
+    """The print-ahead work of device ``share`` of ``of``: indices of print jobs, and -1
+    for drawing the sensor-noise tile (the first device's, first). Each job goes to the
+    device with the least work so far (ties to the lower number), the noise tile counting
+    :data:`NOISE_JOB_WEIGHT` jobs, so every device is done at about the same time."""
+    load = [0] * of
+    load[0] = NOISE_JOB_WEIGHT
+    mine = [-1] if share == 0 else []
+    for k in range(jobs):
+        d = min(range(of), key=lambda i: (load[i], i))
+        load[d] += 1
+        if d == share:
+            mine.append(k)
+    return mine
 
 
 class _NotingReader:

@@ -19,10 +19,13 @@ import math
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from election.default import default_election
 from election.errors import PcosError
 from election.geometry import px_per_mm
+from election.model import BallotKind, Language
 from simulator import scanner as sc
 from simulator.scanner import FeedGeometry, NoiseBank, ScannerParams, preset
 from simulator.sheets import SheetFactory, default_station
@@ -305,6 +308,52 @@ def test_gain_field_is_deterministic_per_rng() -> None:
     np.testing.assert_array_equal(a, b)
 
 
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 90), w=st.integers(1, 90), seed=st.integers(0, 2**16))
+def test_apply_gain_is_the_multiply_by_the_full_field(h: int, w: int, seed: int) -> None:
+    """The gain applied from the field's rows (every 8th image row per call) is exactly
+    ``cv2.multiply`` by the full-size field, for any size (rows not a multiple of 8,
+    fewer than 8 rows)."""
+    p = preset("harsh")
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, 4), dtype=np.uint8)
+    field = sc.gain_field(np.random.default_rng(seed), p, (h, w))
+    rows = sc.gain_rows(np.random.default_rng(seed), p, (h, w))
+    assert rows.shape == ((h + 7) // 8, w, 4)
+    np.testing.assert_array_equal(np.repeat(rows, 8, axis=0)[:h], field)
+    want = cv2.multiply(img, field, scale=1 / 255)
+    np.testing.assert_array_equal(sc.apply_gain(img, rows), want)
+
+
+@pytest.mark.parametrize("hw", [(2339, 1654), (1654, 1654)])
+def test_apply_gain_on_ballot_sized_sheets(hw: tuple[int, int]) -> None:
+    img = np.random.default_rng(2).integers(0, 256, (*hw, 4), dtype=np.uint8)
+    p = preset("realistic")
+    want = cv2.multiply(img, sc.gain_field(np.random.default_rng(5), p, hw), scale=1 / 255)
+    got = sc.apply_gain(img, sc.gain_rows(np.random.default_rng(5), p, hw))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_gain_field_matches_the_full_size_nearest_resize() -> None:
+    """gain_field as it was defined (resize to 1/8, then a nearest resize to full size)."""
+    p = preset("realistic")
+    for hw in [(2339, 1654), (1654, 1654), (37, 50), (1, 1)]:
+        rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+        got = sc.gain_field(rng_a, p, hw)
+        # the reference: the same draws, then the two resizes of the original definition
+        lo, hi = np.array(p.paper_rgb[0], np.float32), np.array(p.paper_rgb[1], np.float32)
+        paper = lo + (hi - lo) * np.float32(rng_b.random())
+        cast = 1.0 + rng_b.normal(0.0, p.colour_cast, 3).astype(np.float32)
+        coarse = 1.0 + rng_b.uniform(-p.illumination, p.illumination, (4, 3, 1)).astype(
+            np.float32)
+        base = np.clip(paper * cast, 0, 255)
+        field4 = np.concatenate([coarse * base, np.full((4, 3, 1), 255, np.float32)], axis=2)
+        tiny = np.clip(field4, 0, 255).astype(np.uint8)
+        h8, w8 = max(1, (hw[0] + 7) // 8), max(1, (hw[1] + 7) // 8)
+        eighth = cv2.resize(tiny, (w8, h8), interpolation=cv2.INTER_LINEAR)
+        want = cv2.resize(eighth, (w8 * 8, h8 * 8), interpolation=cv2.INTER_NEAREST)
+        np.testing.assert_array_equal(got, want[: hw[0], : hw[1]])
+
+
 @pytest.mark.parametrize("shape", [(400, 300, 3), (401, 299, 3), (64, 64)])
 @pytest.mark.parametrize("quality", [45, 82, 95])
 def test_jpeg_roundtrip_keeps_shape_and_dtype(shape: tuple[int, ...], quality: int) -> None:
@@ -338,3 +387,23 @@ def test_orientation_labels_round_trip() -> None:
     assert sorted(labels) == ["back/0", "back/180", "front/0", "front/180"]
     for o in sc.ORIENTATIONS:
         assert sc.Orientation.parse(o.label) == o
+
+
+def test_bleed_through_ghost_is_kept_with_its_blank() -> None:
+    """The other side's ghost (the print darkness, blurred) is computed once per cached
+    blank and is exactly the blur of that darkness; a one-off (writable) darkness is
+    blurred afresh, not cached."""
+    e = default_election()
+    f = SheetFactory(e, default_station(e), preset("realistic"), seed=4, kind="party-list")
+    layout = f.layout(BallotKind.PARTY_LIST, None, Language.KY)
+    _blank, dark = f.blank(layout, 0.6, 1.0)
+    assert not dark.flags.writeable
+    ghost = f._ghost(dark)
+    np.testing.assert_array_equal(ghost, cv2.GaussianBlur(dark, (0, 0), 1.2))
+    assert f._ghost(dark) is ghost
+    _blank, dark_again = f.blank(layout, 0.6, 1.0)
+    assert dark_again is dark and f._ghost(dark_again) is ghost
+    one_off = dark.copy()
+    fresh = f._ghost(one_off)
+    assert fresh is not ghost
+    np.testing.assert_array_equal(fresh, ghost)
