@@ -10,17 +10,26 @@ the same typed error at the same path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from election.default import default_election
 from election.definition import election_json_text, load_election
 from election.errors import DefinitionError
-from election.hashing import definition_hash, election_hash
+from election.hashing import (
+    _strip_withdrawals,
+    canonical_bytes,
+    canonical_object_bytes,
+    definition_hash,
+    election_hash,
+)
 from election.model import Election
-from tests.test_definition import PROPERTY, mutated_docs, small_doc
+from election.serialize import election_to_json
+from tests.test_definition import PROPERTY, SMALL, mutated_docs, small_doc, valid_docs
 
 
 def _outcome(source: Any) -> Election | tuple[str, str]:
@@ -96,3 +105,43 @@ def test_duplicate_key_is_named_on_the_quick_path() -> None:
     outcome = _outcome(bad.encode("utf-8"))
     assert outcome == ("$.geography.stations[0].voters", "$.geography.stations[0].voters: "
                        "duplicate key")
+
+
+# --- the hashes: the shared members serialised once ------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                  max_size=3),
+    max_leaves=12)
+
+
+@settings(PROPERTY, max_examples=200)
+@given(st.dictionaries(st.text(max_size=8), _json_values, max_size=6))
+def test_object_from_members_is_canonical_bytes(doc: dict[str, Any]) -> None:
+    members = {key: canonical_bytes(value) for key, value in doc.items()}
+    assert canonical_object_bytes(members) == canonical_bytes(doc)
+
+
+def _hashes_the_plain_way(election: Election) -> tuple[str, str]:
+    """The two hashes as the module docstring defines them, one whole document each."""
+    doc = election_to_json(election)
+    return (hashlib.sha256(canonical_bytes(doc)).hexdigest(),
+            hashlib.sha256(canonical_bytes(_strip_withdrawals(doc))).hexdigest())
+
+
+@settings(PROPERTY, max_examples=40)
+@given(valid_docs())
+def test_both_hashes_equal_the_plain_way(doc: dict[str, Any]) -> None:
+    election = load_election(doc)
+    assert (definition_hash(election), election_hash(election)) == _hashes_the_plain_way(
+        election)
+
+
+def test_national_hashes_equal_the_plain_way() -> None:
+    election = default_election()
+    assert (definition_hash(election), election_hash(election)) == _hashes_the_plain_way(
+        election)
+    assert SMALL.party_list.parties[0].withdrawn_positions  # the two hashes differ here
+    assert (definition_hash(SMALL), election_hash(SMALL)) == _hashes_the_plain_way(SMALL)
+    assert definition_hash(SMALL) != election_hash(SMALL)
