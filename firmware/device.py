@@ -1061,12 +1061,18 @@ class Device:
         self._show(reason, detail)
 
     def _show(self, reason: str | None = None, detail: str = "") -> None:
-        polls = self.polls if getattr(self, "store", None) is not None else \
-            PollsState.NO_PACKAGE
-        key = (self.scanner, polls, reason, detail)
+        # a few times per sheet: the screens are remembered by the polls value on record
+        # (a PollsState is a StrEnum, equal to and hashed as its value); the state itself
+        # is looked up (and an unknown value refused) only to draw a new screen
+        store = getattr(self, "store", None)
+        value = store.view.meta.get("polls", _NO_PACKAGE) if store is not None else \
+            _NO_PACKAGE
+        key = (self.scanner, value if type(value) is str else None, reason, detail)
         shown = self._screens.get(key)
-        if shown is None:
-            shown = self._screens[key] = screen(*key)
+        if shown is None or key[1] is None:
+            polls = self.polls if store is not None else PollsState.NO_PACKAGE
+            shown = self._screens[self.scanner, polls, reason, detail] = screen(
+                self.scanner, polls, reason, detail)
         self.hw.display.show(shown)
 
     def _iso(self, t: dt.datetime) -> str:
