@@ -33,10 +33,11 @@ contest's ``against_all`` and ``region``, ``local_councils``, a region's
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -216,11 +217,29 @@ def _fail(path: str, expected: str, value: object) -> NoReturn:
     raise DefinitionError(path, f"expected {expected}, got {_describe(value)}")
 
 
+@functools.lru_cache(maxsize=64)
+def _shape(required: tuple[str, ...], optional: tuple[str, ...]
+           ) -> tuple[frozenset[str], frozenset[str]]:
+    """An object shape's required and allowed keys as sets (a handful of shapes, built once)."""
+    return frozenset(required), frozenset((*required, *optional))
+
+
 class _Obj:
     """One JSON object being read: its keys are checked on construction."""
 
-    def __init__(self, value: object, path: str, required: Iterable[str],
-                 optional: Iterable[str] = ()) -> None:
+    __slots__ = ("path", "value")
+
+    def __init__(self, value: object, path: str, required: tuple[str, ...],
+                 optional: tuple[str, ...] = ()) -> None:
+        # Plainly right (a parsed object, no duplicate, no unknown or missing key): the
+        # set comparisons say so in bulk; anything else goes to the check naming the key.
+        if type(value) is _JsonObject and not value.duplicates:
+            need, allowed = _shape(required, optional)
+            keys = value.keys()
+            if keys <= allowed and need <= keys:
+                self.value: Mapping[str, Any] = value
+                self.path = path
+                return
         if not isinstance(value, Mapping):
             _fail(path, "an object", value)
         required, optional = tuple(required), tuple(optional)
@@ -234,7 +253,7 @@ class _Obj:
         for key in required:
             if key not in value:
                 raise DefinitionError(_key_path(path, key), "missing required key")
-        self.value: Mapping[str, Any] = value
+        self.value = value
         self.path = path
 
     def has(self, key: str) -> bool:
@@ -242,6 +261,9 @@ class _Obj:
 
     def at(self, key: str) -> tuple[Any, str]:
         return self.value[key], _key_path(self.path, key)
+
+    def key_path(self, key: str) -> str:
+        return _key_path(self.path, key)
 
     # Typed members ------------------------------------------------------------
     # Each first takes the value when it is plainly right, without building its path
@@ -269,6 +291,9 @@ class _Obj:
     def boolean(self, key: str, default: bool | None = None) -> bool:
         if default is not None and key not in self.value:
             return default
+        value = self.value[key]
+        if type(value) is bool:
+            return value
         value, path = self.at(key)
         if not isinstance(value, bool):
             _fail(path, "true or false", value)
@@ -277,6 +302,9 @@ class _Obj:
     def array(self, key: str, *, non_empty: bool = False, default: bool = False) -> list[Any]:
         if default and key not in self.value:
             return []
+        value = self.value[key]
+        if type(value) is list and (value or not non_empty):
+            return value
         value, path = self.at(key)
         if not isinstance(value, list):
             _fail(path, "an array", value)
@@ -285,6 +313,16 @@ class _Obj:
         return value
 
     def text(self, key: str, *, may_be_empty: bool = False) -> Text:
+        value = self.value[key]
+        # plainly right: an object of exactly ky and ru, printable strings, both non-empty
+        # (or, where allowed, both empty)
+        if type(value) is _JsonObject and len(value) == 2 and not value.duplicates:
+            ky, ru = value.get("ky"), value.get("ru")
+            if (type(ky) is str and type(ru) is str and not _UNPRINTABLE.search(ky)
+                    and not _UNPRINTABLE.search(ru)):
+                full_ky, full_ru = bool(ky.strip()), bool(ru.strip())
+                if (full_ky and full_ru) or (may_be_empty and full_ky == full_ru):
+                    return Text(ky=ky, ru=ru)
         return _text(*self.at(key), may_be_empty=may_be_empty)
 
 
@@ -347,14 +385,17 @@ class _Unique:
 
     def __init__(self, what: str) -> None:
         self.what = what
-        self.first: dict[object, str] = {}
+        self.first: dict[object, tuple[_Obj, str]] = {}
 
-    def add(self, value: object, path: str) -> None:
+    def add(self, value: object, obj: _Obj, key: str) -> None:
+        """``value``, read at ``obj``'s ``key`` (the paths are built only for a message)."""
         if value in self.first:
+            first_obj, first_key = self.first[value]
             raise DefinitionError(
-                path, f"duplicate {self.what} {value!r} (first at {self.first[value]})"
+                obj.key_path(key), f"duplicate {self.what} {value!r} "
+                f"(first at {first_obj.key_path(first_key)})"
             )
-        self.first[value] = path
+        self.first[value] = (obj, key)
 
 
 # --- the document -------------------------------------------------------------------
@@ -420,8 +461,8 @@ class _Reader:
     def party(self, value: object, path: str, ids: _Unique) -> Party:
         obj = _Obj(value, path, ("id", "name", "candidates"), ("withdrawn_positions",))
         party_id = obj.ident("id")
-        _not_reserved(party_id, obj.at("id")[1])
-        ids.add(party_id, obj.at("id")[1])
+        _not_reserved(party_id, obj, "id")
+        ids.add(party_id, obj, "id")
         name = obj.text("name")
         cand_path = obj.at("candidates")[1]
         candidates = tuple(_person(_Obj(c, f"{cand_path}[{i}]", _PERSON_KEYS))
@@ -453,12 +494,12 @@ class _Reader:
             obj = _Obj(item, path, ("number", "name", "candidates", *(("id",) if local else ())),
                        ("region", "against_all"))
             number = obj.integer("number", 1)
-            numbers.add(number, obj.at("number")[1])
+            numbers.add(number, obj, "number")
             if local:
                 council = obj.ident("id", _COUNCIL_ID)
                 if council.startswith("council-"):
                     raise DefinitionError(obj.at("id")[1], "must not start with 'council-'")
-                ids.add(council, obj.at("id")[1])
+                ids.add(council, obj, "id")
                 contest_id = council_contest_id(council)
             else:
                 contest_id = district_contest_id(number)
@@ -478,8 +519,8 @@ class _Reader:
     def candidate(self, value: object, path: str) -> Candidate:
         obj = _Obj(value, path, ("id", *_PERSON_KEYS), ("withdrawn", "nominated_by"))
         candidate_id = obj.ident("id")
-        _not_reserved(candidate_id, obj.at("id")[1])
-        self.candidate_ids.add(candidate_id, obj.at("id")[1])
+        _not_reserved(candidate_id, obj, "id")
+        self.candidate_ids.add(candidate_id, obj, "id")
         name = _person(obj)
         nominated_by = None
         if obj.has("nominated_by") and obj.value["nominated_by"] is not None:
@@ -500,7 +541,7 @@ class _Reader:
         for i, item in enumerate(geo.array("regions", non_empty=True)):
             obj = _Obj(item, f"{regions_path}[{i}]", ("id", "name"), ("abroad",))
             region_id = obj.ident("id")
-            region_ids.add(region_id, obj.at("id")[1])
+            region_ids.add(region_id, obj, "id")
             regions.append(Region(id=region_id, name=obj.text("name"),
                                   abroad=obj.boolean("abroad", default=False)))
         region_by_id = {r.id: r for r in regions}
@@ -513,7 +554,7 @@ class _Reader:
         for i, item in enumerate(geo.array("tecs", non_empty=True)):
             obj = _Obj(item, f"{tecs_path}[{i}]", ("id", "name", "region"))
             tec_id = obj.ident("id")
-            tec_ids.add(tec_id, obj.at("id")[1])
+            tec_ids.add(tec_id, obj, "id")
             name = obj.text("name")
             region = _reference(obj, "region", region_by_id, "region")
             tecs.append(Tec(id=tec_id, name=name, region=region))
@@ -541,9 +582,10 @@ def _person(obj: _Obj) -> PersonName:
                       patronymic=obj.text("patronymic", may_be_empty=True))
 
 
-def _not_reserved(option_id: str, path: str) -> None:
+def _not_reserved(option_id: str, obj: _Obj, key: str) -> None:
     if option_id == AGAINST_ALL:
-        raise DefinitionError(path, f"{AGAINST_ALL!r} is reserved for the 'Against all' option")
+        raise DefinitionError(obj.key_path(key),
+                              f"{AGAINST_ALL!r} is reserved for the 'Against all' option")
 
 
 def _date(value: object, path: str) -> dt.date:
@@ -579,22 +621,23 @@ def _station(
     districts: Mapping[int, CandidateContest], councils: Mapping[str, CandidateContest],
 ) -> Station:
     number = obj.ident("number")
-    numbers.add(number, obj.at("number")[1])
+    numbers.add(number, obj, "number")
     region = regions[_reference(obj, "region", regions, "region")]
     tec = tecs[_reference(obj, "tec", tecs, "TEC")]
     if tec.region != region.id:
         raise DefinitionError(obj.at("tec")[1], f"TEC {tec.id!r} belongs to region "
                               f"{tec.region!r}, not {region.id!r}")
 
-    district_value, district_path = obj.at("district")
+    district_value = obj.value["district"]
     district: int | None = None
     if district_value is not None:
-        district = _integer(district_value, district_path)
+        district = (district_value if type(district_value) is int
+                    else _integer(district_value, obj.key_path("district")))
         if district not in districts:
-            raise DefinitionError(district_path, f"unknown district {district}")
+            raise DefinitionError(obj.key_path("district"), f"unknown district {district}")
         contest_region = districts[district].region
         if contest_region is not None and contest_region != region.id:
-            raise DefinitionError(district_path, f"district {district} is in region "
+            raise DefinitionError(obj.key_path("district"), f"district {district} is in region "
                                   f"{contest_region!r}, not {region.id!r}")
 
     council: str | None = None
@@ -627,6 +670,9 @@ def _ballots(station: _Obj, has_district: bool, has_council: bool) -> tuple[Ball
     """Ballots received, as ``{kind: {language: count}}``, in canonical (enum) order."""
     if not station.has("ballots"):
         return ()
+    quick = _ballots_plainly_right(station.value["ballots"], has_district, has_council)
+    if quick is not None:
+        return quick
     value, path = station.at("ballots")
     kinds = _Obj(value, path, (), _KIND_VALUES)
     supplies = []
@@ -642,4 +688,40 @@ def _ballots(station: _Obj, has_district: bool, has_council: bool) -> tuple[Ball
             supplies.append(BallotSupply(kind, _LANGUAGE_BY_VALUE[lang_name],
                                          langs.integer(lang_name, 0)))
     supplies.sort(key=lambda b: (_KIND_ORDER[b.kind], _LANGUAGE_ORDER[b.language]))
+    return tuple(supplies)
+
+
+_KINDS_WITH = {(d, c): frozenset(k.value for k in BallotKind
+                                 if (d or k is not BallotKind.DISTRICT)
+                                 and (c or k is not BallotKind.LOCAL))
+               for d in (False, True) for c in (False, True)}
+_LANGUAGE_SET = frozenset(_LANGUAGE_VALUES)
+# (member, value) in enum order (an enum's .value is a descriptor call: looked up once)
+_KIND_PAIRS = tuple((k, k.value) for k in BallotKind)
+_LANGUAGE_PAIRS = tuple((lang, lang.value) for lang in Language)
+
+
+def _ballots_plainly_right(value: object, has_district: bool, has_council: bool
+                           ) -> tuple[BallotSupply, ...] | None:
+    """The supplies when the ballots object is plainly right (kinds this station may hold,
+    known languages, non-negative integer counts, no duplicate key), else None: then
+    :func:`_ballots` checks it in full and names what is wrong. Same result either way."""
+    if type(value) is not _JsonObject or value.duplicates or not (
+            value.keys() <= _KINDS_WITH[has_district, has_council]):
+        return None
+    supplies = []
+    for kind, kind_name in _KIND_PAIRS:  # canonical (enum) order, as _ballots sorts them
+        langs = value.get(kind_name)
+        if langs is None:
+            continue
+        if type(langs) is not _JsonObject or langs.duplicates or not (
+                langs.keys() <= _LANGUAGE_SET):
+            return None
+        for language, lang_name in _LANGUAGE_PAIRS:
+            count = langs.get(lang_name)
+            if count is None:
+                continue
+            if type(count) is not int or count < 0:
+                return None
+            supplies.append(BallotSupply(kind, language, count))
     return tuple(supplies)

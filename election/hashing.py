@@ -40,14 +40,30 @@ def _strip_withdrawals(doc: dict[str, Any], copy: bool = True) -> dict[str, Any]
     return doc
 
 
+def canonical_object_bytes(members: dict[str, bytes]) -> bytes:
+    """The canonical bytes of a JSON object from its members' canonical bytes: exactly
+    ``canonical_bytes({key: value, ...})`` (keys sorted, no whitespace), so that a member
+    shared by two documents is serialised once."""
+    return b"{" + b",".join(canonical_bytes(key) + b":" + members[key]
+                            for key in sorted(members)) + b"}"
+
+
+# the members of a definition that hold withdrawals; the others (the geography, the bulk
+# of a national definition) are the same in both hashed documents
+_WITH_WITHDRAWALS = ("party_list", "districts", "local_councils")
+
+
 def _both_hashes(election: Election) -> tuple[str, str]:
     """The definition hash and the election hash from one serialisation of the election
-    (a device loading the national package computes both: half the work)."""
+    (a device loading the national package computes both): the members without
+    withdrawals, the geography above all, are serialised once for both."""
     def compute() -> tuple[str, str]:
         doc = election_to_json(election)  # a fresh document: stripped in place below
-        definition = hashlib.sha256(canonical_bytes(doc)).hexdigest()
+        members = {key: canonical_bytes(value) for key, value in doc.items()}
+        definition = hashlib.sha256(canonical_object_bytes(members)).hexdigest()
         stripped = _strip_withdrawals(doc, copy=False)
-        return definition, hashlib.sha256(canonical_bytes(stripped)).hexdigest()
+        members.update((key, canonical_bytes(stripped[key])) for key in _WITH_WITHDRAWALS)
+        return definition, hashlib.sha256(canonical_object_bytes(members)).hexdigest()
 
     return election.cached("definition_and_election_hash", compute)
 

@@ -12,6 +12,7 @@ from election.model import (
     Candidate,
     CandidateContest,
     Election,
+    Language,
     PersonName,
     Station,
     Text,
@@ -52,10 +53,16 @@ def _contest_json(c: CandidateContest) -> dict[str, Any]:
     return out
 
 
+# an enum member's value (``.value`` is a descriptor call: a national definition has some
+# 10,000 ballot supplies to serialise)
+_VALUE: dict[object, str] = {**{k: k.value for k in BallotKind},
+                             **{lang: lang.value for lang in Language}}
+
+
 def _station_json(s: Station) -> dict[str, Any]:
     ballots: dict[str, dict[str, int]] = {}
     for b in s.ballots:
-        ballots.setdefault(b.kind.value, {})[b.language.value] = b.count
+        ballots.setdefault(_VALUE[b.kind], {})[_VALUE[b.language]] = b.count
     return {
         "number": s.number,
         "region": s.region,

@@ -86,6 +86,9 @@ TALLY_CACHE = "running-tally"
 _POLLS_BY_VALUE: dict[str, PollsState] = {p.value: p for p in PollsState}
 _NO_PACKAGE = PollsState.NO_PACKAGE.value
 _PENDING, _CAST = SheetState.PENDING.value, SheetState.CAST.value
+# enum values looked up once (``.value`` is a descriptor call; these are read per cast)
+_MODE_VALUE: dict[SheetMode, str] = {m: m.value for m in SheetMode}
+_OUTCOME_VALUE: dict[Outcome, str] = {o: o.value for o in Outcome}
 SMALL_IMAGES_BYTES = 64 * 1024
 
 # Events the device reports to the CEC by itself, as a signed ``status`` message: every
@@ -969,11 +972,12 @@ class Device:
     def _accept(self, interp: SheetInterpretation, hashes: list[str],
                 warnings: tuple[str, ...] = ()) -> SheetResult:
         sheet_id, mode, now = self._new_id(), self._mode(), self._now()
+        mode_value = _MODE_VALUE[mode]
         # these fields of interp.to_json(), without building the rest of it
-        sheet = {"id": sheet_id, "mode": mode.value, "state": _PENDING,
+        sheet = {"id": sheet_id, "mode": mode_value, "state": _PENDING,
                  "t": self._iso(now), "outcome": interp.contests, "images": hashes,
                  "marginal": list(interp.marginal), "warnings": list(warnings),
-                 "reading": {"outcome": interp.outcome.value, "kind": interp.kind,
+                 "reading": {"outcome": _OUTCOME_VALUE[interp.outcome], "kind": interp.kind,
                              "contest": interp.contest, "language": interp.language,
                              "orientation": interp.orientation,
                              "targets": [t.to_json() for t in interp.targets]},
@@ -1001,7 +1005,7 @@ class Device:
         # durable write (the next sheet's pending) makes it durable first.
         self._commit([{"op": "sheet-state", "id": sheet_id, "state": _CAST,
                        "t": self._iso(self._now()), "note": ""}, *extra],
-                     [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode.value,
+                     [(EventType.SHEET_CAST, {"sheet": sheet_id, "mode": mode_value,
                                               "marginal": len(interp.marginal)})],
                      cache=cache, sync=False)
         self.faults.hit("sheet.after-cast")
@@ -1061,12 +1065,18 @@ class Device:
         self._show(reason, detail)
 
     def _show(self, reason: str | None = None, detail: str = "") -> None:
-        polls = self.polls if getattr(self, "store", None) is not None else \
-            PollsState.NO_PACKAGE
-        key = (self.scanner, polls, reason, detail)
+        # a few times per sheet: the screens are remembered by the polls value on record
+        # (a PollsState is a StrEnum, equal to and hashed as its value); the state itself
+        # is looked up (and an unknown value refused) only to draw a new screen
+        store = getattr(self, "store", None)
+        value = store.view.meta.get("polls", _NO_PACKAGE) if store is not None else \
+            _NO_PACKAGE
+        key = (self.scanner, value if type(value) is str else None, reason, detail)
         shown = self._screens.get(key)
-        if shown is None:
-            shown = self._screens[key] = screen(*key)
+        if shown is None or key[1] is None:
+            polls = self.polls if store is not None else PollsState.NO_PACKAGE
+            shown = self._screens[self.scanner, polls, reason, detail] = screen(
+                self.scanner, polls, reason, detail)
         self.hw.display.show(shown)
 
     def _iso(self, t: dt.datetime) -> str:

@@ -40,19 +40,22 @@ from simulator.devices import sheet_of_tiny
 from simulator.voters import VoterModel
 from vision.result import Outcome, SheetInterpretation
 
+# a sheet id's kind letter (built once: these run twice per sheet of the national day)
+_KIND_LETTER = {BallotKind.PARTY_LIST: "p", BallotKind.DISTRICT: "d", BallotKind.LOCAL: "l"}
+_KIND_OF_LETTER = {letter: kind for kind, letter in _KIND_LETTER.items()}
+
 
 def sheet_id(station: str, index: int, kind: BallotKind, test: bool = False) -> str:
     """``<station>/<index>/<kind>`` (``T`` before the index for a test ballot). Fits the
     tiny image (at most 16 bytes) for every station number of the default election."""
-    k = {"party-list": "p", "district": "d", "local": "l"}[kind.value]
-    return f"{station}/{'T' if test else ''}{index}{k}"
+    return f"{station}/{'T' if test else ''}{index}{_KIND_LETTER[kind]}"
 
 
 def parse_sheet_id(sid: str) -> tuple[str, int, BallotKind, bool]:
     station, rest = sid.split("/", 1)
     test = rest.startswith("T")
     rest = rest[1:] if test else rest
-    kind = {"p": BallotKind.PARTY_LIST, "d": BallotKind.DISTRICT, "l": BallotKind.LOCAL}[rest[-1]]
+    kind = _KIND_OF_LETTER[rest[-1]]
     return station, int(rest[:-1]), kind, test
 
 

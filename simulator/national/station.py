@@ -570,7 +570,7 @@ def run_station(task: StationTask) -> dict[str, Any]:
             return _run_station(task)
     import cProfile
 
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)  # CPU time: fsync waits are not CPU
     with young_cycles_collected_after():
         record: dict[str, Any] = prof.runcall(_run_station, replace(task, profile_dir=""))
     out = Path(task.profile_dir)
