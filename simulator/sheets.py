@@ -53,6 +53,7 @@ KINDS = ("party-list", "district", "local", "mixed")  # or a comma list, e.g. "p
 TRACES_PER_BALLOT = 0.35
 BLANK_CACHE_SIZE = 24
 PRINTED_CACHE_SIZE = 16  # printed rasters kept per factory: a station's layouts x print runs
+RESCAN_STREAM = 0x5CA9  # seeds a re-fed sheet's scanner pass apart from its first
 PRINTED_CACHE_VERSION = 2  # bump when the renderer or the print-run model changes its pixels
 
 
@@ -605,14 +606,21 @@ class SheetFactory:
                 self._finish(rng, back_top, p, effects, "back", q))
 
     # ------------------------------------------------------------------ sheets
-    def sheet(self, index: int) -> SimSheet:
+    def sheet(self, index: int, rescan: int = 0) -> SimSheet:
+        """Sheet ``index``: a pure function of the settings and ``index``.
+
+        ``rescan`` > 0 is the same paper fed again (a voter re-feeding a returned
+        sheet): the same ballot, print and marks, but a new pass through the scanner
+        (orientation, feed geometry, the unprinted side, sensor noise and compression
+        drawn afresh from ``[seed, index, RESCAN_STREAM, rescan]``), as a real scanner never
+        sees the same sheet twice alike. ``rescan`` 0 is the sheet as it always was."""
         rng = np.random.default_rng([self.seed, index])
         fake: Fake | None = None
         if rng.random() < self.fake_rate:
             fake = list(Fake)[int(rng.integers(len(Fake)))]
         kind, contest = self._kinds()[int(rng.integers(len(self._kinds())))]
         lang = self._language(rng, kind)
-        return self._build(rng, index, fake, kind, contest, lang, None)
+        return self._build(rng, index, fake, kind, contest, lang, None, rescan)
 
     def given_sheet(self, index: int, spec: GivenSheet) -> SimSheet:
         """Sheet ``index`` with the ballot, marks and fake chosen by ``spec`` (a test deck).
@@ -630,8 +638,16 @@ class SheetFactory:
 
     def _build(self, rng: np.random.Generator, index: int, fake: Fake | None,
                kind: BallotKind, contest: int | str | None, lang: Language,
-               spec: GivenSheet | None) -> SimSheet:
+               spec: GivenSheet | None, rescan: int = 0) -> SimSheet:
         p = self.params
+
+        def scan_rng() -> np.random.Generator:
+            """The scanner pass's draws: the sheet's own stream on its first feed, a
+            stream of its own for each re-feed (see :meth:`sheet`)."""
+            if rescan <= 0:
+                return rng
+            return np.random.default_rng([self.seed, index, RESCAN_STREAM, rescan])
+
         effects: dict[str, Any] = {}
         truth: dict[str, Any] = {"sheet": index, "genuine": fake is None,
                                  "fake": fake.value if fake else None,
@@ -658,7 +674,7 @@ class SheetFactory:
                                    cv2.COLOR_RGB2RGBA)
             dark_small = ballot.dark_small if src is ballot.src else _small_darkness(src)
             truth.update(ballot.truth)
-            front, back, orient = self._scan(rng, src, dark_small, p, effects)
+            front, back, orient = self._scan(scan_rng(), src, dark_small, p, effects)
             truth["orientation"] = orient.label
         elif fake is Fake.DOUBLE_FEED:
             second = spec.second if spec is not None else None
@@ -670,7 +686,7 @@ class SheetFactory:
             else:
                 kb, cb = self._kinds()[int(rng.integers(len(self._kinds())))]
             b = self._marked_ballot(rng, self.layout(kb, cb, lang_b), self.election, p, second)
-            front, back = self._scan_double(rng, a.src, b.src, p, effects)
+            front, back = self._scan_double(scan_rng(), a.src, b.src, p, effects)
             truth.update({"kind": None, "district": None, "contest": None, "targets": [],
                           "expected": None, "orientation": None})
         else:
@@ -678,7 +694,7 @@ class SheetFactory:
             page = (np.full((*hw, 3), 255, np.uint8) if fake is Fake.BLANK_SHEET
                     else random_document(rng, hw, self.ppm))
             src = self._reprint(rng, page, p)
-            front, back, orient = self._scan(rng, src, _small_darkness(src), p, effects)
+            front, back, orient = self._scan(scan_rng(), src, _small_darkness(src), p, effects)
             truth.update({"kind": None, "district": None, "contest": None, "targets": [],
                           "expected": None, "orientation": orient.label})
         truth.setdefault("effects", {}).update(effects)

@@ -531,10 +531,16 @@ def _image_source(task: StationTask, election: Election, station: Station,
     from simulator.station_day import policy_expected
 
     factories = sheet_factories(election, plan, preset("realistic"))
+    feeds: dict[str, int] = {}  # scans of each sheet so far in this station's day
 
     def images_of(sid: str) -> DuplexImages:
+        """The scan of ``sid`` as fed now: its first feed is the sheet's first scan; a
+        sheet fed again (returned by the reader, or after a power cut) is the same paper
+        scanned afresh (``SheetFactory.sheet(rescan=)``)."""
         _, index, kind, test = parse_sheet_id(sid)
-        sheet = factories[kind].sheet(index + (1_000_000 if test else 0))
+        rescan = feeds.get(sid, 0)
+        feeds[sid] = rescan + 1
+        sheet = factories[kind].sheet(index + (1_000_000 if test else 0), rescan=rescan)
         expected = None if test else policy_expected(election, sheet.truth)
         if expected is not None:
             truths[sid] = BallotOutcome.from_json(expected)
