@@ -1,0 +1,120 @@
+"""The DEC's spoiled-ballot exchange on the national day (simulator/national/exchange.py).
+
+A genuine ballot the reader returns ``MAX_READER_RETURNS`` times is cancelled by the
+commission (spoiled) and replaced by a fresh ballot of the same kind that the voter
+marks alike. The image test uses the national plan's station 4077 sheet 1001 (found by
+the sample run: the voter wrote across the timing ladder; the real reader fails to
+register it) with the real renderer and the real reader.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from election.model import BallotKind
+from election.rules import BallotOutcome
+from election.tally import TallyBuilder
+from simulator.devices import SimWorld
+from simulator.election_day import DayParams, plan_day
+from simulator.national.exchange import (
+    EXCHANGE_INDEX_BASE,
+    MAX_EXCHANGES,
+    DecDesk,
+    exchanges_of,
+    original_of,
+    replacement_sheet_id,
+)
+from simulator.national.faults import NationalFaults
+from simulator.national.intent import box_truth, sheet_id
+from simulator.national.station import MAX_READER_RETURNS, _image_source, worker_election
+from vision.result import Outcome
+
+
+def test_the_exchange_rule_and_its_bound() -> None:
+    sid = sheet_id("4077", 1001, BallotKind.PARTY_LIST)
+    first = replacement_sheet_id(sid, genuine=True)
+    assert first == sheet_id("4077", EXCHANGE_INDEX_BASE + 1001, BallotKind.PARTY_LIST)
+    assert first is not None
+    second = replacement_sheet_id(first, genuine=True)
+    assert second == sheet_id("4077", 2 * EXCHANGE_INDEX_BASE + 1001, BallotKind.PARTY_LIST)
+    assert second is not None
+    assert MAX_EXCHANGES == 2
+    assert replacement_sheet_id(second, genuine=True) is None  # the bound: the voter keeps it
+    assert [exchanges_of(s) for s in (sid, first, second)] == [0, 1, 2]
+    assert original_of(first) == original_of(second) == original_of(sid) == sid
+    assert replacement_sheet_id(sid, genuine=False) is None  # a fake is never exchanged
+    test_ballot = sheet_id("4077", 1, BallotKind.PARTY_LIST, test=True)
+    assert replacement_sheet_id(test_ballot, genuine=True) is None
+    d = sheet_id("4077", 7, BallotKind.DISTRICT)
+    assert replacement_sheet_id(d, genuine=True) == sheet_id(
+        "4077", EXCHANGE_INDEX_BASE + 7, BallotKind.DISTRICT)  # the same kind of ballot
+
+
+def test_the_desk_spoils_genuine_sheets_and_queues_the_replacement(tmp_path: Path) -> None:
+    world = SimWorld()
+    incidents: list[dict] = []
+    issued: list[tuple[str, str]] = []
+    fake = "9/5p"
+    desk = DecDesk(lambda s: s != fake, lambda old, new: issued.append((old, new)),
+                   lambda: 123.0, incidents)
+    world.queue = ["9/6p"]
+    world.returned = ["9/4p", fake]
+    new = desk.exchange(world, ["9/4p", fake])
+    assert new == [f"9/{EXCHANGE_INDEX_BASE + 4}p"]
+    assert world.queue == [*new, "9/6p"]  # the voter feeds the fresh ballot next
+    assert world.returned == [fake]  # the fake stays with whoever brought it
+    assert desk.spoiled == ["9/4p"]
+    assert issued == [("9/4p", new[0])]
+    assert incidents == [{"kind": "ballot-exchanged", "t_s": 123.0, "sheet": "9/4p",
+                          "replacement": new[0]}]
+    # the replacement given up on again is exchanged once more, then no more
+    world.returned.append(new[0])
+    second = desk.exchange(world, [new[0]])
+    world.returned.append(second[0])
+    assert desk.exchange(world, [second[0]]) == []
+    assert desk.spoiled == ["9/4p", new[0]]
+    assert world.returned == [fake, second[0]]
+
+
+@pytest.fixture(scope="module")
+def station_4077() -> tuple:
+    election = worker_election()
+    plan = plan_day(election, "4077", DayParams(faults=NationalFaults().day_rates()),
+                    seed=2021)  # the national day's default seed, as the sample run
+    truths: dict[str, BallotOutcome] = {}
+    source = _image_source(None, election, election.station("4077"),  # type: ignore[arg-type]
+                           plan, truths)
+    return election, plan, truths, source
+
+
+def test_a_returned_genuine_sheet_is_exchanged_and_its_replacement_counted(
+        station_4077: tuple) -> None:
+    election, plan, truths, source = station_4077
+    fed = next(s for s in plan.sheets if s.sheet_index == 1001)
+    sid = sheet_id("4077", 1001, fed.kind)
+    for _ in range(MAX_READER_RETURNS):  # the voter's three tries, each a fresh scan
+        images = source.images_of(sid)
+        got = source.reader.interpret(images.front, images.back)
+        assert got.outcome is Outcome.REJECTED, got.to_json()
+    assert source.genuine(sid)
+    world = SimWorld()
+    world.returned = [sid]
+    incidents: list[dict] = []
+    desk = DecDesk(source.genuine, source.issue, lambda: 0.0, incidents)
+    (new,) = desk.exchange(world, [sid])
+    assert desk.spoiled == [sid] and world.queue == [new] and world.returned == []
+    images = source.images_of(new)
+    got = source.reader.interpret(images.front, images.back)
+    assert got.outcome is Outcome.ACCEPTED, got.to_json()
+    # the box holds the replacement: its policy-expected outcome is what the truth counts,
+    # and the reader counted the same (the voter's marks, made again on a new paper)
+    read = BallotOutcome.from_json(got.contests)
+    assert read == truths[new]
+    station = election.station("4077")
+    truth = box_truth(election, station, [new], lambda s: truths[s])
+    b = TallyBuilder.empty(election, station.contest_ids())
+    b.add(read)
+    assert truth == b.build()
+    assert truth.contest("party-list").ballots == 1
