@@ -10,13 +10,16 @@ register it) with the real renderer and the real reader.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from election.model import BallotKind
+from election.reject import RejectReason
 from election.rules import BallotOutcome
 from election.tally import TallyBuilder
-from simulator.devices import SimWorld
+from firmware.hal.imaging import DuplexImages
+from simulator.devices import SimWorld, sheet_of_tiny
 from simulator.election_day import DayParams, plan_day
 from simulator.national.exchange import (
     EXCHANGE_INDEX_BASE,
@@ -27,9 +30,17 @@ from simulator.national.exchange import (
     replacement_sheet_id,
 )
 from simulator.national.faults import NationalFaults
-from simulator.national.intent import box_truth, sheet_id
-from simulator.national.station import MAX_READER_RETURNS, _image_source, worker_election
-from vision.result import Outcome
+from simulator.national.intent import IntentReader, Intents, box_truth, sheet_id
+from simulator.national.station import (
+    MAX_READER_RETURNS,
+    Unit,
+    _drive,
+    _image_source,
+    fast_tiny_images,
+    worker_election,
+)
+from simulator.rig import build_device
+from vision.result import Outcome, SheetInterpretation
 
 
 def test_the_exchange_rule_and_its_bound() -> None:
@@ -118,3 +129,67 @@ def test_a_returned_genuine_sheet_is_exchanged_and_its_replacement_counted(
     b.add(read)
     assert truth == b.build()
     assert truth.contest("party-list").ballots == 1
+
+
+class StubbornReader:
+    """Stand-in reader (a unit test's, said so): the voter's intended reading
+    (:class:`IntentReader`), except that it returns every scan of the sheets in
+    ``refuse`` as the real reader returned station 4077's sheet 1001."""
+
+    def __init__(self, inner: IntentReader, refuse: set[str]) -> None:
+        self.inner, self.refuse = inner, refuse
+
+    def interpret(self, front: Any, back: Any) -> SheetInterpretation:
+        if sheet_of_tiny(DuplexImages(front, back)) in self.refuse:
+            return SheetInterpretation(Outcome.REJECTED, RejectReason.REGISTRATION,
+                                       "start mark not found at a ladder end")
+        return self.inner.interpret(front, back)
+
+
+@pytest.mark.parametrize("stubborn", [1, 3])
+def test_the_station_day_exchanges_through_the_firmware(tmp_path: Path, stubborn: int) -> None:
+    """Through the real firmware (``_drive`` on a device on simulated hardware): sheet 5
+    is returned three times and exchanged. ``stubborn`` 1: its replacement reads and is
+    counted, and the box's truth equals the device's tally with one spoiled ballot.
+    ``stubborn`` 3: the original and both replacements are returned: two spoiled, and the
+    voter keeps the last one (it never reaches a box)."""
+    election = worker_election()
+    station = election.station("4077")
+    intents = Intents(election, station, seed=2021)
+    sids = [sheet_id("4077", i, BallotKind.PARTY_LIST) for i in range(8)]
+    chain = [sids[5]]
+    while len(chain) < stubborn:
+        nxt = replacement_sheet_id(chain[-1], genuine=True)
+        assert nxt is not None
+        chain.append(nxt)
+    reader = StubbornReader(IntentReader(intents), set(chain))
+    world = SimWorld()
+    r = build_device(tmp_path / "dev", world, election, station, reader,
+                     images_of=fast_tiny_images)
+    r.device.boot()
+    r.device.load_package()
+    r.device.enter_test_mode()
+    r.device.clear_test()
+    r.device.open_polls()
+    incidents: list[dict] = []
+    desk = DecDesk(intents.issued, intents.same_as, lambda: 0.0, incidents)
+    unit = Unit("A", None, tmp_path, world, tmp_path / "dev" / "removable",  # type: ignore
+                device=r.device, desk=desk)
+    world.queue.extend(sids)
+    _drive(unit)
+    assert desk.spoiled == chain[:MAX_EXCHANGES]
+    assert [i["sheet"] for i in incidents] == desk.spoiled
+    assert unit.returns == MAX_READER_RETURNS * (len(desk.spoiled) + (stubborn > MAX_EXCHANGES))
+    box = list(world.box)
+    truth = box_truth(election, station, box, intents.outcome)
+    assert truth == r.device.tally()  # the device counted exactly the box
+    if stubborn <= MAX_EXCHANGES:
+        (repl,) = [s for s in box if s not in sids]
+        assert repl == replacement_sheet_id(chain[-1], genuine=True)
+        assert intents.outcome(repl) == intents.outcome(sids[5])  # marked alike
+        assert sorted(box) == sorted([*sids[:5], repl, *sids[6:]])
+        assert world.returned == []
+    else:
+        assert sorted(box) == sorted(sids[:5] + sids[6:])
+        assert world.returned == [chain[-1]]  # kept by the voter: a named difference
+    r.device.close()
