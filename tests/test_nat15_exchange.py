@@ -36,6 +36,7 @@ from simulator.national.station import (
     Unit,
     _drive,
     _image_source,
+    _page_png,
     fast_tiny_images,
     worker_election,
 )
@@ -193,3 +194,32 @@ def test_the_station_day_exchanges_through_the_firmware(tmp_path: Path, stubborn
         assert sorted(box) == sorted(sids[:5] + sids[6:])
         assert world.returned == [chain[-1]]  # kept by the voter: a named difference
     r.device.close()
+
+
+def test_the_cec_checks_the_protocols_ballot_balance(tmp_path: Path) -> None:
+    """The CEC takes ``ballots_spoiled`` from the DEC protocol and flags a protocol whose
+    cast and spoiled ballots exceed the ballots the commission received."""
+    from protocol_fixtures import ingestor, make_world
+
+    from protocol.cec.consolidate import consolidate, station_view
+    from protocol.messages import DecFigures, DecProtocol
+    from protocol.receipts import ReceiptStatus
+
+    world = make_world(stations=("1001", "1002"), per_station=1)
+    ing, store = ingestor(world, tmp_path / "cec.db")
+    for n, spare_ballots in (("1001", 3), ("1002", 1)):
+        results = world.results(n, 7, ballots=100)
+        st = world.election.station(n)
+        cast = results.tally.contest("party-list").ballots
+        figures = DecFigures.make(
+            voters_on_list=st.voters, ballots_received=cast + spare_ballots, ballots_cast=cast,
+            ballots_spoiled=2, votes={c.contest: dict(c.options) for c in results.tally.contests})
+        for content in (world.zero(n), results, DecProtocol((_page_png(n),), figures)):
+            out = ing.process(world.envelope(world.message(f"{n}-D1", content)))
+            assert out.status is ReceiptStatus.ACCEPTED, out.reason
+    ing.store.commit()
+    c = consolidate(world.registry, store)
+    assert c.dec_reports["1001"].figures.ballots_spoiled == 2
+    assert station_view(c, "1001")["discrepancies"] == []  # 2 spoiled of 3 left: fine
+    (d,) = station_view(c, "1002")["discrepancies"]  # 2 spoiled, but only 1 ballot left
+    assert d["option"] == "ballots_cast+ballots_spoiled" and d["difference"] == -1
