@@ -223,3 +223,45 @@ def test_the_cec_checks_the_protocols_ballot_balance(tmp_path: Path) -> None:
     assert station_view(c, "1001")["discrepancies"] == []  # 2 spoiled of 3 left: fine
     (d,) = station_view(c, "1002")["discrepancies"]  # 2 spoiled, but only 1 ballot left
     assert d["option"] == "ballots_cast+ballots_spoiled" and d["difference"] == -1
+
+
+def test_the_run_sends_and_verifies_the_spoiled_count(tmp_path: Path) -> None:
+    """A small national run: every DEC protocol carries ``ballots_spoiled`` (none were
+    exchanged: the intent reader returns no genuine sheet) and the run's verify compares
+    it with the stations' spoiled sheets: a record claiming one exchange the CEC's
+    protocol does not show is a named difference; the report lists spoiled ballots."""
+    import json
+
+    from protocol.cec.store import open_store
+    from simulator.national.faults import NationalFaults
+    from simulator.national.run import (
+        NationalSettings,
+        draw_plans,
+        pick_stations,
+        provision,
+        run_national,
+        verify,
+    )
+
+    settings = NationalSettings(stations=2, faults=NationalFaults.none(), workers=1, seed=4,
+                                out=tmp_path, website="none")
+    s = run_national(settings, progress=None)
+    assert s["totals_match_truth"], s["differences"]
+    assert s["ballots_spoiled"] == 0
+    assert "Spoiled ballots" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in
+               (tmp_path / "stations.jsonl").read_text().splitlines()]
+    assert all(r["spoiled"] == [] and r["not_in_box"] == [] for r in records)
+    election = worker_election()
+    numbers = pick_stations(election, settings.stations)
+    cec = provision(election, numbers, draw_plans(settings, numbers), settings.seed)
+    records[0]["spoiled"] = [f"{records[0]['station']}/1p"]
+    store = open_store(tmp_path / "cec.sqlite")
+    try:
+        summary, _ = verify(election, cec.registry, store, records)
+    finally:
+        store.close()
+    assert not summary["totals_match_truth"]
+    assert {"where": f"station {records[0]['station']}", "what": "ballots_spoiled",
+            "cec": 0, "truth": 1} in summary["differences"]
+    assert summary["ballots_spoiled"] == 1
