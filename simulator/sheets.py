@@ -622,19 +622,21 @@ class SheetFactory:
         lang = self._language(rng, kind)
         return self._build(rng, index, fake, kind, contest, lang, None, rescan)
 
-    def given_sheet(self, index: int, spec: GivenSheet) -> SimSheet:
-        """Sheet ``index`` with the ballot, marks and fake chosen by ``spec`` (a test deck).
+    def given_sheet(self, index: int, spec: GivenSheet, rescan: int = 0) -> SimSheet:
+        """Sheet ``index`` with the ballot, marks and fake chosen by ``spec`` (a test deck,
+        or the DEC's replacement for a spoiled ballot).
 
         Everything else (the ink of each mark, the scanner's degradations) is
         drawn as for :meth:`sheet`, from ``np.random.default_rng([seed, index])``,
-        so it is a pure function of the settings, ``index`` and ``spec``.
+        so it is a pure function of the settings, ``index`` and ``spec``; ``rescan``
+        is a re-feed of the same paper, as for :meth:`sheet`.
         """
         rng = np.random.default_rng([self.seed, index])
         b = spec.ballot
         if b is None:
             return self._build(rng, index, spec.fake, BallotKind.PARTY_LIST, None, Language.KY,
-                               spec)
-        return self._build(rng, index, spec.fake, b.kind, b.contest, b.language, spec)
+                               spec, rescan)
+        return self._build(rng, index, spec.fake, b.kind, b.contest, b.language, spec, rescan)
 
     def _build(self, rng: np.random.Generator, index: int, fake: Fake | None,
                kind: BallotKind, contest: int | str | None, lang: Language,

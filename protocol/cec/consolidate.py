@@ -170,6 +170,11 @@ def discrepancies(c: Consolidation, station: str) -> list[Discrepancy]:
     if dec.figures.ballots_cast != machine_cast:
         out.append(Discrepancy(station, PARTY_LIST_CONTEST, "ballots_cast", machine_cast,
                                dec.figures.ballots_cast))
+    accounted = machine_cast + dec.figures.ballots_spoiled
+    if accounted > dec.figures.ballots_received:
+        # the protocol's balance: cast and spoiled ballots come out of those received
+        out.append(Discrepancy(station, PARTY_LIST_CONTEST, "ballots_cast+ballots_spoiled",
+                               accounted, dec.figures.ballots_received))
     for contest, options in dec.figures.votes:
         counts = tally.contest(contest).counts if contest in tally.contest_ids else {}
         for option in sorted(set(dict(options)) | set(counts)):

@@ -95,6 +95,15 @@ class Intents:
             hit = self._outcomes[sid]
         return hit
 
+    def issued(self, sid: str) -> bool:
+        """Whether ``sid`` is a ballot the commission issued: without pixels every sheet of
+        the plan is a genuine ballot (the fakes exist only as images)."""
+        return not parse_sheet_id(sid)[3]
+
+    def same_as(self, old: str, new: str) -> None:
+        """Sheet ``new`` is the DEC's replacement for ``old``: the voter marks it alike."""
+        self._outcomes[new] = self.outcome(old)
+
     def _judge(self, kind: BallotKind, contest: str,
                marks: tuple[tuple[str, str], ...]) -> BallotOutcome:
         key = (kind, contest, marks)

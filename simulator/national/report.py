@@ -129,6 +129,9 @@ def write_report(out: Path, election: Election, summary: dict[str, Any],
                    if k not in ("differences", "faults", "server"))
     diffs = "".join(f"<li>{html.escape(json.dumps(d, ensure_ascii=False))}</li>"
                     for d in summary["differences"]) or "<li>none</li>"
+    spoiled = "".join(f"<li>station {html.escape(r['station'])}: "
+                      f"{html.escape(', '.join(r['spoiled']))}</li>"
+                      for r in records if r.get("spoiled")) or "<li>none</li>"
     verdict = ("The CEC equals the truth at every level, and every device message was "
                "delivered exactly once." if ok else "DIFFERENCES FOUND: see below.")
     doc = f"""<!doctype html>
@@ -145,6 +148,9 @@ td{{border-bottom:1px solid #ddd;padding:2px 8px}} .ok{{color:#1a7f37}} .bad{{co
 <h2>Turnout by hour</h2><img src="plots/turnout.png" alt="turnout">
 <h2>Results against the truth</h2><img src="plots/results.png" alt="results">
 <h2>Incidents by kind and region</h2><img src="plots/incidents.png" alt="incidents">
+<h2>Spoiled ballots</h2><p>Genuine ballots the scanner kept returning, cancelled by the
+DEC and exchanged for fresh ones ({summary.get('ballots_spoiled', 0)} in all):</p>
+<ul>{spoiled}</ul>
 <h2>Differences</h2><ul>{diffs}</ul>
 <h2>Figures</h2><table>{rows}</table>
 <h2>Fault rates</h2><pre>{html.escape(json.dumps(summary.get('faults', {}), indent=1))}</pre>

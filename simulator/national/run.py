@@ -615,6 +615,15 @@ def verify(election: Election, registry: CecRegistry, store: Any,
                                   f"package ({r['spare_refused']['reason']}): the failed "
                                   "device's sheets were not reported"})
     differences[:0] = named  # first: the count differences they explain follow
+    # the DEC protocols' spoiled ballots: what each commission exchanged, as the CEC holds it
+    spoiled = 0
+    for r in records:
+        n, exchanged = r["station"], len(r.get("spoiled", ()))
+        spoiled += exchanged
+        dec = c.dec_reports.get(n)
+        if dec is not None and dec.figures.ballots_spoiled != exchanged:
+            differences.append({"where": f"station {n}", "what": "ballots_spoiled",
+                                "cec": dec.figures.ballots_spoiled, "truth": exchanged})
     not_in_box = sum(len(r["not_in_box"]) for r in records)
     if not_in_box:
         differences.append({"where": "ballot boxes", "what": f"{not_in_box} planned sheets "
@@ -636,6 +645,7 @@ def verify(election: Election, registry: CecRegistry, store: Any,
         "stations_missing": sorted(n for n in by_station if n not in c.station_tallies),
         "stations_silent_by_plan": sorted(silent),
         "national_party_list_ballots": pl_truth.ballots,
+        "ballots_spoiled": spoiled,
         "incidents": _incident_counts(records),
         "stations_with_failure": sum(1 for r in records if any(
             i["kind"] in ("device-failure", "power-cut", "modem-outage")

@@ -84,8 +84,10 @@ from simulator.devices import (
     SimWorld,
 )
 from simulator.election_day import DayParams, ElectionDay, EventKind, plan_day
+from simulator.national.exchange import DecDesk, original_of, replacement_spec
 from simulator.national.faults import NationalFaults, StationFaults
 from simulator.national.intent import IntentReader, Intents, box_truth, parse_sheet_id, sheet_id
+from simulator.sheets import GivenSheet
 
 BISHKEK_UTC_OFFSET_S = 6 * 3600.0
 MAX_STEPS_PER_SHEET = 40
@@ -268,6 +270,7 @@ class Unit:
     # while nothing was queued and nothing is due
     due_s: float | None = None
     package_load_cpu_s: float | None = None  # a spare: CPU of loading the signed package
+    desk: DecDesk | None = None  # the station's commission: exchanges a ballot given up on
 
     @property
     def up(self) -> bool:
@@ -292,6 +295,7 @@ class _Day:
     truths: dict[str, BallotOutcome] = field(default_factory=dict)
     incidents: list[dict[str, Any]] = field(default_factory=list)
     refused: dict[str, Any] | None = None  # the spare refused the TEC's package: why
+    desk: DecDesk | None = None  # the spoiled-ballot exchange (set up by ``_run_station``)
 
     def link_up(self, t_s: float) -> bool:
         if self.task.faults.never_reports:
@@ -377,7 +381,12 @@ def _drive(unit: Unit, test: bool = False) -> None:
             sid = world.entry[0]
             tries[sid] = tries.get(sid, 0) + 1
             unit.returns += 1
-            world.take_back(requeue=tries[sid] < MAX_READER_RETURNS, test=test)
+            requeue = tries[sid] < MAX_READER_RETURNS
+            taken = world.take_back(requeue=requeue, test=test)
+            if not requeue and not test and unit.desk is not None:
+                # the voter gives up on it: the commission spoils a genuine ballot and
+                # issues a fresh one, which the voter marks alike and feeds next
+                unit.desk.exchange(world, taken)
         elif world.path is None and world.insert_next(test=test) is None:
             return
     raise RuntimeError(f"device {unit.keys.device_id}: the paper path did not settle "
@@ -494,12 +503,13 @@ def _page_png(station: str) -> bytes:
     return bytes(buf)
 
 
-def _dec_figures(station: Station, truth: Tally) -> DecFigures:
-    """The figures the commission writes on its paper protocol after the hand count."""
+def _dec_figures(station: Station, truth: Tally, spoiled: int) -> DecFigures:
+    """The figures the commission writes on its paper protocol after the hand count;
+    ``spoiled``: the ballots it cancelled in exchange for fresh ones."""
     votes = {c.contest: dict(c.options) for c in truth.contests}
     return DecFigures.make(voters_on_list=station.voters, ballots_received=station.voters,
                            ballots_cast=truth.contest(PARTY_LIST_CONTEST).ballots,
-                           ballots_spoiled=0, votes=votes)
+                           ballots_spoiled=spoiled, votes=votes)
 
 
 # --- the day ---------------------------------------------------------------------------------
@@ -519,12 +529,24 @@ def _outages(plan: ElectionDay, faults: StationFaults) -> list[tuple[float, floa
     return down
 
 
+@dataclass
+class ImageSource:
+    """Full images of one station's day: the reader, the scan of each fed sheet, and the
+    DEC's hooks (which fed sheets are genuine; a replacement's paper)."""
+
+    reader: SheetReader
+    images_of: Any
+    genuine: Any
+    issue: Any
+
+
 def _image_source(task: StationTask, election: Election, station: Station,
-                  plan: ElectionDay, truths: dict[str, BallotOutcome]
-                  ) -> tuple[SheetReader, Any]:
+                  plan: ElectionDay, truths: dict[str, BallotOutcome]) -> ImageSource:
     """Full images: the simulator renders each sheet; the real reader reads it. The truth
     of a sheet is what the Kyrgyz default policy must count: its definite marks (a
-    marginal mark counts as unmarked), from the simulator's mark truth."""
+    marginal mark counts as unmarked), from the simulator's mark truth. A replacement
+    ballot the DEC issued (:mod:`simulator.national.exchange`) is rendered from its spec:
+    the spoiled sheet's ballot and intended marks on a new paper."""
     from firmware.reader_setup import make_reader
     from simulator.election_day import sheet_factories
     from simulator.scanner import preset
@@ -532,6 +554,8 @@ def _image_source(task: StationTask, election: Election, station: Station,
 
     factories = sheet_factories(election, plan, preset("realistic"))
     feeds: dict[str, int] = {}  # scans of each sheet so far in this station's day
+    genuine: dict[str, dict[str, Any]] = {}  # official genuine sheets fed: their truth
+    given: dict[str, GivenSheet] = {}  # replacements the DEC issued: their paper
 
     def images_of(sid: str) -> DuplexImages:
         """The scan of ``sid`` as fed now: its first feed is the sheet's first scan; a
@@ -540,13 +564,24 @@ def _image_source(task: StationTask, election: Election, station: Station,
         _, index, kind, test = parse_sheet_id(sid)
         rescan = feeds.get(sid, 0)
         feeds[sid] = rescan + 1
-        sheet = factories[kind].sheet(index + (1_000_000 if test else 0), rescan=rescan)
+        spec = given.get(sid)
+        if spec is not None:
+            sheet = factories[kind].given_sheet(index, spec, rescan=rescan)
+        else:
+            sheet = factories[kind].sheet(index + (1_000_000 if test else 0), rescan=rescan)
         expected = None if test else policy_expected(election, sheet.truth)
         if expected is not None:
             truths[sid] = BallotOutcome.from_json(expected)
+        if not test and sheet.truth["genuine"]:
+            genuine[sid] = sheet.truth
         return DuplexImages(sheet.front, sheet.back)
 
-    return make_reader(election, station), images_of
+    def issue(old: str, new: str) -> None:
+        given[new] = replacement_spec(station, genuine[old], plan.sheet_seed,
+                                      parse_sheet_id(new)[1])
+
+    return ImageSource(make_reader(election, station), images_of, genuine.__contains__,
+                       issue)
 
 
 @contextlib.contextmanager
@@ -597,7 +632,9 @@ def _run_station(task: StationTask) -> dict[str, Any]:
     truths: dict[str, BallotOutcome] = {}
     intents = Intents(election, station, task.seed)
     if task.faults.images:
-        reader, images_of = _image_source(task, election, station, plan, truths)
+        source = _image_source(task, election, station, plan, truths)
+        reader, images_of = source.reader, source.images_of
+        genuine, issue = source.genuine, source.issue
     else:
         by_kind: dict[BallotKind, list[int]] = {}
         for s in plan.sheets:
@@ -606,10 +643,12 @@ def _run_station(task: StationTask) -> dict[str, Any]:
             intents.prepare(kind, idx)
         intents.prepare(BallotKind.PARTY_LIST, list(range(TEST_BALLOTS)), test=True)
         reader, images_of = IntentReader(intents), fast_tiny_images
+        genuine, issue = intents.issued, intents.same_as
     cec = CecPublicKeys(x25519.X25519PublicKey.from_public_bytes(task.cec_x25519_public))
     day = _Day(task, election, station, plan, SimClock(election.date), reader, images_of,
                _outages(plan, task.faults), cec, public_key_from_bytes(task.cec_signing_public),
                truths=truths)
+    day.desk = DecDesk(genuine, issue, lambda: day.clock.t_s, day.incidents)
     try:
         record = _run(day, root)
     finally:
@@ -626,8 +665,8 @@ def _run_station(task: StationTask) -> dict[str, Any]:
 def _run(day: _Day, root: Path) -> dict[str, Any]:
     task, plan, clock = day.task, day.plan, day.clock
     sn = day.station.number
-    units = [Unit(n, task.devices[i], root / n, SimWorld(), root / n / "removable")
-             for i, n in enumerate(("A", "B"))]
+    units = [Unit(n, task.devices[i], root / n, SimWorld(), root / n / "removable",
+                  desk=day.desk) for i, n in enumerate(("A", "B"))]
     spare: Unit | None = None
     rng = np.random.default_rng([task.seed, zlib.crc32(sn.encode()), 30])
     cut_plan: list[tuple[int, str, float]] = []  # cuts waiting for the unit's next sheet
@@ -730,8 +769,9 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
         intents = day.reader.intents  # type: ignore[attr-defined]
         truth = box_truth(day.election, day.station, box, intents.outcome)
     clock.advance(clock.t_s + 600.0)  # the commission's hand count and protocol
+    spoiled = len(day.desk.spoiled) if day.desk is not None else 0
     _queue(day, reporters[0], DecProtocol((_page_png(sn),), confirm_dec_figures(
-        _dec_figures(day.station, truth), _dec_figures(day.station, truth))))
+        _dec_figures(day.station, truth, spoiled), _dec_figures(day.station, truth, spoiled))))
     _send_all(day, reporters)
     return _record(day, units, spare, box, truth)
 
@@ -742,7 +782,8 @@ def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
     (``Device.load_package(data, station=...)``: signature, election hash, TEC assignment,
     certificate). A refused package (typed reason, audited on the spare): the spare does
     not take over; the failed device's sheets stay on its card, unreported; None."""
-    spare = Unit(SPARE, day.task.devices[2], root / "spare", failed.world, failed.removable)
+    spare = Unit(SPARE, day.task.devices[2], root / "spare", failed.world, failed.removable,
+                 desk=day.desk)
     device = _boot(day, spare, spare.root / "internal")
     data = Path(day.task.package_path).read_bytes()
     c0 = time.process_time()
@@ -795,6 +836,10 @@ def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
             truth: Tally) -> dict[str, Any]:
     sn = day.station.number
     planned = {sheet_id(sn, s.sheet_index, s.kind) for s in day.plan.sheets}
+    spoiled = sorted(day.desk.spoiled) if day.desk is not None else []
+    in_box = set(box)
+    # a voter's ballot reached a box if it or a replacement the DEC issued for it did
+    reached = {original_of(s) for s in in_box}
     devices = []
     reported_s = None
     for u in [*units, *([spare] if spare else [])]:
@@ -839,7 +884,8 @@ def _record(day: _Day, units: list[Unit], spare: Unit | None, box: list[str],
         "station": sn, "region": day.station.region, "district": day.station.district,
         "voters_on_list": day.station.voters, "voters": len(day.plan.voters),
         "voters_by_hour": hours, "sheets": len(day.plan.sheets), "box": len(box),
-        "not_in_box": sorted(planned - set(box)),
+        "not_in_box": sorted(planned - reached),
+        "spoiled": spoiled,
         "truth": truth.to_json(), "devices": devices, "reported_s": reported_s,
         "incidents": day.incidents, "faults": day.task.faults.to_json(),
         "spare_refused": day.refused,
