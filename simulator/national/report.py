@@ -96,7 +96,10 @@ def _incidents(plt: Any, records: list[dict[str, Any]], path: Path) -> None:
     ax.set_ylabel("incidents")
     ax.set_title("Incidents by kind and region")
     ax.tick_params(axis="x", rotation=45, labelsize=7)
-    ax.legend(fontsize=7)
+    if kinds:
+        ax.legend(fontsize=7)
+    else:
+        ax.set_title("Incidents by kind and region: none")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
