@@ -1,0 +1,50 @@
+"""Definite marks of the whole-country sample run that the reader flagged marginal.
+
+Found by `pcos sim national --images sample --sample-rate 0.01`: two marks the simulator
+drew as definite were read as marginal, so the default (Kyrgyz) policy counted them blank
+and the CEC totals differed from the ground truth. These are those sheets, rendered again
+from the national day's seeded plans (the simulator only makes the pixels; the reader sees
+nothing else), read with the station's reader and graded against the simulator's truth.
+
+* station 6358, sheet 169: a party-list box shaded in light pencil, a little past the box
+  on the right and below. The reader took every column of the shading for a straight band
+  (a streak or fold), because it looked at the ring on both sides of a column *together*,
+  and left all of the light ink out.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from firmware.reader_setup import make_reader
+from simulator.election_day import DayParams, plan_day, sheet_factories
+from simulator.national.faults import NationalFaults
+from simulator.national.station import worker_election
+from simulator.scanner import preset
+from vision.result import Mark
+
+# station -> (sheet index, contest, option, the simulator's style of that sheet)
+CASES = {
+    "6358": (169, "party-list", "P05", {"instrument": "pencil", "shape": "fill"}),
+}
+
+
+@pytest.mark.parametrize("station", sorted(CASES))
+def test_definite_mark_of_the_national_sample_is_counted(station: str) -> None:
+    index, contest, option, style = CASES[station]
+    election = worker_election()
+    plan = plan_day(election, station, DayParams(faults=NationalFaults().day_rates()),
+                    seed=2021)
+    factories = sheet_factories(election, plan, preset("realistic"))
+    kinds = {s.sheet_index: s.kind for s in plan.sheets}
+    sheet = factories[kinds[index]].sheet(index)
+    assert sheet.truth["style"] == style  # the case: this voter's mark, drawn again
+    truth = {(t["contest"], t["option"]): t["class"] for t in sheet.truth["targets"]}
+    assert truth[(contest, option)] == "definite"
+    got = make_reader(election, election.station(station)).interpret(sheet.front, sheet.back)
+    marks = {(r.contest, r.option): r.mark for r in got.targets}
+    assert marks[(contest, option)] is Mark.MARKED, got.to_json()["targets"]
+    # ... and every other target reads as its truth says (definite marked, none unmarked)
+    want = {k: Mark.MARKED if c == "definite" else Mark.UNMARKED if c == "none"
+            else Mark.MARGINAL for k, c in truth.items()}
+    assert marks == want
