@@ -56,7 +56,6 @@ class LayoutTemplate:
     origin: np.ndarray  # (N, 2) template px (x0, y0) of each window
     dark: np.ndarray  # (N, h, w) template darkness
     dark_tol: np.ndarray  # (N, h, w) the same, dilated by the dot-gain tolerance
-    ink_tol: np.ndarray  # (N, h, w) dark_tol, but in the interior without the blur tail
     interior: np.ndarray  # (N, h, w) bool
     ring: np.ndarray  # (N, h, w) bool
     col_edges: np.ndarray  # (N, w - 1) derivative of the template's column profile
@@ -117,20 +116,14 @@ def build_template(layout: BallotLayout, source: TemplateSource, dpi: float) -> 
     kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
     # ... and the blur tail beyond the dilated edge (a scanner's optics soften every edge).
     sigma = BLUR_TOLERANCE_MM * ppm
-    grown = np.stack([cv2.dilate(d, kernel) for d in dark]) if n else dark.copy()
-    dark_tol = (np.stack([np.maximum(g, cv2.GaussianBlur(g, (0, 0), sigma)) for g in grown])
+    dark_tol = (np.stack([np.maximum(grown, cv2.GaussianBlur(grown, (0, 0), sigma))
+                          for grown in (cv2.dilate(d, kernel) for d in dark)])
                 if n else dark.copy())
-    # Ink (INK_LEVEL) inside the interior is measured against the grown border without its
-    # blur tail: the tail guards the faint and light levels, but a grown, blurred border is
-    # lighter than INK_LEVEL where the interior begins (0.35 mm inside the border), so ink
-    # there is the voter's. With the tail, the interior's outermost pixel line could not
-    # show ink under ~0.57 dark, and a line drawn just inside the border lost a third of it.
-    ink_tol = np.where(interior, grown, dark_tol)
     return LayoutTemplate(
         layout.layout_hash,
         tuple((t.contest, t.option) for t in layout.targets),
         np.array([(wi.x0, wi.y0) for wi in windows], np.float64),
-        dark, dark_tol, ink_tol, interior, ring,
+        dark, dark_tol, interior, ring,
         np.diff(dark.sum(axis=1), axis=1), np.diff(dark.sum(axis=2), axis=1),
     )
 
@@ -296,8 +289,7 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     windows = np.lib.stride_tricks.sliding_window_view(dark, (h, w), axis=(1, 2))
     aligned = windows[np.arange(n), m + dy, m + dx]  # (N, h, w)
     new = aligned - template.dark_tol
-    ink = aligned - template.ink_tol >= INK_LEVEL  # == new >= INK_LEVEL outside the interior
-    faint, light = new >= FAINT_LEVEL, new >= LIGHT_LEVEL
+    ink, faint, light = new >= INK_LEVEL, new >= FAINT_LEVEL, new >= LIGHT_LEVEL
     n_in = template.n_interior
     n_ring = template.n_ring
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
