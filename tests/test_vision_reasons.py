@@ -592,3 +592,24 @@ def test_streak_across_box_and_ring_is_not_light_ink() -> None:
     bands = _bands(new, interior[None], ring[None])
     assert bands[0, 18:21].all() and not bands[0, :18].any() and not bands[0, 21:].any()
     assert not bands[1].any() and not bands[2].any()
+
+
+def test_light_fill_spilling_past_the_box_on_one_side_is_not_a_band() -> None:
+    """A box shaded in light pencil a little beyond its border on one side darkens that
+    side of the ring only: its rows and columns are ink, not bands (found by the
+    whole-country sample run: station 6358, sheet 169). A band across the whole patch
+    darkens the ring on both sides and stays a band."""
+    from vision.marks import _bands
+
+    size, lo, hi = 40, 10, 30  # interior rows/cols 10..29; ring 4..9 and 30..35
+    yy, xx = np.mgrid[:size, :size]
+    interior = (yy >= lo) & (yy < hi) & (xx >= lo) & (xx < hi)
+    outer = (yy >= 4) & (yy < 36) & (xx >= 4) & (xx < 36)
+    ring = outer & ~((yy >= 8) & (yy < 32) & (xx >= 8) & (xx < 32))
+    spill = (yy >= 9) & (yy < 36) & (xx >= 9) & (xx < 36)  # past the box right and below
+    band = np.zeros((size, size), bool)
+    band[:, 18:21] = True  # a streak down the whole patch, and the same fill under it
+    new = np.stack([spill, spill | band]).astype(np.float32) * 0.22
+    bands = _bands(new, interior[None].repeat(2, 0), ring[None].repeat(2, 0))
+    assert not bands[0].any()
+    assert bands[1][:, 18:21].all() and not bands[1][:, :18].any()

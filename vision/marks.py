@@ -84,9 +84,9 @@ class LayoutTemplate:
         return (self.dark * self.border).sum(axis=(1, 2))
 
     @cached_property
-    def zone_widths(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Interior and ring widths across rows, then across columns (for ``_bands``)."""
-        return _zone_widths(self.interior, self.ring)
+    def ring_sides(self) -> RingSides:
+        """The ring's four sides and the zone widths (for ``_bands``)."""
+        return RingSides.of(self.interior, self.ring)
 
 
 DOT_GAIN_TOLERANCE_MM = 0.30
@@ -153,28 +153,62 @@ def _best_shifts(scan_edges: np.ndarray, tmpl_edges: np.ndarray, m: int) -> np.n
 
 
 def _bands(new: np.ndarray, interior: np.ndarray, ring: np.ndarray,
-           level: float = 0.06,
-           widths: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
-           ) -> np.ndarray:
+           level: float = 0.06, sides: RingSides | None = None) -> np.ndarray:
     """(N, h, w) True on the rows and columns that a straight band of darkness crosses from
     one side of the ring to the other, through the whole interior: a scanner streak, a fold
     or a shadow across the sheet, not light ink on this box. Such a row is, on average,
-    at least ``level`` dark across the interior *and* across the ring on both sides. A
-    voter's light mark stays inside the box or crosses a row at a slant, in a few pixels."""
+    at least ``level`` dark across the interior *and* across the ring on each side of it
+    (left and right for a row, above and below for a column), each side apart: a band
+    runs across the whole sheet, so it darkens both. A voter's light mark stays inside the
+    box or crosses a row at a slant, in a few pixels; a light fill that spills past the
+    box on one side (a pencil shading the box and a little beyond it) darkens one side of
+    the ring only, and is ink, not a band."""
     ink = np.maximum(new, 0.0)
-    in_rows, ring_rows, in_cols, ring_cols = widths or _zone_widths(interior, ring)
+    z = sides or RingSides.of(interior, ring)
 
     def dark(mask: np.ndarray, axis: int, width: np.ndarray) -> np.ndarray:
         return (width > 0) & ((ink * mask).sum(axis=axis) >= level * np.maximum(width, 1))
 
-    rows = dark(interior, 2, in_rows) & dark(ring, 2, ring_rows)  # (N, h)
-    cols = dark(interior, 1, in_cols) & dark(ring, 1, ring_cols)  # (N, w)
+    rows = (dark(interior, 2, z.in_rows) & dark(z.left, 2, z.left_rows)
+            & dark(z.right, 2, z.right_rows))  # (N, h)
+    cols = (dark(interior, 1, z.in_cols) & dark(z.top, 1, z.top_cols)
+            & dark(z.bottom, 1, z.bottom_cols))  # (N, w)
     return rows[:, :, None] | cols[:, None, :]
 
 
-def _zone_widths(interior: np.ndarray, ring: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    return interior.sum(axis=2), ring.sum(axis=2), interior.sum(axis=1), ring.sum(axis=1)
+@dataclass(frozen=True)
+class RingSides:
+    """The ring split into its four sides (for ``_bands``), each (N, h, w) bool, and the
+    widths of each zone across rows (interior, left, right) and across columns (interior,
+    top, bottom). A ring pixel is on the left when it lies left of every interior column,
+    and so on; the corners belong to two sides."""
+
+    left: np.ndarray
+    right: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    in_rows: np.ndarray
+    left_rows: np.ndarray
+    right_rows: np.ndarray
+    in_cols: np.ndarray
+    top_cols: np.ndarray
+    bottom_cols: np.ndarray
+
+    @classmethod
+    def of(cls, interior: np.ndarray, ring: np.ndarray) -> RingSides:
+        h, w = interior.shape[1:]
+        cols_in = interior.any(axis=1)  # (N, w)
+        rows_in = interior.any(axis=2)  # (N, h)
+        c0 = np.argmax(cols_in, axis=1)[:, None, None]
+        c1 = (w - 1 - np.argmax(cols_in[:, ::-1], axis=1))[:, None, None]
+        r0 = np.argmax(rows_in, axis=1)[:, None, None]
+        r1 = (h - 1 - np.argmax(rows_in[:, ::-1], axis=1))[:, None, None]
+        yy, xx = np.mgrid[:h, :w]
+        left, right = ring & (xx < c0), ring & (xx > c1)
+        top, bottom = ring & (yy < r0), ring & (yy > r1)
+        return cls(left, right, top, bottom, interior.sum(axis=2), left.sum(axis=2),
+                   right.sum(axis=2), interior.sum(axis=1), top.sum(axis=1),
+                   bottom.sum(axis=1))
 
 
 def classify(s: TargetScores, th: Thresholds) -> Mark:
@@ -261,7 +295,7 @@ def score_targets(rgb: np.ndarray, mesh: Mesh, template: LayoutTemplate, paper: 
     fill = (ink & template.interior).sum(axis=(1, 2)) / n_in
     faint_share = (faint & template.interior).sum(axis=(1, 2)) / n_in
     light_in = light & template.interior & ~_bands(new, template.interior, template.ring,
-                                                    widths=template.zone_widths)
+                                                    sides=template.ring_sides)
     light_share = light_in.sum(axis=(1, 2)) / n_in
     ring = (ink & template.ring).sum(axis=(1, 2)) / n_ring
     printed = ((aligned * template.border).sum(axis=(1, 2))
