@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from package_fixtures import two_tec_election
+from package_fixtures import two_tec_election, two_tec_package
 
-from firmware import package
 from firmware.device import DeviceError
 from firmware.install import PackageTrust
 from firmware.package import PackageError, PackageRefusal
@@ -22,17 +21,10 @@ from firmware.store import SheetMode
 from simulator.devices import SimWorld
 from simulator.packaged import sim_cec_keys, sim_device
 from simulator.rig import Rig, SelectionReader, build_device
-from vision.config import Thresholds
 
 ELECTION = two_tec_election()
 KEYS = sim_cec_keys()
-PACKAGE = package.build_package(
-    election=ELECTION,
-    assignments=package.StationAssignments.per_station(
-        ELECTION, 2, stations=("0001", "0002", "0004"), spares_per_tec=1),
-    thresholds=Thresholds(), hpke_public_key=KEYS.hpke_public_key,
-    signing_key=KEYS.signing_key, signing_certificate=KEYS.signing_certificate,
-    version=1, created="2021-11-20T12:00:00Z")
+PACKAGE = two_tec_package(ELECTION, KEYS)
 SPARE = "T1-S1"
 
 

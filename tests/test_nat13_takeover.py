@@ -15,10 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from package_fixtures import two_tec_election
+from package_fixtures import two_tec_election, two_tec_package
 
 from election.model import BallotKind
-from firmware import package
 from firmware.install import PackageTrust
 from firmware.package import PackageError, PackageRefusal
 from firmware.states import IllegalTransition, PollsState
@@ -26,18 +25,11 @@ from firmware.store import SheetMode
 from simulator.devices import SimWorld
 from simulator.packaged import sim_cec_keys, sim_device
 from simulator.rig import Rig, SelectionReader, build_device
-from vision.config import Thresholds
 
 ELECTION = two_tec_election()
 STATION = ELECTION.station("0001")
 KEYS = sim_cec_keys()
-PACKAGE = package.build_package(
-    election=ELECTION,
-    assignments=package.StationAssignments.per_station(
-        ELECTION, 2, stations=("0001", "0002", "0004"), spares_per_tec=1),
-    thresholds=Thresholds(), hpke_public_key=KEYS.hpke_public_key,
-    signing_key=KEYS.signing_key, signing_certificate=KEYS.signing_certificate,
-    version=1, created="2021-11-20T12:00:00Z")
+PACKAGE = two_tec_package(ELECTION, KEYS)
 PL = {"party-list": frozenset({"P01"})}
 MARKS = {"V1": (BallotKind.PARTY_LIST, "party-list", PL),
          "V2": (BallotKind.PARTY_LIST, "party-list", PL)}
