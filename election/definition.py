@@ -696,6 +696,7 @@ _KINDS_WITH = {(d, c): frozenset(k.value for k in BallotKind
                                  and (c or k is not BallotKind.LOCAL))
                for d in (False, True) for c in (False, True)}
 _LANGUAGE_SET = frozenset(_LANGUAGE_VALUES)
+_ABSENT = object()  # a member not in a JSON object (``None`` is JSON's null)
 # (member, value) in enum order (an enum's .value is a descriptor call: looked up once)
 _KIND_PAIRS = tuple((k, k.value) for k in BallotKind)
 _LANGUAGE_PAIRS = tuple((lang, lang.value) for lang in Language)
@@ -711,15 +712,15 @@ def _ballots_plainly_right(value: object, has_district: bool, has_council: bool
         return None
     supplies = []
     for kind, kind_name in _KIND_PAIRS:  # canonical (enum) order, as _ballots sorts them
-        langs = value.get(kind_name)
-        if langs is None:
+        langs = value.get(kind_name, _ABSENT)  # a JSON null is present, and wrong
+        if langs is _ABSENT:
             continue
         if type(langs) is not _JsonObject or langs.duplicates or not (
                 langs.keys() <= _LANGUAGE_SET):
             return None
         for language, lang_name in _LANGUAGE_PAIRS:
-            count = langs.get(lang_name)
-            if count is None:
+            count = langs.get(lang_name, _ABSENT)
+            if count is _ABSENT:
                 continue
             if type(count) is not int or count < 0:
                 return None
