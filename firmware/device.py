@@ -343,6 +343,14 @@ class Device:
         the signed package for their station: it accepts no paper and moves no polls."""
         return self._takeover is not None
 
+    def _install_package_file(self, data: bytes) -> None:
+        """Keep the verified package on every medium that is there, so that a restart
+        re-verifies it from either (a medium that fails here is reported at boot)."""
+        for medium in (self.hw.internal, self.hw.removable):
+            if medium.available():
+                with contextlib.suppress(OSError):
+                    write_atomically(installed_package_path(medium.root()), data)
+
     def _take_over(self, data: bytes, station: str | None) -> PollsState:
         """Load the signed package on another device's records (see :meth:`load_package`)."""
         stored = self._takeover
@@ -356,10 +364,7 @@ class Device:
             raise exc
         config, spare = self._verify_package(
             data, station=own, expected_election_hash=str(stored.get("election_hash")))
-        for medium in (self.hw.internal, self.hw.removable):
-            if medium.available():
-                with contextlib.suppress(OSError):
-                    write_atomically(installed_package_path(medium.root()), data)
+        self._install_package_file(data)
         self.config = config
         self._reapply_withdrawals()
         self._use_calibration()
@@ -511,10 +516,7 @@ class Device:
             return self._take_over(data, station)
         if data is not None and self.polls is PollsState.NO_PACKAGE:
             config, spare = self._verify_package(data, station=station)
-            for medium in (self.hw.internal, self.hw.removable):
-                if medium.available():
-                    with contextlib.suppress(OSError):
-                        write_atomically(installed_package_path(medium.root()), data)
+            self._install_package_file(data)
             self.config = config
             self._use_calibration()
         elif data is None and station is not None and station != self.config.station.number:
