@@ -38,12 +38,13 @@ def device_ids(station: str, devices: int) -> list[str]:
 
 def sim_package(election: Election, keys: CecKeys, stations: tuple[str, ...],
                 devices_per_station: int = 2, version: int = 1,
-                thresholds: Thresholds | None = None) -> bytes:
-    """A signed package assigning ``devices_per_station`` devices to each of ``stations``."""
+                thresholds: Thresholds | None = None, spares_per_tec: int = 0) -> bytes:
+    """A signed package assigning ``devices_per_station`` devices to each of ``stations``
+    (and ``spares_per_tec`` spares to each TEC)."""
     return package.build_package(
         election=election,
-        assignments=package.StationAssignments.per_station(election, devices_per_station,
-                                                           stations=stations),
+        assignments=package.StationAssignments.per_station(
+            election, devices_per_station, stations=stations, spares_per_tec=spares_per_tec),
         thresholds=thresholds or Thresholds(), hpke_public_key=keys.hpke_public_key,
         signing_key=keys.signing_key, signing_certificate=keys.signing_certificate,
         version=version, created=CREATED)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from election_fixtures import small_election
@@ -101,15 +100,3 @@ def two_tec_election() -> Election:
                 dataclasses.replace(s1, number="0004", tec="T2"))
     return dataclasses.replace(e, tecs=(*e.tecs, t2), stations=stations, _index={})
 
-
-def two_tec_package(e: Election, keys: Any) -> bytes:
-    """The signed package of :func:`two_tec_election` ``e``: two devices at stations 0001,
-    0002 and 0004, one spare per TEC, signed with the simulated CEC ``keys``
-    (``simulator.packaged.sim_cec_keys``)."""
-    return package.build_package(
-        election=e,
-        assignments=package.StationAssignments.per_station(
-            e, 2, stations=("0001", "0002", "0004"), spares_per_tec=1),
-        thresholds=Thresholds(), hpke_public_key=keys.hpke_public_key,
-        signing_key=keys.signing_key, signing_certificate=keys.signing_certificate,
-        version=1, created="2021-11-20T12:00:00Z")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from package_fixtures import two_tec_election, two_tec_package
+from package_fixtures import two_tec_election
 
 from firmware.device import DeviceError
 from firmware.install import PackageTrust
@@ -19,12 +19,12 @@ from firmware.package import PackageError, PackageRefusal
 from firmware.states import PollsState
 from firmware.store import SheetMode
 from simulator.devices import SimWorld
-from simulator.packaged import sim_cec_keys, sim_device
+from simulator.packaged import sim_cec_keys, sim_device, sim_package
 from simulator.rig import Rig, SelectionReader, build_device
 
 ELECTION = two_tec_election()
 KEYS = sim_cec_keys()
-PACKAGE = two_tec_package(ELECTION, KEYS)
+PACKAGE = sim_package(ELECTION, KEYS, ("0001", "0002", "0004"), 2, spares_per_tec=1)
 SPARE = "T1-S1"
 
 

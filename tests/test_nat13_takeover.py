@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from package_fixtures import two_tec_election, two_tec_package
+from package_fixtures import two_tec_election
 
 from election.model import BallotKind
 from firmware.install import PackageTrust
@@ -23,13 +23,13 @@ from firmware.package import PackageError, PackageRefusal
 from firmware.states import IllegalTransition, PollsState
 from firmware.store import SheetMode
 from simulator.devices import SimWorld
-from simulator.packaged import sim_cec_keys, sim_device
+from simulator.packaged import sim_cec_keys, sim_device, sim_package
 from simulator.rig import Rig, SelectionReader, build_device
 
 ELECTION = two_tec_election()
 STATION = ELECTION.station("0001")
 KEYS = sim_cec_keys()
-PACKAGE = two_tec_package(ELECTION, KEYS)
+PACKAGE = sim_package(ELECTION, KEYS, ("0001", "0002", "0004"), 2, spares_per_tec=1)
 PL = {"party-list": frozenset({"P01"})}
 MARKS = {"V1": (BallotKind.PARTY_LIST, "party-list", PL),
          "V2": (BallotKind.PARTY_LIST, "party-list", PL)}
