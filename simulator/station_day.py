@@ -62,10 +62,14 @@ TEST_INDEX = 10_000_000  # test ballots use sheet indices far from the day's
 STACKED_RATE = 0.003  # voters who put two sheets in at once
 PRINT_CACHE = "print-cache"  # the day's printed blank rasters, beside day.json
 PRINT_AHEAD_MIN_SHEETS = 4  # sheets per printed raster for the devices to print ahead
-# glibc: keep freed image buffers for reuse rather than unmapping them (a sheet allocates
-# ~100 MB of temporaries; mapping them afresh each time cost a device ~10 % of its CPU in
-# page faults). Other C libraries ignore these.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32)}
+# How a device process allocates its image buffers (a sheet allocates ~100 MB of
+# temporaries). glibc: keep freed buffers for reuse rather than unmapping them (mapping
+# them afresh each time cost a device ~10 % of its CPU in page faults); other C libraries
+# ignore these. numpy: no ``madvise(MADV_HUGEPAGE)`` on each large array (its default on
+# Linux): on this machine's kernel that cost ~5 ms of a sheet's ~45 ms of rendering
+# (render, read and hash of 150 bench sheets, interleaved runs; output unchanged).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
+              "NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
 def sheet_name(index: int) -> str:
