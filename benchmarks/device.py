@@ -46,7 +46,7 @@ from firmware.device import image_sha256
 from firmware.hal.imaging import DuplexImages
 from firmware.reader_setup import make_reader
 from firmware.store import SheetMode, SheetState
-from simulator.devices import SimWorld
+from simulator.devices import SimWorld, sensor_images
 from simulator.rig import TableReader, build_device, random_interpretations
 from simulator.scanner import preset
 from simulator.sheets import SheetFactory, default_station
@@ -112,7 +112,7 @@ def _device_run(e: Election, station: Station, reader: _TimedReader, pool: list[
 
     def images_of(sheet: str) -> DuplexImages:  # sheets 2j and 2j+1: the same images
         s = pool[int(sheet[1:]) // 2 % len(pool)]
-        return DuplexImages(s.front, s.back)
+        return sensor_images(s.front, s.back, s.jpeg)
 
     run, control = _Run(), _Run()
     with tempfile.TemporaryDirectory(prefix="pcos-bench-") as tmp:

@@ -68,12 +68,15 @@ from election.rules import (
     RuleError,
 )
 from firmware.crypto import CryptoError
+from firmware.hal.imaging import FILE_SUFFIX
 from firmware.provision import instant
 
 CVR_VERSION = "1.0.0"
 APPLICATION = "pcos-kg"
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _SHEET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+RAW_IMAGES = "raw"  # image hashes over shape, dtype and pixels; kept files are PNG
+IMAGE_SUFFIX = {RAW_IMAGES: ".png", **FILE_SUFFIX}
 
 
 class CvrError(PcosError):
@@ -128,6 +131,9 @@ class CastSheetRecord:
     image_sha256_back: str
     test: bool
     time: str
+    # what the image hashes are of: RAW_IMAGES (shape, dtype and pixels; the kept file is
+    # a PNG of them) or "jpeg" (the JPEG file a compressing sensor delivered, kept as is)
+    image_format: str = RAW_IMAGES
     _outcome: BallotOutcome | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -145,6 +151,9 @@ class CastSheetRecord:
                 raise CvrError(f"{what}: image_sha256_{side} must be 64 lower-case hex digits")
         if not isinstance(self.test, bool):
             raise CvrError(f"{what}: test must be true or false")
+        if self.image_format not in IMAGE_SUFFIX:
+            raise CvrError(f"{what}: image_format must be one of {sorted(IMAGE_SUFFIX)}, "
+                           f"not {self.image_format!r}")
         try:
             instant(self.time)
         except CryptoError as exc:
@@ -179,14 +188,16 @@ class CastSheetRecord:
             "image_sha256_front": self.image_sha256_front,
             "image_sha256_back": self.image_sha256_back,
             "test": self.test, "time": self.time,
+            **({"image_format": self.image_format} if self.image_format != RAW_IMAGES else {}),
         }
 
     @classmethod
     def from_json(cls, doc: Any, what: str = "record") -> CastSheetRecord:
         keys = {"sheet_id", "ballot_kind", "contest_id", "marked", "marginal", "outcome",
                 "image_sha256_front", "image_sha256_back", "test", "time"}
-        if not isinstance(doc, dict) or set(doc) != keys:
-            raise CvrError(f"{what}: expected an object with exactly the keys {sorted(keys)}")
+        if not isinstance(doc, dict) or not keys <= set(doc) <= keys | {"image_format"}:
+            raise CvrError(f"{what}: expected an object with exactly the keys {sorted(keys)}"
+                           " (and image_format, optional)")
         for key in ("marked", "marginal"):
             value = doc[key]
             if not isinstance(value, dict) or not all(
@@ -203,7 +214,7 @@ class CastSheetRecord:
                        marginal=doc["marginal"], outcome=doc["outcome"],
                        image_sha256_front=doc["image_sha256_front"],
                        image_sha256_back=doc["image_sha256_back"], test=doc["test"],
-                       time=doc["time"])
+                       time=doc["time"], image_format=doc.get("image_format", RAW_IMAGES))
         except CvrError as exc:
             raise CvrError(f"{what}: {exc}") from None
 
@@ -410,7 +421,9 @@ def _cvr(record: CastSheetRecord, election: Election, station: Station, device_r
                                  "Hash": {"@type": "CVR.Hash", "Type": "sha-256",
                                           "Value": digest}}
         if keep:
-            image["Location"] = f"file:{image_dir}/{record.sheet_id}-{side}{image_suffix}"
+            suffix = image_suffix if record.image_format == RAW_IMAGES else IMAGE_SUFFIX[
+                record.image_format]
+            image["Location"] = f"file:{image_dir}/{record.sheet_id}-{side}{suffix}"
         images.append(image)
     return {"@type": "CVR.CVR", "UniqueId": record.sheet_id, "BallotSheetId": "1",
             "BallotStyleId": record.contest_id,

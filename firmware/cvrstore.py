@@ -11,7 +11,8 @@ lay them out) and writes the NIST SP 1500-103 report.
 under the retention policy (all / rejected+marginal / none) it writes the
 sheet's two images as PNG files into ``images/`` on the internal medium, named
 as the CVR's ``BallotImage`` locations name them (lossless; written by
-:func:`vision.png_fast.encode_png`, about 5x faster than OpenCV's libpng).
+:func:`vision.png_fast.encode_png`, about 5x faster than OpenCV's libpng). A
+sensor that compresses delivered JPEG files: those are kept as they came.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from election.errors import PcosError
 from election.fileio import write_atomically
 from election.model import Election
 from firmware.cvr import (
+    RAW_IMAGES,
     CastSheetRecord,
     CvrExport,
     ImageRetention,
@@ -30,6 +32,7 @@ from firmware.cvr import (
     retains_images,
 )
 from firmware.faults import FaultPoints
+from firmware.hal.imaging import SensorFile
 from firmware.hal.storage import DirectoryMedium, MediumRole
 from firmware.store import SheetMode, SheetState, Store
 from vision import png_fast
@@ -70,7 +73,8 @@ def record_of(sheet: dict[str, Any]) -> CastSheetRecord:
         marked={c: frozenset(o) for c, o in marked.items()},
         marginal={c: frozenset(o) for c, o in marginal.items()},
         outcome=sheet["outcome"], image_sha256_front=front, image_sha256_back=back,
-        test=sheet["mode"] == SheetMode.TEST.value, time=t[:19] + "Z" if len(t) >= 19 else t)
+        test=sheet["mode"] == SheetMode.TEST.value, time=t[:19] + "Z" if len(t) >= 19 else t,
+        image_format=sheet.get("image_format", RAW_IMAGES))
 
 
 def records_from_store(store: Store, mode: SheetMode) -> list[CastSheetRecord]:
@@ -108,18 +112,25 @@ def export_store(directory: Path, election: Election, *, generated: str,
 
 
 def keep_images(internal_root: Path, sheet_id: str, images: tuple[Any, Any],
-                retention: ImageRetention, *, returned: bool, marginal: bool) -> list[Path]:
-    """Write the sheet's images if ``retention`` keeps them; returns the files written."""
+                retention: ImageRetention, *, returned: bool, marginal: bool,
+                files: tuple[SensorFile, SensorFile] | None = None) -> list[Path]:
+    """Write the sheet's images if ``retention`` keeps them; returns the files written.
+    Raw pixels are kept as lossless PNG; the ``files`` a compressing sensor delivered are
+    kept as they came (re-encoding them would only cost time and add nothing)."""
     if not retains_images(retention, returned=returned, marginal=marginal):
         return []
     folder = internal_root / IMAGE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for side, img in zip(("front", "back"), images, strict=True):
-        data = image_png(img)
+    for k, (side, img) in enumerate(zip(("front", "back"), images, strict=True)):
+        data: bytes | None
+        if files is not None:
+            data, suffix = files[k].data, files[k].suffix
+        else:
+            data, suffix = image_png(img), ".png"
         if data is not None:
             written.append(write_atomically(
-                folder / f"{cvr_sheet_id(sheet_id)}-{side}.png", data))
+                folder / f"{cvr_sheet_id(sheet_id)}-{side}{suffix}", data))
     return written
 
 

@@ -48,7 +48,7 @@ from firmware.cvrstore import keep_images
 from firmware.faults import FaultPoints
 from firmware.hal.clock import Clock, iso
 from firmware.hal.display import Display, Screen
-from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError
+from firmware.hal.imaging import DuplexImages, ImageSensor, ImageSensorError, SensorFile
 from firmware.hal.paper import MotionResult, PaperPath
 from firmware.hal.printer import PrinterError
 from firmware.hal.results_channel import ResultsChannel
@@ -192,6 +192,11 @@ def image_sha256(img: Any) -> str:
     h = hashlib.sha256(_image_header(img.shape, img.dtype))
     h.update(memoryview(img.tobytes() if not img.flags.c_contiguous else img).cast("B"))
     return h.hexdigest()
+
+
+def file_sha256(f: SensorFile) -> str:
+    """SHA-256 of a file a compressing sensor delivered, as ``sha256sum`` gives it."""
+    return hashlib.sha256(f.data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -921,6 +926,7 @@ class Device:
             return SheetResult(moved.value)
         self.faults.hit("sheet.after-feed")
         self._set(ScannerState.SCANNING)
+        self._images = None  # never another sheet's images, whatever happens next
         try:
             images = self.hw.images.capture()
         except ImageSensorError as exc:
@@ -947,7 +953,14 @@ class Device:
         buffer, and the contiguous pixel arrays are hashed in place (no copy). The device
         joins them (:meth:`_PendingHashes.result`) after the reading, before anything is
         recorded, so what is recorded is always the SHA-256 of the exact raw pixels.
-        Images under 64 KiB are hashed here: handing them to a thread costs more."""
+        Images under 64 KiB are hashed here: handing them to a thread costs more.
+
+        A sensor that compresses delivers files (``images.files``): then the record holds
+        the SHA-256 of each file as delivered (a twentieth of the raw pixels' bytes, so
+        hashed here), which anyone can check against the kept file with ``sha256sum``."""
+        if images.files is not None:
+            front, back = images.files
+            return _PendingHashes(images, _done(file_sha256(front)), _done(file_sha256(back)))
         if images.front.nbytes + images.back.nbytes < SMALL_IMAGES_BYTES:
             return _PendingHashes(images, _done(image_sha256(images.front)),
                                   _done(image_sha256(images.back)))
@@ -978,7 +991,8 @@ class Device:
         # these fields of interp.to_json(), without building the rest of it
         sheet = {"id": sheet_id, "mode": mode_value, "state": _PENDING,
                  "t": self._iso(now), "outcome": interp.contests, "images": hashes,
-                 "marginal": list(interp.marginal), "warnings": list(warnings),
+                 **self._image_format(), "marginal": list(interp.marginal),
+                 "warnings": list(warnings),
                  "reading": {"outcome": _OUTCOME_VALUE[interp.outcome], "kind": interp.kind,
                              "contest": interp.contest, "language": interp.language,
                              "orientation": interp.orientation,
@@ -1023,7 +1037,7 @@ class Device:
         sheet_id = self._new_id()
         sheet = {"id": sheet_id, "mode": self._mode().value, "state": SheetState.RETURNED.value,
                  "t": self._iso(self._now()), "reason": reason, "images": hashes,
-                 "detail": detail or (interp.detail if interp else ""),
+                 **self._image_format(), "detail": detail or (interp.detail if interp else ""),
                  "seq": self.store.seq + 1}
         events: list[tuple[EventType, dict[str, Any]]] = [
             (EventType.SHEET_RETURNED, {"sheet": sheet_id, "reason": reason})]
@@ -1038,6 +1052,12 @@ class Device:
         self._set(ScannerState.RETURNED, reason)
         return SheetResult("returned", sheet_id, reason)
 
+    def _image_format(self) -> dict[str, str]:
+        """``{"image_format": "jpeg"}`` in a sheet record whose image hashes are of the
+        files a compressing sensor delivered; nothing for raw pixels."""
+        files = self._images.files if self._images is not None else None
+        return {"image_format": files[0].format} if files is not None else {}
+
     def _keep_images(self, sheet_id: str, *, returned: bool, marginal: bool) -> None:
         """Keep the sheet's images under the retention policy (after it was recorded: a lost
         image file never costs a ballot; its hashes are in the record)."""
@@ -1047,7 +1067,7 @@ class Device:
             return
         with contextlib.suppress(OSError):
             keep_images(self.hw.internal.root(), sheet_id, (images.front, images.back),
-                        retention, returned=returned, marginal=marginal)
+                        retention, returned=returned, marginal=marginal, files=images.files)
 
     # --- calibration mode (firmware.calibration_mode) ------------------------------------------
 

@@ -28,7 +28,7 @@ from election.layout import BallotLayout
 from election.model import BallotKind, Election, Language, Station
 from simulator import scanner as sc
 from simulator.print_run import Device, PrintRun
-from simulator.sheets import SheetFactory, SimSheet
+from simulator.sheets import JpegFiles, SheetFactory, SimSheet, _sides
 
 __all__ = ["Device", "PrintRun", "PrintRunFactory"]
 
@@ -53,8 +53,8 @@ class PrintRunFactory(SheetFactory):
         return super().blank(self.print_run.inks(layout), blur, fade, 0)
 
     def _scan(self, rng: np.random.Generator, src: np.ndarray, dark_small: np.ndarray,
-              p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
-                                                                      sc.Orientation]:
+              p: sc.ScannerParams, effects: dict[str, Any]
+              ) -> tuple[np.ndarray, np.ndarray, sc.Orientation, JpegFiles]:
         if self.device is None or self.device.scale_along == self.device.scale_across:
             return super()._scan(rng, src, dark_small, p, effects)
         orient = sc.ORIENTATIONS[int(rng.integers(len(sc.ORIENTATIONS)))]
@@ -65,10 +65,9 @@ class PrintRunFactory(SheetFactory):
         printed = cv2.cvtColor(sc.warp_sheet(src, geo, (*p.backing_rgb, 0)), cv2.COLOR_RGBA2RGB)
         other = self._other_side(rng, dark_small, geo, p)
         q = self._jpeg(rng, p, effects)
-        a = self._finish(rng, printed, p, effects, orient.side.value, q)
         b_side = "back" if orient.side is sc.Side.FRONT else "front"
-        b = self._finish(rng, other, p, effects, b_side, q)
-        return (a, b, orient) if orient.side is sc.Side.FRONT else (b, a, orient)
+        return _sides(self._finish(rng, printed, p, effects, orient.side.value, q),
+                      self._finish(rng, other, p, effects, b_side, q), orient)
 
     def blank_sheet(self, index: int, kind: BallotKind, contest: int | str | None,
                     lang: Language) -> SimSheet:
@@ -82,12 +81,12 @@ class PrintRunFactory(SheetFactory):
         effects: dict[str, Any] = {"blur_px": blur}
         if not self.print_run.identity:
             effects["print"] = self.print_run.to_json()
-        front, back, orient = self._scan(rng, src, dark_small, p, effects)
+        front, back, orient, jpeg = self._scan(rng, src, dark_small, p, effects)
         truth: dict[str, Any] = {
             "sheet": index, "genuine": True, "kind": kind.value, "contest": layout.contest,
             "language": lang.value, "orientation": orient.label, "targets": [],
             "effects": effects}
-        return SimSheet(front, back, truth)
+        return SimSheet(front, back, truth, jpeg)
 
     def calibration_set(self, per_kind: int) -> Iterator[tuple[str, SimSheet]]:
         """``per_kind`` blank ballots of each kind this station votes on, languages alternating."""

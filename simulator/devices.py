@@ -29,7 +29,7 @@ import numpy as np
 
 from election.model import Text
 from firmware.hal.display import Screen
-from firmware.hal.imaging import DuplexImages, ImageSensorError
+from firmware.hal.imaging import JPEG, DuplexImages, ImageSensorError, SensorFile
 from firmware.hal.paper import DropConfirmation, MotionResult, PaperSensors
 from firmware.hal.storage import MediumRole
 
@@ -245,6 +245,14 @@ class SimImageSensor:
         if sheet is None or self.world.path_state == "none":
             raise ImageSensorError("no sheet in the scanner")
         return self.images_of(sheet)
+
+
+def sensor_images(front: np.ndarray, back: np.ndarray,
+                  jpeg: tuple[bytes, bytes] | None) -> DuplexImages:
+    """A simulated sheet as its sensor delivers it: raw pixels, or (a scanner that
+    compresses) the JPEG files too, whose decodings the pixels are."""
+    files = None if jpeg is None else (SensorFile(JPEG, jpeg[0]), SensorFile(JPEG, jpeg[1]))
+    return DuplexImages(front, back, files)
 
 
 def tiny_images(sheet: str) -> DuplexImages:

@@ -57,11 +57,17 @@ RESCAN_STREAM = 0x5CA9  # seeds a re-fed sheet's scanner pass apart from its fir
 PRINTED_CACHE_VERSION = 2  # bump when the renderer or the print-run model changes its pixels
 
 
+# The JPEG files (front, back) a compressing scanner delivered, whose decodings are the
+# sheet's images; None when it delivered raw pixels.
+JpegFiles = tuple[bytes, bytes] | None
+
+
 @dataclass
 class SimSheet:
     front: np.ndarray
     back: np.ndarray
     truth: dict[str, Any]
+    jpeg: JpegFiles = None
 
 
 @dataclass(frozen=True)
@@ -484,8 +490,10 @@ class SheetFactory:
 
     # ------------------------------------------------------------------ scanning
     def _finish(self, rng: np.random.Generator, img: np.ndarray, p: sc.ScannerParams,
-                effects: dict[str, Any], side: str, jpeg_q: int | None) -> np.ndarray:
-        """Camera-side effects on an RGB image: streaks, cropping, noise, JPEG."""
+                effects: dict[str, Any], side: str, jpeg_q: int | None
+                ) -> tuple[np.ndarray, bytes | None]:
+        """Camera-side effects on an RGB image: streaks, cropping, noise, JPEG (then the
+        image is the decoding of the JPEG file, returned beside it)."""
         if rng.random() < p.streak_probability:
             effects.setdefault("streaks", {})[side] = sc.add_streaks(
                 img, rng, p.streak_strength, int(rng.integers(1, 3)))
@@ -499,8 +507,8 @@ class SheetFactory:
             img = sc.tone(img, gamma, p.greyscale)
             effects["gamma"] = round(gamma, 3)
         if jpeg_q is None:
-            return img
-        return sc.jpeg_roundtrip_rgb(img, jpeg_q)
+            return img, None
+        return sc.jpeg_file_rgb(img, jpeg_q)
 
     def _jpeg(self, rng: np.random.Generator, p: sc.ScannerParams,
               effects: dict[str, Any]) -> int | None:
@@ -549,8 +557,8 @@ class SheetFactory:
         return ghost
 
     def _scan(self, rng: np.random.Generator, src: np.ndarray, dark_small: np.ndarray,
-              p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray, np.ndarray,
-                                                                      sc.Orientation]:
+              p: sc.ScannerParams, effects: dict[str, Any]
+              ) -> tuple[np.ndarray, np.ndarray, sc.Orientation, JpegFiles]:
         orient = sc.ORIENTATIONS[int(rng.integers(len(sc.ORIENTATIONS)))]
         geo = sc.draw_geometry(rng, p, src.shape[:2], orient.rotated)
         printed = cv2.cvtColor(sc.warp_sheet(src, geo, (*p.backing_rgb, 0)),
@@ -561,14 +569,13 @@ class SheetFactory:
             printed = np.ascontiguousarray(printed[y0:y1, x0:x1])
             other = np.ascontiguousarray(other[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
-        a = self._finish(rng, printed, p, effects, orient.side.value, q)
         b_side = "back" if orient.side is sc.Side.FRONT else "front"
-        b = self._finish(rng, other, p, effects, b_side, q)
-        return (a, b, orient) if orient.side is sc.Side.FRONT else (b, a, orient)
+        return _sides(self._finish(rng, printed, p, effects, orient.side.value, q),
+                      self._finish(rng, other, p, effects, b_side, q), orient)
 
     def _scan_double(self, rng: np.random.Generator, top: np.ndarray, bottom: np.ndarray,
-                     p: sc.ScannerParams, effects: dict[str, Any]) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
+                     p: sc.ScannerParams, effects: dict[str, Any]
+                     ) -> tuple[np.ndarray, np.ndarray, JpegFiles]:
         """Two sheets fed together, the lower one trailing the upper along the feed.
 
         The lower sheet's tail always shows past the upper one's (a sheet wholly
@@ -602,8 +609,10 @@ class SheetFactory:
             front = np.ascontiguousarray(front[y0:y1, x0:x1])
             back_top = np.ascontiguousarray(back_top[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
-        return (self._finish(rng, front, p, effects, "front", q),
-                self._finish(rng, back_top, p, effects, "back", q))
+        front, back, _, files = _sides(self._finish(rng, front, p, effects, "front", q),
+                                       self._finish(rng, back_top, p, effects, "back", q),
+                                       sc.ORIENTATIONS[0])
+        return front, back, files
 
     # ------------------------------------------------------------------ sheets
     def sheet(self, index: int, rescan: int = 0) -> SimSheet:
@@ -676,7 +685,7 @@ class SheetFactory:
                                    cv2.COLOR_RGB2RGBA)
             dark_small = ballot.dark_small if src is ballot.src else _small_darkness(src)
             truth.update(ballot.truth)
-            front, back, orient = self._scan(scan_rng(), src, dark_small, p, effects)
+            front, back, orient, jpeg = self._scan(scan_rng(), src, dark_small, p, effects)
             truth["orientation"] = orient.label
         elif fake is Fake.DOUBLE_FEED:
             second = spec.second if spec is not None else None
@@ -688,7 +697,7 @@ class SheetFactory:
             else:
                 kb, cb = self._kinds()[int(rng.integers(len(self._kinds())))]
             b = self._marked_ballot(rng, self.layout(kb, cb, lang_b), self.election, p, second)
-            front, back = self._scan_double(scan_rng(), a.src, b.src, p, effects)
+            front, back, jpeg = self._scan_double(scan_rng(), a.src, b.src, p, effects)
             truth.update({"kind": None, "district": None, "contest": None, "targets": [],
                           "expected": None, "orientation": None})
         else:
@@ -696,11 +705,12 @@ class SheetFactory:
             page = (np.full((*hw, 3), 255, np.uint8) if fake is Fake.BLANK_SHEET
                     else random_document(rng, hw, self.ppm))
             src = self._reprint(rng, page, p)
-            front, back, orient = self._scan(scan_rng(), src, _small_darkness(src), p, effects)
+            front, back, orient, jpeg = self._scan(scan_rng(), src, _small_darkness(src), p,
+                                                   effects)
             truth.update({"kind": None, "district": None, "contest": None, "targets": [],
                           "expected": None, "orientation": orient.label})
         truth.setdefault("effects", {}).update(effects)
-        return SimSheet(front, back, truth)
+        return SimSheet(front, back, truth, jpeg)
 
     def _reprint(self, rng: np.random.Generator, rgb: np.ndarray,
                  p: sc.ScannerParams) -> np.ndarray:
@@ -725,6 +735,15 @@ class SheetFactory:
         while True:
             yield self.sheet(i)
             i += 1
+
+
+def _sides(seen: tuple[np.ndarray, bytes | None], other: tuple[np.ndarray, bytes | None],
+           orient: sc.Orientation) -> tuple[np.ndarray, np.ndarray, sc.Orientation, JpegFiles]:
+    """(front, back, orient, JPEG files) from the finished side the camera facing the
+    print saw (``seen``) and the other one: ``orient`` says which of them is the front."""
+    a, b = (seen, other) if orient.side is sc.Side.FRONT else (other, seen)
+    files = None if a[1] is None or b[1] is None else (a[1], b[1])
+    return a[0], b[0], orient, files
 
 
 def iter_sheets(factory: SheetFactory, count: int, start: int = 0) -> Iterator[SimSheet]:

@@ -46,7 +46,7 @@ from firmware.hal.printer import SerialPrinter
 from firmware.printsink import Printed, PrinterReportSink
 from firmware.provision import DEVICE_CERT_FILE
 from firmware.reader_setup import make_reader
-from simulator.devices import SimWorld
+from simulator.devices import SimWorld, sensor_images
 from simulator.drive import run_day
 from simulator.election_day import ElectionDay, EventKind, find_station, render, sheet_factories
 from simulator.packaged import StationSetup, device_ids, write_station_setup
@@ -156,7 +156,7 @@ class _Renderer:
             finally:
                 os.close(fd)
             self.seen.add(sheet_id)
-        return DuplexImages(sim.front, sim.back)
+        return sensor_images(sim.front, sim.back, sim.jpeg)
 
 
 NOISE_JOB_WEIGHT = 5  # drawing the noise tile costs about as much as printing 5 rasters

@@ -82,6 +82,7 @@ from simulator.devices import (
     SimMedium,
     SimPaperPath,
     SimWorld,
+    sensor_images,
 )
 from simulator.election_day import DayParams, ElectionDay, EventKind, plan_day
 from simulator.national.exchange import DecDesk, original_of, replacement_spec
@@ -574,7 +575,7 @@ def _image_source(task: StationTask, election: Election, station: Station,
             truths[sid] = BallotOutcome.from_json(expected)
         if not test and sheet.truth["genuine"]:
             genuine[sid] = sheet.truth
-        return DuplexImages(sheet.front, sheet.back)
+        return sensor_images(sheet.front, sheet.back, sheet.jpeg)
 
     def issue(old: str, new: str) -> None:
         given[new] = replacement_spec(station, genuine[old], plan.sheet_seed,
