@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -87,6 +88,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # numpy (imported after this, by the command) and every process the command starts:
+    # no madvise(MADV_HUGEPAGE) on each large array, numpy's Linux default, which cost the
+    # simulator ~5 ms of a sheet's ~45 ms of rendering here and the reader nothing
+    # (simulator/station_day.py, MALLOC_ENV). Set by the user, it is left as they set it.
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser(argv).parse_args(argv)
