@@ -26,6 +26,7 @@ from election.errors import PcosError
 from election.model import Election, Language, Station
 from election.tally import Tally
 from firmware.device import SheetReader
+from firmware.hal.files import load_duplex
 from firmware.hal.imaging import DuplexImages
 from firmware.printsink import lay_out
 from firmware.reader_setup import make_reader
@@ -37,7 +38,7 @@ from simulator.drive import _feed_one
 from simulator.packaged import device_ids, sim_cec_keys, sim_device, sim_package
 from simulator.rig import build_device
 from vision.config import Thresholds
-from vision.imageio import ImageFileError, load_image
+from vision.imageio import ImageFileError
 from vision.result import Outcome, SheetInterpretation
 
 
@@ -82,7 +83,7 @@ class DeviceCounter:
         def images_of(name: str) -> DuplexImages:
             sheet = by_name[name]
             try:
-                return DuplexImages(load_image(sheet.front), load_image(sheet.back))
+                return load_duplex(sheet.front, sheet.back)
             except ImageFileError as exc:
                 raise PcosError(f"sheet {name}: {exc}") from exc
 

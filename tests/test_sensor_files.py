@@ -18,6 +18,7 @@ from nist_reference import nist_schema
 from firmware.cvr import ImageRetention
 from firmware.cvrstore import export_store
 from firmware.device import image_sha256
+from firmware.hal.files import FolderImageSensor
 from firmware.hal.imaging import JPEG, DuplexImages, ImageSensorError, SensorFile
 from firmware.reader_setup import make_reader
 from firmware.store import SheetState
@@ -25,7 +26,7 @@ from simulator import scanner as sc
 from simulator.devices import SimWorld, sensor_images
 from simulator.rig import build_device
 from simulator.sheets import SheetFactory
-from vision.imageio import decode_image
+from vision.imageio import decode_image, save_image
 from vision.result import SheetInterpretation
 
 
@@ -145,3 +146,21 @@ def test_a_failed_capture_after_a_jam_keeps_no_earlier_images(tmp_path: Path) ->
 def test_a_file_in_an_unknown_format_is_a_sensor_error() -> None:
     with pytest.raises(ImageSensorError, match="'gif' file; known formats: jpeg"):
         SensorFile("gif", b"GIF89a")
+
+
+def test_a_folder_of_jpeg_scans_delivers_its_files(tmp_path: Path) -> None:
+    """Scans a compressing scanner wrote to a folder: the files come with their pixels;
+    lossless scans (PNG) are pixels only."""
+    rng = np.random.default_rng(13)
+    sides = {s: sc.jpeg_file_rgb(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8), 90)
+             for s in ("front", "back")}
+    for side, (_, data) in sides.items():
+        (tmp_path / f"000001-{side}.jpg").write_bytes(data)
+    save_image(tmp_path / "000002-front.png", sides["front"][0])
+    save_image(tmp_path / "000002-back.png", sides["back"][0])
+    sensor = FolderImageSensor(tmp_path)
+    jpeg, png = sensor.capture(), sensor.capture()
+    assert jpeg.files is not None
+    assert [f.data for f in jpeg.files] == [sides["front"][1], sides["back"][1]]
+    assert np.array_equal(jpeg.front, sides["front"][0])
+    assert png.files is None and np.array_equal(png.back, sides["back"][0])

@@ -341,6 +341,13 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     return decode_image(_read_bytes(p), p)
 
 
+def load_image_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, bytes]:
+    """:func:`load_image`, and the file's bytes as read (one read of the file)."""
+    p = Path(path)
+    data = _read_bytes(p)
+    return decode_image(data, p), data
+
+
 def load_scan(path: str | os.PathLike[str]) -> Scan:
     """:func:`load_image` with the file's stated DPI and whether it is greyscale."""
     p = Path(path)

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 
 from election.errors import PcosError
-from firmware.hal.imaging import DuplexImages, ImageSensorError
-from vision.imageio import ImageFileError, load_image
+from firmware.hal.imaging import JPEG, DuplexImages, ImageSensorError, SensorFile
+from vision.imageio import ImageFileError, load_image_file, sniff_format
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 _FRONT = re.compile(r"^(?P<id>.+)-front(?P<ext>\.[A-Za-z]+)$")
@@ -33,6 +33,17 @@ def image_pairs(directory: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
+def load_duplex(front: Path, back: Path) -> DuplexImages:
+    """A sheet's two scan files as the sensor that wrote them delivers them: the pixels,
+    and when both are JPEG the files too (the device then hashes and keeps the files as
+    they are). Raises :class:`vision.imageio.ImageFileError` naming a bad file."""
+    (front_rgb, front_data), (back_rgb, back_data) = load_image_file(front), load_image_file(back)
+    if sniff_format(front_data) == sniff_format(back_data) == "JPEG":
+        return DuplexImages(front_rgb, back_rgb,
+                            (SensorFile(JPEG, front_data), SensorFile(JPEG, back_data)))
+    return DuplexImages(front_rgb, back_rgb)
+
+
 class FolderImageSensor:
     """Delivers the pairs of a folder one by one."""
 
@@ -50,6 +61,6 @@ class FolderImageSensor:
         name, front, back = self._pairs[self._next]
         self._next += 1
         try:
-            return DuplexImages(load_image(front), load_image(back))
+            return load_duplex(front, back)
         except ImageFileError as exc:
             raise ImageSensorError(f"{name}: {exc}") from exc

@@ -38,7 +38,7 @@ from election.model import Election, Language, Station
 from firmware.crypto import key_from_seed
 from firmware.device import Device, DeviceConfig, Hardware, SheetReader, SheetResult
 from firmware.hal.clock import Clock, FixedStepClock, SystemClock
-from firmware.hal.files import image_pairs
+from firmware.hal.files import image_pairs, load_duplex
 from firmware.hal.imaging import DuplexImages, ImageSensorError
 from firmware.hal.paper import DropConfirmation, MotionResult, PaperSensors
 from firmware.hal.storage import MediumRole
@@ -48,7 +48,7 @@ from firmware.states import PollsState, ScannerState
 from firmware.store import SheetMode
 from simulator.devices import RecordingDisplay, SimImageSensor, SimMedium, SimPaperPath, SimWorld
 from tools.console.printout import ConsolePrinter
-from vision.imageio import ImageFileError, load_image
+from vision.imageio import ImageFileError
 
 WORLD_FILE = "world.jsonl"
 SOFTWARE_HASH = "sim-console"
@@ -87,7 +87,7 @@ class SheetFolder:
         except KeyError:
             raise ImageSensorError(f"sheet {sheet} is not in {self.directory}") from None
         try:
-            return DuplexImages(load_image(front), load_image(back))
+            return load_duplex(front, back)
         except ImageFileError as exc:
             raise ImageSensorError(str(exc)) from exc
 
