@@ -60,7 +60,7 @@ def colour_copy_sheet(factory: SheetFactory, index: int) -> tuple[np.ndarray, np
     ballot = factory._marked_ballot(rng, layout, factory.election, factory.params)
     copy = colour_photocopy(cv2.cvtColor(ballot.src, cv2.COLOR_RGBA2RGB), rng)
     src = factory._reprint(rng, copy, factory.params)
-    front, back, _orient = factory._scan(rng, src, _small_darkness(src), factory.params, {})
+    front, back, _orient, _jpeg = factory._scan(rng, src, _small_darkness(src), factory.params, {})
     return front, back
 
 
