@@ -654,6 +654,7 @@ def _run_station(task: StationTask) -> dict[str, Any]:
     finally:
         for m in day.modems:
             m.stop()
+        day.desk = None  # its clock refers to the day: freed now, not by the collector
     if not task.keep:
         shutil.rmtree(root, ignore_errors=True)
     record.update(seconds=round(time.perf_counter() - t0, 3),
@@ -773,7 +774,11 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
     _queue(day, reporters[0], DecProtocol((_page_png(sn),), confirm_dec_figures(
         _dec_figures(day.station, truth, spoiled), _dec_figures(day.station, truth, spoiled))))
     _send_all(day, reporters)
-    return _record(day, units, spare, box, truth)
+    record = _record(day, units, spare, box, truth)
+    for u in [*units, *([spare] if spare else [])]:
+        # each sender's transport and clock refer to its unit and the day: freed now
+        u.sender = u.desk = u.device = None
+    return record
 
 
 def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
