@@ -118,12 +118,15 @@ FROM records WHERE instr(body, '"audit"') AND json_extract(body, '$.op') = 'audi
 """
 
 # the recount's fields of every sheet and sheet-state record of a new database, in one pass
-# (as the sheets view has them; ``instr`` as there)
+# (as the sheets view has them; ``instr`` as there, on the record's own ``op``: canonical
+# JSON writes it as ``"op":"sheet"`` or ``"op":"sheet-state"``, without whitespace, so
+# every such record matches, and the audit records, whose events name a sheet, are
+# skipped without parsing them)
 _LEAN_OUTCOMES = """
 SELECT body ->> '$.op', body ->> '$.sheet.id', body ->> '$.sheet.mode',
        body ->> '$.sheet.state', body ->> '$.sheet.seq', body -> '$.sheet.outcome',
        body ->> '$.id', body ->> '$.state'
-FROM records WHERE instr(body, '"sheet') ORDER BY seq
+FROM records WHERE instr(body, '"op":"sheet') ORDER BY seq
 """
 
 
