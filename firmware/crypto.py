@@ -26,8 +26,8 @@ import os
 import threading
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
 from json.encoder import encode_basestring
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
