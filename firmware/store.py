@@ -65,7 +65,7 @@ from typing import Any
 
 from election.errors import PcosError
 from firmware.audit import encode_event
-from firmware.crypto import canonical_json
+from firmware.crypto import FastJsonEncoder, canonical_json
 from firmware.faults import FaultPoints
 from firmware.hal.storage import MediumRole, StorageMedium
 from firmware.journal import Journal, JournalError, read_journal
@@ -617,7 +617,7 @@ class Store:
 
 
 # json.dumps(value, separators=(",", ":")) for the cache, with its encoder built once
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT = FastJsonEncoder(json.JSONEncoder(separators=(",", ":")))
 _INSERT_RECORD = "INSERT INTO records (seq, body) VALUES (?, ?)"
 _MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in parts
 

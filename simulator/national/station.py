@@ -675,16 +675,19 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
     closed = False
     for ev in plan.events:
         clock.advance(ev.t_s)
-        # devices back from a power cut, failures, spares
-        for u in [*units, *([spare] if spare else [])]:
+        # devices back from a power cut, failures, spares (looked at on every event: a
+        # list is built only when there is a spare, a copy of the cut plan only when it
+        # holds a cut)
+        for u in (units if spare is None else [*units, spare]):
             if u.down_until_s is not None and u.down_until_s <= clock.t_s:
                 _restore(day, u)
-        for which, point, restore in list(cut_plan):
-            if restore <= clock.t_s:  # no voter came to it: the cut strikes between sheets
-                cut_plan.remove((which, point, restore))
-                if units[which].up:
-                    _cut(day, units[which], restore, "between sheets")
-                    _restore(day, units[which])
+        if cut_plan:
+            for which, point, restore in list(cut_plan):
+                if restore <= clock.t_s:  # no voter came to it: the cut strikes between sheets
+                    cut_plan.remove((which, point, restore))
+                    if units[which].up:
+                        _cut(day, units[which], restore, "between sheets")
+                        _restore(day, units[which])
         f = task.faults
         if f.failed_device is not None and clock.t_s >= f.fail_at_s and \
                 not units[f.failed_device].failed and not closed:
