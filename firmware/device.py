@@ -204,8 +204,8 @@ class _PendingHashes:
     """The two image digests being computed in the hash workers (front, back)."""
 
     images: DuplexImages
-    front: Future[str] | _Digest
-    back: Future[str] | _Digest
+    front: Future[str]
+    back: Future[str]
 
     def result(self) -> list[str]:
         """Both digests. A side whose worker has not even started by now (a loaded CPU did
@@ -215,24 +215,17 @@ class _PendingHashes:
                                  (self.back, self.images.back))]
 
 
-class _Digest:
-    """A digest computed already, answering the two calls :class:`_PendingHashes` makes
-    of a future (a real ``Future`` takes a lock on each: small images are hashed inline)."""
+class _HashedImages:
+    """Both digests, computed already (small images are hashed inline: a real ``Future``
+    takes a lock on each call); answers :meth:`_PendingHashes.result` alike."""
 
-    __slots__ = ("digest",)
+    __slots__ = ("digests",)
 
-    def __init__(self, digest: str) -> None:
-        self.digest = digest
+    def __init__(self, digests: list[str]) -> None:
+        self.digests = digests
 
-    def cancel(self) -> bool:
-        return False
-
-    def result(self) -> str:
-        return self.digest
-
-
-def _done(digest: str) -> _Digest:
-    return _Digest(digest)
+    def result(self) -> list[str]:
+        return self.digests
 
 
 @dataclass
@@ -947,7 +940,7 @@ class Device:
             return SheetResult("needs-review", warnings=decision.warnings)
         return self._accept(interp, digests)
 
-    def _hash_images(self, images: DuplexImages) -> _PendingHashes:
+    def _hash_images(self, images: DuplexImages) -> _PendingHashes | _HashedImages:
         """Start hashing both images as soon as the sensor delivered them, one worker thread
         per side, while the reader runs: hashlib releases the GIL while it digests a large
         buffer, and the contiguous pixel arrays are hashed in place (no copy). The device
@@ -962,8 +955,7 @@ class Device:
             front, back = images.files
             return _PendingHashes(images, _done(file_sha256(front)), _done(file_sha256(back)))
         if images.front.nbytes + images.back.nbytes < SMALL_IMAGES_BYTES:
-            return _PendingHashes(images, _done(image_sha256(images.front)),
-                                  _done(image_sha256(images.back)))
+            return _HashedImages([image_sha256(images.front), image_sha256(images.back)])
         if self._hasher is None:
             self._hasher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pcos-hash")
         return _PendingHashes(images, self._hasher.submit(image_sha256, images.front),

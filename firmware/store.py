@@ -65,7 +65,7 @@ from typing import Any
 
 from election.errors import PcosError
 from firmware.audit import encode_event
-from firmware.crypto import canonical_json
+from firmware.crypto import FastJsonEncoder, canonical_json
 from firmware.faults import FaultPoints
 from firmware.hal.storage import MediumRole, StorageMedium
 from firmware.journal import Journal, JournalError, read_journal
@@ -118,12 +118,15 @@ FROM records WHERE instr(body, '"audit"') AND json_extract(body, '$.op') = 'audi
 """
 
 # the recount's fields of every sheet and sheet-state record of a new database, in one pass
-# (as the sheets view has them; ``instr`` as there)
+# (as the sheets view has them; ``instr`` as there, on the record's own ``op``: canonical
+# JSON writes it as ``"op":"sheet"`` or ``"op":"sheet-state"``, without whitespace, so
+# every such record matches, and the audit records, whose events name a sheet, are
+# skipped without parsing them)
 _LEAN_OUTCOMES = """
 SELECT body ->> '$.op', body ->> '$.sheet.id', body ->> '$.sheet.mode',
        body ->> '$.sheet.state', body ->> '$.sheet.seq', body -> '$.sheet.outcome',
        body ->> '$.id', body ->> '$.state'
-FROM records WHERE instr(body, '"sheet') ORDER BY seq
+FROM records WHERE instr(body, '"op":"sheet') ORDER BY seq
 """
 
 
@@ -457,12 +460,12 @@ class Store:
     def _sqlite_transaction(self, db: sqlite3.Connection, rows: list[EncodedRecord],
                             cache: dict[str, Any] | None) -> None:
         if not cache and not self._legacy_tables and len(rows) <= _MULTI_INSERT_MAX and \
-                all(row.rec["op"] != "meta" for row in rows):
+                not any(row.rec["op"] == "meta" for row in rows):
             # one statement (a ``pending`` record): SQLite commits it as its own
             # transaction, without the BEGIN and COMMIT statements; the fault point comes
             # before it, where a cut leaves nothing written as it does before COMMIT
             self.faults.hit("sqlite-commit")
-            db.execute(_insert_records(len(rows)),
+            db.execute(_INSERT_RECORDS[len(rows)],
                        [x for row in rows for x in (row.seq, row.payload.decode("utf-8"))])
             return
         db.execute("BEGIN IMMEDIATE")
@@ -471,7 +474,7 @@ class Store:
             # derived row
             for i in range(0, len(rows), _MULTI_INSERT_MAX):
                 part = rows[i:i + _MULTI_INSERT_MAX]
-                db.execute(_insert_records(len(part)),
+                db.execute(_INSERT_RECORDS[len(part)],
                            [x for row in part for x in (row.seq, row.payload.decode("utf-8"))])
             if self._legacy_tables:
                 for row in rows:
@@ -614,7 +617,7 @@ class Store:
 
 
 # json.dumps(value, separators=(",", ":")) for the cache, with its encoder built once
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_COMPACT = FastJsonEncoder(json.JSONEncoder(separators=(",", ":")))
 _INSERT_RECORD = "INSERT INTO records (seq, body) VALUES (?, ?)"
 _MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in parts
 
@@ -622,6 +625,10 @@ _MULTI_INSERT_MAX = 16  # batches are a few records; a longer one is inserted in
 def _insert_records(n: int) -> str:
     """``INSERT INTO records`` of ``n`` rows in one statement (same rows as ``n`` inserts)."""
     return _INSERT_RECORD + ", (?, ?)" * (n - 1)
+
+
+# the statement for each batch length, built once (two or three statements per sheet)
+_INSERT_RECORDS = tuple(_insert_records(n) if n else "" for n in range(_MULTI_INSERT_MAX + 1))
 # an upsert changes the row in place: its key index is not written (INSERT OR REPLACE
 # deletes and inserts the row again, a new rowid in the index: one more page per cast)
 _PUT_CACHE = ("INSERT INTO cache (key, value) VALUES (?, ?) "
@@ -671,12 +678,15 @@ def encode_record(rec: dict[str, Any], seq: int, batch: int,
         part = event if event is not None else encode_event(rec["event"])
         return EncodedRecord(seq, rec, b'{"b":%d,"event":%s,"op":"audit","seq":%d}'
                              % (batch, part, seq), part)
-    if op == "sheet-state" and keys == _STATE_KEYS and all(
-            type(rec[k]) is str for k in ("id", "state", "t", "note")):
-        return EncodedRecord(seq, rec, b'{"b":%d,"id":%s,"note":%s,"op":"sheet-state",'
-                             b'"seq":%d,"state":%s,"t":%s}'
-                             % (batch, _text(rec["id"]), _text(rec["note"]), seq,
-                                _text(rec["state"]), _text(rec["t"])))
+    if op == "sheet-state" and keys == _STATE_KEYS:
+        sid, note, state, t = rec["id"], rec["note"], rec["state"], rec["t"]
+        if type(sid) is str and type(note) is str and type(state) is str and type(t) is str:
+            # one UTF-8 encoding of the composed text (the escaped strings are str)
+            return EncodedRecord(seq, rec, (
+                f'{{"b":{batch},"id":{encode_basestring(sid)},'
+                f'"note":{encode_basestring(note)},"op":"sheet-state","seq":{seq},'
+                f'"state":{encode_basestring(state)},"t":{encode_basestring(t)}}}'
+            ).encode())
     if op == "meta" and len(keys) == 3 and "key" in keys and "value" in keys:
         part = canonical_json(rec["value"])
         return EncodedRecord(seq, rec, b'{"b":%d,"key":%s,"op":"meta","seq":%d,"value":%s}'

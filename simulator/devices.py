@@ -289,8 +289,10 @@ class RecordingDisplay:
     shown: list[Screen] = field(default_factory=list)
 
     def show(self, screen: Screen) -> None:
-        self.shown.append(screen)
-        del self.shown[:-self.keep]
+        shown = self.shown
+        shown.append(screen)
+        if len(shown) > self.keep:  # a few times per sheet: trim only when over
+            del shown[:-self.keep]
 
     @property
     def current(self) -> Screen | None:

@@ -224,8 +224,11 @@ class IntentReader:
     def __init__(self, intents: Intents) -> None:
         self.intents = intents
         # one (immutable) interpretation per distinct judged outcome: a station's sheets
-        # share a few hundred of them
-        self._readings: dict[tuple[BallotKind, BallotOutcome], SheetInterpretation] = {}
+        # share a few hundred of them. Looked up by the outcome object's identity (the
+        # intents judge each distinct outcome once and keep it), the object kept beside
+        # its reading: hashing a BallotOutcome's nested fields per sheet cost more
+        self._readings: dict[tuple[BallotKind, int],
+                             tuple[BallotOutcome, SheetInterpretation]] = {}
 
     def interpret(self, front: Any, back: Any) -> SheetInterpretation:
         try:
@@ -235,12 +238,13 @@ class IntentReader:
         except (ValueError, KeyError, IndexError, UnicodeDecodeError):
             return SheetInterpretation(Outcome.REJECTED, RejectReason.NOT_A_BALLOT,
                                        "not a sheet of this station")
-        reading = self._readings.get((kind, outcome))
-        if reading is None:
-            reading = SheetInterpretation(Outcome.ACCEPTED, kind=kind.value,
-                                          contest=self.intents.contest_of(kind),
-                                          contests=outcome.to_json())
-            self._readings[(kind, outcome)] = reading
+        known = self._readings.get((kind, id(outcome)))
+        if known is not None and known[0] is outcome:
+            return known[1]
+        reading = SheetInterpretation(Outcome.ACCEPTED, kind=kind.value,
+                                      contest=self.intents.contest_of(kind),
+                                      contests=outcome.to_json())
+        self._readings[(kind, id(outcome))] = (outcome, reading)
         return reading
 
 

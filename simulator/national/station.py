@@ -655,6 +655,7 @@ def _run_station(task: StationTask) -> dict[str, Any]:
     finally:
         for m in day.modems:
             m.stop()
+        day.desk = None  # its clock refers to the day: freed now, not by the collector
     if not task.keep:
         shutil.rmtree(root, ignore_errors=True)
     record.update(seconds=round(time.perf_counter() - t0, 3),
@@ -675,16 +676,19 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
     closed = False
     for ev in plan.events:
         clock.advance(ev.t_s)
-        # devices back from a power cut, failures, spares
-        for u in [*units, *([spare] if spare else [])]:
+        # devices back from a power cut, failures, spares (looked at on every event: a
+        # list is built only when there is a spare, a copy of the cut plan only when it
+        # holds a cut)
+        for u in (units if spare is None else [*units, spare]):
             if u.down_until_s is not None and u.down_until_s <= clock.t_s:
                 _restore(day, u)
-        for which, point, restore in list(cut_plan):
-            if restore <= clock.t_s:  # no voter came to it: the cut strikes between sheets
-                cut_plan.remove((which, point, restore))
-                if units[which].up:
-                    _cut(day, units[which], restore, "between sheets")
-                    _restore(day, units[which])
+        if cut_plan:
+            for which, point, restore in list(cut_plan):
+                if restore <= clock.t_s:  # no voter came to it: the cut strikes between sheets
+                    cut_plan.remove((which, point, restore))
+                    if units[which].up:
+                        _cut(day, units[which], restore, "between sheets")
+                        _restore(day, units[which])
         f = task.faults
         if f.failed_device is not None and clock.t_s >= f.fail_at_s and \
                 not units[f.failed_device].failed and not closed:
@@ -774,7 +778,11 @@ def _run(day: _Day, root: Path) -> dict[str, Any]:
     _queue(day, reporters[0], DecProtocol((_page_png(sn),), confirm_dec_figures(
         _dec_figures(day.station, truth, spoiled), _dec_figures(day.station, truth, spoiled))))
     _send_all(day, reporters)
-    return _record(day, units, spare, box, truth)
+    record = _record(day, units, spare, box, truth)
+    for u in [*units, *([spare] if spare else [])]:
+        # each sender's transport and clock refer to its unit and the day: freed now
+        u.sender = u.desk = u.device = None
+    return record
 
 
 def _spare_takes_over(day: _Day, root: Path, failed: Unit) -> Unit | None:
