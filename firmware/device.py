@@ -953,7 +953,7 @@ class Device:
         hashed here), which anyone can check against the kept file with ``sha256sum``."""
         if images.files is not None:
             front, back = images.files
-            return _PendingHashes(images, _done(file_sha256(front)), _done(file_sha256(back)))
+            return _HashedImages([file_sha256(front), file_sha256(back)])
         if images.front.nbytes + images.back.nbytes < SMALL_IMAGES_BYTES:
             return _HashedImages([image_sha256(images.front), image_sha256(images.back)])
         if self._hasher is None:
