@@ -949,7 +949,7 @@ class Device:
         Images under 64 KiB are hashed here: handing them to a thread costs more.
 
         A sensor that compresses delivers files (``images.files``): then the record holds
-        the SHA-256 of each file as delivered (a twentieth of the raw pixels' bytes, so
+        the SHA-256 of each file as delivered (about a fifteenth of the raw pixels' bytes, so
         hashed here), which anyone can check against the kept file with ``sha256sum``."""
         if images.files is not None:
             front, back = images.files
