@@ -28,7 +28,7 @@ from election.layout import BallotLayout
 from election.model import BallotKind, Election, Language, Station
 from simulator import scanner as sc
 from simulator.print_run import Device, PrintRun
-from simulator.sheets import JpegFiles, SheetFactory, SimSheet, _sides
+from simulator.sheets import JpegFiles, SheetFactory, SimSheet, duplex_sides
 
 __all__ = ["Device", "PrintRun", "PrintRunFactory"]
 
@@ -66,8 +66,8 @@ class PrintRunFactory(SheetFactory):
         other = self._other_side(rng, dark_small, geo, p)
         q = self._jpeg(rng, p, effects)
         b_side = "back" if orient.side is sc.Side.FRONT else "front"
-        return _sides(self._finish(rng, printed, p, effects, orient.side.value, q),
-                      self._finish(rng, other, p, effects, b_side, q), orient)
+        return duplex_sides(self._finish(rng, printed, p, effects, orient.side.value, q),
+                            self._finish(rng, other, p, effects, b_side, q), orient)
 
     def blank_sheet(self, index: int, kind: BallotKind, contest: int | str | None,
                     lang: Language) -> SimSheet:

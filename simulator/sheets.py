@@ -570,8 +570,8 @@ class SheetFactory:
             other = np.ascontiguousarray(other[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
         b_side = "back" if orient.side is sc.Side.FRONT else "front"
-        return _sides(self._finish(rng, printed, p, effects, orient.side.value, q),
-                      self._finish(rng, other, p, effects, b_side, q), orient)
+        return duplex_sides(self._finish(rng, printed, p, effects, orient.side.value, q),
+                            self._finish(rng, other, p, effects, b_side, q), orient)
 
     def _scan_double(self, rng: np.random.Generator, top: np.ndarray, bottom: np.ndarray,
                      p: sc.ScannerParams, effects: dict[str, Any]
@@ -609,10 +609,10 @@ class SheetFactory:
             front = np.ascontiguousarray(front[y0:y1, x0:x1])
             back_top = np.ascontiguousarray(back_top[y0:y1, x0:x1])
         q = self._jpeg(rng, p, effects)
-        front, back, _, files = _sides(self._finish(rng, front, p, effects, "front", q),
-                                       self._finish(rng, back_top, p, effects, "back", q),
-                                       sc.ORIENTATIONS[0])
-        return front, back, files
+        (front, front_file), (back, back_file) = (
+            self._finish(rng, front, p, effects, "front", q),
+            self._finish(rng, back_top, p, effects, "back", q))
+        return front, back, _jpeg_pair(front_file, back_file)
 
     # ------------------------------------------------------------------ sheets
     def sheet(self, index: int, rescan: int = 0) -> SimSheet:
@@ -737,13 +737,17 @@ class SheetFactory:
             i += 1
 
 
-def _sides(seen: tuple[np.ndarray, bytes | None], other: tuple[np.ndarray, bytes | None],
-           orient: sc.Orientation) -> tuple[np.ndarray, np.ndarray, sc.Orientation, JpegFiles]:
+def _jpeg_pair(front: bytes | None, back: bytes | None) -> JpegFiles:
+    return None if front is None or back is None else (front, back)
+
+
+def duplex_sides(seen: tuple[np.ndarray, bytes | None], other: tuple[np.ndarray, bytes | None],
+                 orient: sc.Orientation
+                 ) -> tuple[np.ndarray, np.ndarray, sc.Orientation, JpegFiles]:
     """(front, back, orient, JPEG files) from the finished side the camera facing the
     print saw (``seen``) and the other one: ``orient`` says which of them is the front."""
     a, b = (seen, other) if orient.side is sc.Side.FRONT else (other, seen)
-    files = None if a[1] is None or b[1] is None else (a[1], b[1])
-    return a[0], b[0], orient, files
+    return a[0], b[0], orient, _jpeg_pair(a[1], b[1])
 
 
 def iter_sheets(factory: SheetFactory, count: int, start: int = 0) -> Iterator[SimSheet]:
